@@ -17,13 +17,19 @@ from tasks.paths import SCHEMA_DIR
 
 
 @contextmanager
-def connect(db_path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database (migrated, unless read-only) and close it afterwards."""
+def connect(
+    db_path: str | Path, read_only: bool = False, config: dict[str, str | bool] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database (migrated, unless read-only) and close it afterwards.
+
+    `config` is passed to DuckDB at open time, e.g. the locked-down settings rules run
+    under (`enable_external_access: False`, `lock_configuration: True`).
+    """
     path = Path(db_path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:
         raise StoreError(
             f"{path}: cannot open the database ({str(exc).splitlines()[0]}); "

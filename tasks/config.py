@@ -154,3 +154,22 @@ def load_config(project_dir: str | Path) -> Config | None:
         timezone=raw.get("timezone", "UTC"),
         people_properties=list(raw.get("people_properties", []) or []),
     )
+
+
+def resolve_config(project_dir: str | Path, sandbox_url: str | None = None,
+                   sandbox_cert: str | None = None) -> Config:
+    """The run's configuration: the sandbox when a URL is given, else seqguard.yml."""
+    if sandbox_url:
+        cert = sandbox_cert or DEFAULT_SANDBOX_CERT
+        if not Path(cert).exists():
+            raise ConfigError(
+                f"sandbox certificate {cert} not found; pass --sandbox-cert with the path "
+                "`seqguard sandbox` printed (or set SEQGUARD_SANDBOX_CERT)"
+            )
+        return sandbox_config(sandbox_url, cert)
+    config = load_config(project_dir)
+    if config is None:
+        raise ConfigError(
+            f"no seqguard.yml in {Path(project_dir).resolve()}; create one, or pass --sandbox URL"
+        )
+    return config

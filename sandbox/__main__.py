@@ -1,0 +1,19 @@
+"""`python -m sandbox --port N --contacts N --seed S --data-dir DIR`."""
+
+import argparse
+
+from sandbox.server import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--contacts", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default="data/sandbox")
+    args = parser.parse_args()
+    serve(port=args.port, data_dir=args.data_dir, contacts=args.contacts, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

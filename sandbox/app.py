@@ -1,0 +1,218 @@
+"""The sandbox web app: HubSpot and Salesforce routes behind real-looking auth, faults,
+a request log, and the `/_sandbox/` control API of DESIGN."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox import generate, hubspot_api, salesforce_api, sequencer
+from sandbox.faults import Faults, rate_limited_body, server_error_body, unauthorized_body
+from sandbox.state import SandboxState
+
+HUBSPOT_TOKEN = "sandbox-token"
+SALESFORCE_SESSION = "sandbox-session"
+
+
+def api_of(path: str) -> str | None:
+    """Which fake API a path belongs to: 'hubspot', 'salesforce', or None (control)."""
+    if path.startswith(("/crm/", "/automation/")):
+        return "hubspot"
+    if path.startswith("/services/"):
+        return "salesforce"
+    return None
+
+
+def jsonable(value: Any) -> Any:
+    """Datetimes as ISO-8601 UTC strings, recursively."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def reply(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(jsonable(value), status_code=status)
+
+
+class Gate:
+    """ASGI middleware: auth, injected faults and the request log for API paths."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState, faults: Faults, log: list) -> None:
+        self.app, self.state, self.faults, self.log = app, state, faults, log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (api := api_of(scope["path"])) is None:
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode()
+        entry = {
+            "time": jsonable(self.state.now()),
+            "wall_time": jsonable(datetime.now(UTC).replace(tzinfo=None)),
+            "api": api,
+            "method": scope["method"],
+            "path": scope["path"] + (f"?{query}" if query else ""),
+            "status": None,
+        }
+        self.log.append(entry)
+        rejection = self._reject(api, dict(scope["headers"]))
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if rejection is not None:
+            entry["status"] = rejection.status_code
+            await rejection(scope, receive, send)
+            return
+
+        async def logging_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, logging_send)
+
+    def _reject(self, api: str, headers: dict[bytes, bytes]) -> Response | None:
+        expected = HUBSPOT_TOKEN if api == "hubspot" else SALESFORCE_SESSION
+        auth = headers.get(b"authorization", b"").decode()
+        if auth not in (f"Bearer {expected}", f"OAuth {expected}"):
+            status, body = unauthorized_body(api)
+            return JSONResponse(body, status_code=status)
+        wait = self.faults.retry_after(api)
+        if wait is not None:
+            status, body = rate_limited_body(api, self.faults.rate_limit_per_10s or 0)
+            headers_out = {"Retry-After": str(max(1, round(wait + 0.5)))} if api == "hubspot" else {}
+            return JSONResponse(body, status_code=status, headers=headers_out)
+        if self.faults.should_fail():
+            status, body = server_error_body(api)
+            return JSONResponse(body, status_code=status)
+        return None
+
+
+async def body_of(request: Request) -> Any:
+    raw = await request.body()
+    return json.loads(raw) if raw else {}
+
+
+def parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route]:
+    """The `/_sandbox/` endpoints tests and benchmarks drive the sandbox with."""
+
+    async def reset(request: Request) -> Response:
+        spec = await body_of(request)
+        state.reset_schema()
+        faults.configure({})
+        log.clear()
+        if spec.get("now"):
+            state.set_clock(parse_time(spec["now"]))
+        generate.seed_metadata(state)
+        if spec.get("contacts"):
+            generate.generate(
+                state, seed=int(spec.get("seed", 0)), contacts=int(spec["contacts"]),
+                companies=spec.get("companies"), deals=spec.get("deals"),
+            )
+        counts = {t: state.rows(f"select count(*) as n from {t}")[0]["n"]
+                  for t in ("hs_contacts", "hs_companies", "hs_deals", "sf_contact", "sf_lead",
+                            "sf_account", "sf_opportunity")}
+        return reply({"ok": True, "counts": counts})
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            state.set_clock(parse_time((await body_of(request))["now"]))
+            sent = sequencer.tick(state)
+            return reply({"now": state.now(), "steps_sent": sent})
+        return reply({"now": state.now()})
+
+    async def hubspot_upsert(request: Request) -> Response:
+        obj = request.path_params["object"]
+        records = await body_of(request)
+        if obj == "associations":
+            hubspot_api.associate(state, records)
+            return reply({"ok": True, "count": len(records)})
+        return reply({"results": hubspot_api.upsert_records(state, obj, records)})
+
+    async def salesforce_upsert(request: Request) -> Response:
+        records = await body_of(request)
+        return reply({"results": salesforce_api.upsert_records(
+            state, request.path_params["sobject"], records)})
+
+    async def sequences(request: Request) -> Response:
+        if request.method == "POST":
+            sequencer.define_sequences(state, await body_of(request))
+        return reply(sequencer.list_sequences(state))
+
+    async def enrollments(request: Request) -> Response:
+        return reply(state.rows(
+            """select email, contact_id, sequence_id, state, step, reason, enrolled_at,
+                      updated_at, crm, id from sb_enrollments order by id"""))
+
+    async def fault_settings(request: Request) -> Response:
+        if request.method == "POST":
+            faults.configure(await body_of(request))
+        return reply(faults.as_dict())
+
+    async def requests_log(request: Request) -> Response:
+        since = int(request.query_params.get("since", 0))
+        return reply([{"index": i, **e} for i, e in enumerate(log[since:], start=since)])
+
+    async def clear_requests(request: Request) -> Response:
+        log.clear()
+        return reply({"ok": True})
+
+    async def sent(request: Request) -> Response:
+        return reply(state.rows(
+            """select t.email, t.sequence_id, s.name as sequence, t.step, t.sent_at as time,
+                      t.enrollment_id from sb_sent t join sb_sequences s on s.id = t.sequence_id
+               order by t.sent_at, t.enrollment_id"""))
+
+    async def events(request: Request) -> Response:
+        return reply(state.rows("select * from sb_events order by happened_at"))
+
+    return [
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+        Route("/_sandbox/hubspot/{object}", hubspot_upsert, methods=["POST"]),
+        Route("/_sandbox/salesforce/{sobject}", salesforce_upsert, methods=["POST"]),
+        Route("/_sandbox/sequences", sequences, methods=["GET", "POST"]),
+        Route("/_sandbox/enrollments", enrollments, methods=["GET"]),
+        Route("/_sandbox/faults", fault_settings, methods=["GET", "POST"]),
+        Route("/_sandbox/requests", requests_log, methods=["GET"]),
+        Route("/_sandbox/requests/clear", clear_requests, methods=["POST"]),
+        Route("/_sandbox/sent", sent, methods=["GET"]),
+        Route("/_sandbox/events", events, methods=["GET"]),
+    ]
+
+
+def control_errors(request: Request, exc: Exception) -> Response:
+    """Bad control input answers 400 with the reason, never a bare 500."""
+    if isinstance(exc, sequencer.EnrollmentRefused):
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+    return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=400)
+
+
+def build_app(state: SandboxState | None = None) -> ASGIApp:
+    """The whole sandbox app over one state (a fresh, empty one by default)."""
+    state = state or SandboxState()
+    generate.seed_metadata(state)
+    faults, log = Faults(), []
+    routes = control_routes(state, faults, log) + hubspot_api.routes(state) + salesforce_api.routes(state)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ValueError: control_errors, KeyError: control_errors,
+                            sequencer.EnrollmentRefused: control_errors},
+    )
+    app.state.sandbox = state
+    return Gate(app, state, faults, log)

@@ -1,0 +1,260 @@
+"""The sandbox sequencer: HubSpot Sequences and Salesforce cadences share it.
+
+Enrollments advance on the sandbox clock: `tick` sends every step that has come due,
+records it in sb_sent, and writes the email engagement the real tools would (a HubSpot
+email carrying hs_sequence_id, or a Salesforce Task carrying ActionCadenceId), so a
+test can always ask "was a step sent to someone who was excluded?".
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from sandbox.ids import SALESFORCE_ID_SQL, reserve
+from sandbox.state import SandboxState
+
+OPEN_STATES = ("active", "paused")
+
+
+class EnrollmentRefused(Exception):
+    """The sequencer refused an enrollment or change; `code` is the API's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def define_sequences(state: SandboxState, sequences: list[dict]) -> None:
+    """Create or replace sequences: `[{id, name, steps: [{after_minutes}]}]`."""
+    with state.transaction() as con:
+        for seq in sequences:
+            steps = [{"after_minutes": int(s["after_minutes"])} for s in seq.get("steps", [])]
+            con.execute(
+                """
+                insert into sb_sequences values (?, ?, ?, ?)
+                on conflict (id) do update set name = excluded.name, steps = excluded.steps
+                """,
+                [str(seq["id"]), seq["name"], json.dumps(steps), state.now()],
+            )
+
+
+def list_sequences(state: SandboxState) -> list[dict]:
+    rows = state.rows("select id, name, steps, created_at from sb_sequences order by id")
+    for row in rows:
+        row["steps"] = json.loads(row["steps"])
+    return rows
+
+
+def find_sequence(state: SandboxState, id_or_name: str) -> dict:
+    """A sequence by id, or else by exact name."""
+    rows = state.rows(
+        "select id, name, steps from sb_sequences where id = ? or name = ? order by id = ? desc",
+        [str(id_or_name), str(id_or_name), str(id_or_name)],
+    )
+    if not rows:
+        raise EnrollmentRefused("SEQUENCE_NOT_FOUND", f"Sequence {id_or_name} does not exist")
+    rows[0]["steps"] = json.loads(rows[0]["steps"])
+    return rows[0]
+
+
+def _contact(state: SandboxState, crm: str, contact_id: str) -> dict:
+    """The contact's email and unsubscribe flag, from the CRM that owns it."""
+    if crm == "hubspot":
+        sql = """select email, coalesce(hs_email_optout, 'false') = 'true' as unsubscribed
+                 from hs_contacts where cast(id as varchar) = ? and not archived"""
+    else:
+        sql = """select Email as email, coalesce(HasOptedOutOfEmail, false) as unsubscribed
+                 from sf_contact where Id = ? and not IsDeleted
+                 union all
+                 select Email, coalesce(HasOptedOutOfEmail, false)
+                 from sf_lead where Id = ? and not IsDeleted"""
+    params = [contact_id] if crm == "hubspot" else [contact_id, contact_id]
+    rows = state.rows(sql, params)
+    if not rows:
+        raise EnrollmentRefused("CONTACT_NOT_FOUND", f"Contact {contact_id} does not exist")
+    return rows[0]
+
+
+def enroll(
+    state: SandboxState, *, crm: str, contact_id: str, sequence_id: str, sender: str | None
+) -> dict:
+    """Enroll one contact, refusing as the real tools do (one open sequence, no opt-outs)."""
+    with state.lock:
+        sequence = find_sequence(state, sequence_id)
+        contact = _contact(state, crm, str(contact_id))
+        if contact["unsubscribed"]:
+            raise EnrollmentRefused(
+                "CONTACT_UNSUBSCRIBED", f"Contact {contact_id} has unsubscribed from email"
+            )
+        open_rows = state.rows(
+            "select sequence_id from sb_enrollments where crm = ? and contact_id = ? "
+            "and state in ('active', 'paused')",
+            [crm, str(contact_id)],
+        )
+        if open_rows:
+            raise EnrollmentRefused(
+                "ALREADY_ENROLLED",
+                f"Contact {contact_id} is already enrolled in sequence {open_rows[0]['sequence_id']}",
+            )
+        now = state.now()
+        first_delay = sequence["steps"][0]["after_minutes"] if sequence["steps"] else None
+        with state.transaction() as con:
+            enrollment_id = reserve(con, "sb_enrollments", 1)
+            con.execute(
+                """
+                insert into sb_enrollments (id, crm, contact_id, email, sequence_id, state, step,
+                    sender, enrolled_at, updated_at, next_step_at)
+                values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?,
+                        ? + to_minutes(cast(? as bigint)))
+                """,
+                [enrollment_id, crm, str(contact_id), contact["email"], sequence["id"],
+                 "active" if first_delay is not None else "finished", sender, now, now,
+                 now, first_delay],
+            )
+        return state.rows("select * from sb_enrollments where id = ?", [enrollment_id])[0]
+
+
+def change_state(
+    state: SandboxState,
+    *,
+    crm: str,
+    contact_id: str,
+    sequence_id: str | None,
+    to_state: str,
+    reason: str | None,
+) -> list[dict]:
+    """Unenroll, pause or resume a contact's open enrollments (one sequence or all)."""
+    if to_state not in ("unenrolled", "paused", "active"):
+        raise ValueError(f"unknown enrollment state {to_state}")
+    from_states = ["paused"] if to_state == "active" else ["active", "paused"]
+    with state.transaction() as con:
+        ids = [
+            r[0]
+            for r in con.execute(
+                f"""
+                select e.id from sb_enrollments e join sb_sequences s on s.id = e.sequence_id
+                where e.crm = ? and e.contact_id = ?
+                  and (? is null or e.sequence_id = ? or s.name = ?)
+                  and e.state in ({", ".join("?" for _ in from_states)})
+                """,
+                [crm, str(contact_id), sequence_id, sequence_id, sequence_id, *from_states],
+            ).fetchall()
+        ]
+        if not ids:
+            return []
+        now = state.now()
+        # a resumed enrollment sends its next step one step-delay from now
+        con.execute(
+            """
+            update sb_enrollments e set state = ?, reason = coalesce(?, e.reason), updated_at = ?,
+                next_step_at = case when ? = 'active' then ? + to_minutes(cast(
+                    json_extract(s.steps, '$[' || e.step || '].after_minutes') as bigint))
+                    else null end
+            from sb_sequences s
+            where s.id = e.sequence_id and e.id in (select unnest(?))
+            """,
+            [to_state, reason, now, to_state, now, ids],
+        )
+    return state.rows("select * from sb_enrollments where id in (select unnest(?))", [ids])
+
+
+def enrollments_of(state: SandboxState, *, crm: str, contact_id: str) -> list[dict]:
+    return state.rows(
+        """select e.*, s.name as sequence_name from sb_enrollments e
+           join sb_sequences s on s.id = e.sequence_id
+           where e.crm = ? and e.contact_id = ? order by e.id""",
+        [crm, str(contact_id)],
+    )
+
+
+def tick(state: SandboxState) -> int:
+    """Send every step due by the sandbox clock; returns how many were sent."""
+    now = state.now()
+    sent_total = 0
+    with state.transaction() as con:
+        # one pass per step level: each pass sends at most one step per enrollment
+        while True:
+            con.execute(
+                """
+                create or replace temp table due as
+                select e.id, e.crm, e.contact_id, e.email, e.sequence_id, e.sender,
+                       e.step + 1 as step, e.next_step_at as sent_at,
+                       json_array_length(s.steps) as step_count,
+                       cast(json_extract(s.steps, '$[' || (e.step + 1) || '].after_minutes')
+                            as bigint) as next_delay,
+                       s.name as sequence_name
+                from sb_enrollments e join sb_sequences s on s.id = e.sequence_id
+                where e.state = 'active' and e.next_step_at <= ?
+                """,
+                [now],
+            )
+            count = con.execute("select count(*) from due").fetchone()[0]
+            if count == 0:
+                break
+            sent_total += count
+            _record_sends(con, count)
+            con.execute(
+                """
+                update sb_enrollments e set step = d.step, updated_at = d.sent_at,
+                    state = case when d.step >= d.step_count then 'finished' else 'active' end,
+                    next_step_at = case when d.step >= d.step_count then null
+                                        else d.sent_at + to_minutes(d.next_delay) end
+                from due d where d.id = e.id
+                """
+            )
+    return sent_total
+
+
+def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
+    """Write the sent steps and the engagements the CRMs would show for them."""
+    con.execute(
+        "insert into sb_sent select id, email, sequence_id, step, sent_at from due"
+    )
+    hubspot_count = con.execute("select count(*) from due where crm = 'hubspot'").fetchone()[0]
+    if hubspot_count:
+        first = reserve(con, "hs_emails", hubspot_count)
+        con.execute(
+            """
+            create or replace temp table due_hs as
+            select ? - 1 + row_number() over (order by id) as email_id, * from due
+            where crm = 'hubspot'
+            """,
+            [first],
+        )
+        con.execute(
+            """
+            insert into hs_emails (id, created_at, updated_at, hs_timestamp, hs_email_direction,
+                hs_email_from_email, hs_email_to_email, hs_email_subject, hs_email_status,
+                hs_sequence_id)
+            select email_id, sent_at, sent_at, strftime(sent_at, '%Y-%m-%dT%H:%M:%S.%gZ'),
+                   'EMAIL', sender, email, sequence_name || ' (step ' || step || ')', 'SENT',
+                   sequence_id
+            from due_hs
+            """
+        )
+        con.execute(
+            """
+            insert into hs_associations (from_type, from_id, to_type, to_id)
+            select 'emails', email_id, 'contacts', cast(contact_id as bigint) from due_hs
+            """
+        )
+    salesforce_count = count - hubspot_count
+    if salesforce_count:
+        first = reserve(con, "Task", salesforce_count)
+        task_id = SALESFORCE_ID_SQL.format(
+            prefix="'00T'", n=f"{first} - 1 + row_number() over (order by id)"
+        )
+        con.execute(
+            f"""
+            insert into sf_task (Id, CreatedDate, LastModifiedDate, SystemModstamp, Subject,
+                WhoId, Status, TaskSubtype, Type, ActivityDate, CompletedDateTime,
+                ActionCadenceId)
+            select {task_id}, sent_at, sent_at, sent_at,
+                   'Email: ' || sequence_name || ' (step ' || step || ')', contact_id,
+                   'Completed', 'Email', 'Email', cast(sent_at as date), sent_at, sequence_id
+            from due where crm = 'salesforce'
+            """
+        )

@@ -1,0 +1,202 @@
+"""HubSpot associations: the v4 per-record list, the v4 and v3 batch reads, and inserts.
+
+hs_associations holds each associated pair once, in whichever direction it was written;
+every read serves it from both sides, with the type id HubSpot uses for that direction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.hubspot_common import (
+    OBJECT_TYPES,
+    SINGULAR,
+    HubSpotError,
+    batch_inputs,
+    int_param,
+    iso,
+    json_response,
+    now_ms,
+    raw_json,
+    resolve_type,
+    validation_error,
+)
+from sandbox.hubspot_records import (
+    ASSOCIATION_TYPES,
+    association_pairs_sql,
+    association_type,
+    parse_id,
+)
+from sandbox.state import SandboxState
+
+TYPE_BY_ID = {type_id: pair for pair, (type_id, _) in ASSOCIATION_TYPES.items()}
+TYPE_BY_ID.update({279: ("contacts", "companies"), 280: ("companies", "contacts"),
+                   341: ("deals", "companies"), 342: ("companies", "deals")})
+V4_PAGE_MAX = 500
+
+
+def insert_associations(state: SandboxState, rows: list[dict]) -> int:
+    """Store new pairs (set-based; a pair present in either direction is skipped).
+
+    Rows are `{from_type, from_id, to_type, to_id}`; types may be singular or ids ("0-1").
+    Returns how many pairs were new.
+    """
+    if not rows:
+        return 0
+    try:
+        table = pa.table({
+            "from_type": pa.array([resolve_type(str(r["from_type"])) for r in rows]),
+            "from_id": pa.array([int(r["from_id"]) for r in rows], pa.int64()),
+            "to_type": pa.array([resolve_type(str(r["to_type"])) for r in rows]),
+            "to_id": pa.array([int(r["to_id"]) for r in rows], pa.int64()),
+        })
+    except HubSpotError as exc:
+        raise ValueError(f"associations: {exc}; use one of {', '.join(OBJECT_TYPES)}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"associations: each row needs from_type, from_id, to_type and "
+                         f"integer ids ({exc})") from exc
+    now = now_ms(state)
+    with state.transaction() as con:
+        con.register("hs_assoc_input", table)
+        try:
+            con.execute(
+                """create or replace temp table hs_assoc_new as
+                   select distinct i.* from hs_assoc_input i
+                   where not exists (select 1 from hs_associations a where
+                       (a.from_type = i.from_type and a.from_id = i.from_id
+                        and a.to_type = i.to_type and a.to_id = i.to_id)
+                    or (a.from_type = i.to_type and a.from_id = i.to_id
+                        and a.to_type = i.from_type and a.to_id = i.from_id))""")
+        finally:
+            con.unregister("hs_assoc_input")
+        # a pair given in both directions in one batch is still one pair
+        con.execute(
+            """delete from hs_assoc_new n where exists (select 1 from hs_assoc_new m
+                   where m.from_type = n.to_type and m.from_id = n.to_id
+                     and m.to_type = n.from_type and m.to_id = n.from_id
+                     and (m.from_type, m.from_id) < (n.from_type, n.from_id))""")
+        count = con.execute("select count(*) from hs_assoc_new").fetchone()[0]
+        con.execute("""insert into hs_associations (from_type, from_id, to_type, to_id)
+                       select from_type, from_id, to_type, to_id from hs_assoc_new""")
+        con.execute(
+            """insert into sb_events select ?, 'hubspot', 'associations',
+                      from_type || ':' || from_id || '->' || to_type || ':' || to_id, 'upsert',
+                      to_json(struct_pack(from_type, from_id, to_type, to_id))
+               from hs_assoc_new""", [now])
+        con.execute("drop table hs_assoc_new")
+    return count
+
+
+def type_spec_sql(from_type: str, to_type: str) -> str:
+    """v4 `associationTypes` for the direction served (HubSpot-defined, unlabeled)."""
+    type_id, _ = association_type(from_type, to_type)
+    return (f"json_array(json_object('category', 'HUBSPOT_DEFINED', 'typeId', {int(type_id)}, "
+            "'label', null))")
+
+
+def v4_list(state: SandboxState, request: Request, body: Any) -> Response:
+    """`GET /crm/v4/objects/{from}/{id}/associations/{to}`: paged by the other id."""
+    from_type = resolve_type(request.path_params["from"])
+    to_type = resolve_type(request.path_params["to"])
+    record_id = parse_id(request.path_params["id"])
+    limit = min(max(int_param(request, "limit", V4_PAGE_MAX) or V4_PAGE_MAX, 1), V4_PAGE_MAX)
+    after = int_param(request, "after", 0) or 0
+    rows = state.rows(
+        f"""with pairs as ({association_pairs_sql()})
+            select dst, json_object('toObjectId', dst, 'associationTypes',
+                                    {type_spec_sql(from_type, to_type)}) as j
+            from pairs where dst > $after order by dst limit $limit""",
+        {"from": from_type, "to": to_type, "ids": [record_id or 0], "after": after,
+         "limit": limit + 1},
+    )
+    text = '{"results":[' + ",".join(r["j"] for r in rows[:limit]) + "]"
+    if len(rows) > limit:
+        next_after = str(rows[limit - 1]["dst"])
+        link = str(request.url.include_query_params(after=next_after))
+        text += f',"paging":{{"next":{{"after":"{next_after}","link":"{link}"}}}}'
+    return raw_json(text + "}")
+
+
+def v4_batch_read(state: SandboxState, request: Request, body: Any) -> Response:
+    """`POST /crm/v4/associations/{from}/{to}/batch/read`: every input's associations."""
+    from_type = resolve_type(request.path_params["from"])
+    to_type = resolve_type(request.path_params["to"])
+    to_item = f"json_object('toObjectId', dst, 'associationTypes', " \
+              f"{type_spec_sql(from_type, to_type)})"
+    return batch_read(state, body, from_type, to_type, to_item, "v4")
+
+
+def v3_batch_read(state: SandboxState, request: Request, body: Any) -> Response:
+    """`POST /crm/v3/associations/{from}/{to}/batch/read`: `to: [{id, type}]`."""
+    from_type = resolve_type(request.path_params["from"])
+    to_type = resolve_type(request.path_params["to"])
+    _, label = association_type(from_type, to_type)
+    to_item = f"json_object('id', cast(dst as varchar), 'type', '{label}')"
+    return batch_read(state, body, from_type, to_type, to_item, "v3")
+
+
+def batch_read(state: SandboxState, body: Any, from_type: str, to_type: str, to_item: str,
+               version: str) -> Response:
+    """Both batch reads: one query for all inputs; inputs without any -> 207 errors."""
+    inputs = batch_inputs(body) if version == "v3" else v4_inputs(body)
+    raw_ids = list(dict.fromkeys(str(i.get("id", "")) for i in inputs))
+    ids = [i for i in (parse_id(r) for r in raw_ids) if i]
+    started = now_ms(state)
+    rows = state.rows(
+        f"""with pairs as ({association_pairs_sql()})
+            select src, json_object('from', json_object('id', cast(src as varchar)),
+                                    'to', json_group_array({to_item} order by dst)) as j
+            from pairs group by src order by src""",
+        {"from": from_type, "to": to_type, "ids": ids},
+    )
+    found = {str(r["src"]) for r in rows}
+    head = (f'{{"status":"COMPLETE","results":[{",".join(r["j"] for r in rows)}],'
+            f'"startedAt":"{iso(started)}","completedAt":"{iso(now_ms(state))}"')
+    missing = [r for r in raw_ids if str(parse_id(r)) not in found]
+    if not missing:
+        return raw_json(head + "}")
+    errors = [no_associations(from_type, to_type, r) for r in missing]
+    text = json_response({"numErrors": len(errors), "errors": errors}).body.decode()
+    return raw_json(head + "," + text[1:], 207)
+
+
+def v4_inputs(body: Any) -> list[dict]:
+    """v4 batch reads take up to 1,000 inputs."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise validation_error("Invalid input JSON: inputs must be a list")
+    if len(body["inputs"]) > 1000:
+        raise validation_error("Batch input cannot contain more than 1000 inputs")
+    return [i for i in body["inputs"] if isinstance(i, dict)]
+
+
+def no_associations(from_type: str, to_type: str, raw_id: str) -> dict:
+    """HubSpot's per-input error when a record has none of the requested associations."""
+    return {
+        "status": "error", "category": "OBJECT_NOT_FOUND",
+        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+        "context": {"fromObjectId": [raw_id]},
+        "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {raw_id}.",
+        "errors": [], "links": {},
+    }
+
+
+def associate_inline(state: SandboxState, object_type: str, record_id: int,
+                     associations: list[dict]) -> None:
+    """Create's inline `associations: [{to: {id}, types: [...]}]` (HubSpot infers the type
+    of the other side from the association type id; here it must be given or known)."""
+    rows = []
+    for item in associations:
+        to_id = parse_id((item.get("to") or {}).get("id"))
+        type_ids = [t.get("associationTypeId") for t in item.get("types") or []]
+        pair = next((TYPE_BY_ID[t] for t in type_ids if t in TYPE_BY_ID), None)
+        if to_id is None or pair is None or pair[0] != object_type:
+            raise validation_error("One or more associations are invalid",
+                                   context={"INVALID_OBJECT_IDS": [str(to_id)]})
+        rows.append({"from_type": object_type, "from_id": record_id, "to_type": pair[1],
+                     "to_id": to_id})
+    if rows:
+        insert_associations(state, rows)

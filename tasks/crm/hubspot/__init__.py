@@ -1,0 +1,1 @@
+"""HubSpot: client (HTTP, auth, paging), settings, and the sync of each object."""

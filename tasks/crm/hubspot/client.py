@@ -1,0 +1,164 @@
+"""HubSpot over HTTP: auth, paging and the shared limiter.
+
+Metadata (properties, owners) and the credential check go through hubspot-api-client.
+Bulk pages (list, search, v4 association batch reads) use a requests session with the
+same token, limiter and retry policy, and hand back the raw JSON text: the client's model
+layer would build a Python object per record, and DuckDB parses the pages in bulk instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import hubspot
+import orjson
+import requests
+from hubspot.crm.owners import ApiException as OwnersApiException
+from hubspot.crm.properties import ApiException as PropertiesApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from tasks.config import HubSpotConfig
+from tasks.crm.hubspot import settings
+from tasks.crm.limiter import RateLimiter, limited_session, retry_policy
+from tasks.errors import ConfigError, SyncError
+
+TOKEN_SETTING = "crms.hubspot.token"
+URL_SETTING = "crms.hubspot.url"
+
+
+class HubSpotClient:
+    """One HubSpot account: resolves and checks the token once, then serves pages."""
+
+    def __init__(self, config: HubSpotConfig, limiter: RateLimiter,
+                 pool_size: int = settings.MAX_CONCURRENCY * 2) -> None:
+        token = config.token.resolve(TOKEN_SETTING)
+        self.base = config.url.rstrip("/")
+        self.limiter = limiter
+        self.requests = 0  # calls made through this client (retries not counted)
+        self.api = hubspot.HubSpot(access_token=token, host=self.base,
+                                   ssl_ca_cert=config.ca_cert, retry=retry_policy(limiter))
+        self.session = limited_session(limiter, config.ca_cert, pool_size=pool_size)
+        self.session.headers.update({"Authorization": f"Bearer {token}",
+                                     "Content-Type": "application/json",
+                                     "Accept": "application/json"})
+
+    # -- metadata, through the official client (and the credential check) --
+
+    def properties(self, object_type: str) -> list[dict[str, Any]]:
+        """Every property definition of an object: name, type, fieldType, options."""
+        self.limiter.acquire()
+        self.requests += 1
+        try:
+            page = self.api.crm.properties.core_api.get_all(object_type=object_type,
+                                                            archived=False)
+        except PropertiesApiException as exc:
+            raise self._api_error(exc.status, exc.body, f"properties of {object_type}") from exc
+        except Urllib3Error as exc:
+            raise self._unreachable(exc) from exc
+        return [p.to_dict() for p in page.results]
+
+    def owners(self) -> list[dict[str, Any]]:
+        """Every owner (sales rep): id, email, first and last name."""
+        owners: list[dict[str, Any]] = []
+        after = None
+        while True:
+            self.limiter.acquire()
+            self.requests += 1
+            try:
+                page = self.api.crm.owners.owners_api.get_page(limit=500, after=after,
+                                                               archived=False)
+            except OwnersApiException as exc:
+                raise self._api_error(exc.status, exc.body, "owners") from exc
+            except Urllib3Error as exc:
+                raise self._unreachable(exc) from exc
+            owners += [o.to_dict() for o in page.results]
+            if not (page.paging and page.paging.next and page.paging.next.after):
+                return owners
+            after = page.paging.next.after
+
+    # -- bulk pages, raw JSON text --
+
+    def list_pages(self, object_type: str, properties: list[str],
+                   archived: bool = False) -> Iterator[tuple[str, int]]:
+        """Every record of an object (or every archived one), one page body at a time.
+
+        Yields (body, number of records); follows `paging.next.after` until it ends.
+        """
+        params: dict[str, Any] = {"limit": settings.LIST_PAGE_SIZE,
+                                  "properties": ",".join(properties),
+                                  "archived": "true" if archived else "false"}
+        url = self.base + settings.LIST_PATH.format(object=object_type)
+        while True:
+            body, page = self._call("GET", url, f"list {object_type}", params=params)
+            yield body, len(page.get("results") or [])
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+            params["after"] = after
+
+    def search(self, object_type: str, request: dict[str, Any]) -> tuple[str, dict]:
+        """One search page: (body, parsed) for a `filterGroups`/`sorts`/`after` request."""
+        url = self.base + settings.SEARCH_PATH.format(object=object_type)
+        return self._call("POST", url, f"search {object_type}", data=orjson.dumps(request))
+
+    def association_page(self, from_type: str, to_type: str, ids: list[str]) -> str:
+        """v4 batch read of the associations of up to 1,000 records; the raw body."""
+        url = self.base + settings.ASSOCIATIONS_PATH.format(from_type=from_type,
+                                                            to_type=to_type)
+        body, _ = self._call("POST", url, f"associations {from_type}->{to_type}",
+                             data=orjson.dumps({"inputs": [{"id": i} for i in ids]}))
+        return body
+
+    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> tuple[str, dict]:
+        self.requests += 1
+        try:
+            response = self.session.request(method, url, timeout=settings.REQUEST_TIMEOUT,
+                                            **kwargs)
+        except requests.RequestException as exc:
+            raise self._unreachable(exc) from exc
+        # 207: a batch read where some inputs had no associations; the body still counts
+        if response.status_code not in (200, 207):
+            raise self._api_error(response.status_code, response.text, what)
+        return response.text, orjson.loads(response.content)
+
+    # -- errors: one line, naming the setting to fix, never the token --
+
+    def _api_error(self, status: int | None, body: Any, what: str) -> ConfigError | SyncError:
+        detail = _error_detail(body)
+        if status == 401:
+            return ConfigError(
+                f"HubSpot rejected the token ({detail}); set {TOKEN_SETTING} "
+                "(SEQGUARD_HUBSPOT_TOKEN) to a valid private-app token"
+            )
+        if status == 403:
+            return ConfigError(
+                f"HubSpot refused {what} ({detail}); give the private app in {TOKEN_SETTING} "
+                "the crm.objects.*.read and crm.schemas.*.read scopes"
+            )
+        if status == 429:
+            return SyncError(
+                f"HubSpot rate limit still exceeded after retries on {what} ({detail}); "
+                "lower the sync's rate_limit_per_10s or wait for the daily limit to reset"
+            )
+        return SyncError(f"HubSpot answered {status} to {what} ({detail}); retry the sync later")
+
+    def _unreachable(self, exc: Exception) -> ConfigError:
+        reason = type(exc).__name__
+        return ConfigError(
+            f"HubSpot is unreachable at {self.base} ({reason}); check {URL_SETTING} "
+            "and crms.hubspot.ca_cert, and that the network allows it"
+        )
+
+
+def _error_detail(body: Any) -> str:
+    """The API's own short reason from an error body: category/policy and message."""
+    try:
+        data = orjson.loads(body) if isinstance(body, str | bytes) else body
+    except orjson.JSONDecodeError:
+        return str(body)[:120].replace("\n", " ")
+    if not isinstance(data, dict):
+        return str(data)[:120]
+    label = data.get("policyName") or data.get("category") or data.get("errorType") or "error"
+    message = str(data.get("message", "")).split(". ")[0][:120]
+    return f"{label}: {message}"

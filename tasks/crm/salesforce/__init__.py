@@ -1,0 +1,1 @@
+"""Salesforce: client (HTTP, auth, paging), settings, and the sync of each sObject."""

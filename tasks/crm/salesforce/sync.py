@@ -1,0 +1,243 @@
+"""Sync Salesforce into raw_salesforce.*: full on the first run, incremental after.
+
+Per sObject: describe (field types and picklists), then one SOQL `queryAll` on
+`SystemModstamp` from the watermark (minus a small overlap), following `nextRecordsUrl`.
+queryAll returns deleted rows too (`IsDeleted = true`): they are merged as tombstones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from tasks.config import Config, SalesforceConfig
+from tasks.crm.limiter import limiter_for
+from tasks.crm.salesforce import settings
+from tasks.crm.salesforce.client import SalesforceClient
+from tasks.crm.snapshot import (
+    Column,
+    ObjectCounts,
+    ObjectSpec,
+    PageStager,
+    Progress,
+    Stopwatch,
+    SyncResult,
+    drop_staging,
+    ensure_raw_table,
+    merge_object,
+    quote,
+    read_watermark,
+    reset_staging,
+)
+from tasks.errors import ConfigError
+from tasks.store import connect, transaction
+
+CRM = "salesforce"
+EPOCH = datetime(1970, 1, 1)
+
+
+def sync_salesforce(
+    db_path: str | Path,
+    config: Config,
+    now: datetime,
+    full_resync: bool = False,
+    progress: Progress | None = None,
+    *,
+    rate_limit_per_10s: int | None = None,
+    max_concurrency: int = settings.MAX_CONCURRENCY,
+    objects: tuple[str, ...] = settings.OBJECTS,
+) -> SyncResult:
+    """Bring raw_salesforce.* up to date with the org in `config.salesforce`.
+
+    `progress(sobject, rows_fetched)` is called from worker threads after every page.
+    """
+    cfg = _salesforce_config(config)
+    limit = rate_limit_per_10s or getattr(cfg, "rate_limit_per_10s", None) \
+        or settings.RATE_LIMIT_PER_10S
+    limiter = limiter_for(CRM, limit if limit and limit > 0 else None)
+    client = SalesforceClient(cfg, limiter, pool_size=max_concurrency * 2)
+    synced_at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
+    clock = Stopwatch()
+    # the first describe checks the session: a wrong one fails before anything is written
+    described = {obj: client.describe(obj) for obj in objects}
+    specs = {obj: object_spec(obj, described[obj], cfg.fields.get(obj, [])) for obj in objects}
+    with connect(db_path) as con:
+        for spec in specs.values():
+            ensure_raw_table(con, spec)
+            reset_staging(con, spec)
+        write_picklists(con, described)
+        marks = {obj: read_watermark(con, CRM, obj) for obj in objects}
+        result.full = full_resync or any(m is None for m in marks.values())
+        errors: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            futures = {
+                obj: pool.submit(
+                    sync_object, con.cursor(), client, specs[obj],
+                    since=None if full_resync else marks[obj], run_id=result.run_id,
+                    synced_at=synced_at, progress=progress,
+                )
+                for obj in objects
+            }
+            for obj, future in futures.items():
+                try:
+                    result.objects[obj] = future.result()
+                except Exception as exc:  # noqa: BLE001 - let the others finish first
+                    errors.append(exc)
+        for spec in specs.values():
+            drop_staging(con, spec)
+        if errors:
+            raise errors[0]
+    result.seconds = clock.seconds()
+    return result
+
+
+def _salesforce_config(config: Config) -> SalesforceConfig:
+    if config.salesforce is None:
+        raise ConfigError("crms.salesforce: Salesforce is not configured; add it to seqguard.yml")
+    return config.salesforce
+
+
+# ---- what is pulled --------------------------------------------------------------
+
+def object_spec(sobject: str, describe: dict[str, Any], custom: list[str]) -> ObjectSpec:
+    """The raw table of one sObject: default + custom fields, typed from describe.
+
+    Default fields the org lacks are left out of the query (their column stays null);
+    a custom field it lacks is a configuration error.
+    """
+    fields = {f["name"]: f for f in describe.get("fields", [])}
+    missing = [name for name in custom if name not in fields]
+    if missing:
+        raise ConfigError(
+            f"crms.salesforce.fields.{sobject}: {', '.join(missing)} not a field of "
+            f"{sobject}; use the field's API name (custom fields end in __c)"
+        )
+    names = [n for n in settings.DEFAULT_FIELDS[sobject] if n in fields]
+    names = ["Id"] + [n for n in names if n != "Id"]
+    names += [n for n in custom if n not in names]
+    columns = []
+    for name in names:
+        kind = fields[name].get("type")
+        col_type = settings.COLUMN_TYPES.get(kind, "varchar")
+        check = "email" if kind == "email" else None
+        columns.append(Column(name, col_type, check))
+    return ObjectSpec(
+        crm=CRM, object=sobject, raw_table=f"raw_salesforce.{quote(sobject)}",
+        staging_table=f"staging.{quote(f'salesforce__{sobject}')}",
+        columns=tuple(columns), id_column="Id", cursor_column=settings.CURSOR_FIELD,
+        tombstone_column=settings.TOMBSTONE_FIELD,
+    )
+
+
+def write_picklists(con: duckdb.DuckDBPyConnection, described: dict[str, dict]) -> None:
+    """Replace raw_salesforce.picklist_options with every picklist value described."""
+    rows = pa.Table.from_pylist(
+        [{"sobject": sobject, "field": f["name"], "label": v.get("label"), "value": v.get("value")}
+         for sobject, d in described.items() for f in d.get("fields", [])
+         if f.get("type") in settings.PICKLIST_TYPES for v in f.get("picklistValues") or []],
+        schema=pa.schema([("sobject", pa.string()), ("field", pa.string()),
+                          ("label", pa.string()), ("value", pa.string())]),
+    )
+    con.register("picklist_rows", rows)
+    with transaction(con):
+        con.execute("delete from raw_salesforce.picklist_options where list_contains(?, sobject)",
+                    [list(described)])
+        con.execute("insert into raw_salesforce.picklist_options by name "
+                    "select * from picklist_rows")
+    con.unregister("picklist_rows")
+
+
+# ---- one object ------------------------------------------------------------------
+
+def soql_datetime(value: datetime) -> str:
+    """A SOQL datetime literal (UTC, whole seconds, rounded down)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_query(spec: ObjectSpec, since: datetime | None, upper: datetime | None) -> str:
+    """The SOQL of one run: every field, modified in [since, upper], oldest first.
+
+    Literals are datetimes this module formats itself, never user text.
+    """
+    fields = ", ".join(c.name for c in spec.columns)
+    cursor = settings.CURSOR_FIELD
+    where = []
+    if since is not None:
+        where.append(f"{cursor} >= {soql_datetime(since)}")
+    if upper is not None:
+        # whole seconds in SOQL: include the whole second the newest change happened in
+        end = upper.replace(microsecond=0) + timedelta(seconds=1)
+        where.append(f"{cursor} < {soql_datetime(end)}")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT {fields} FROM {spec.object}{clause} ORDER BY {cursor} ASC, Id ASC"
+
+
+def latest_modified(client: SalesforceClient, sobject: str) -> datetime | None:
+    """The newest SystemModstamp of the sObject, deleted rows included."""
+    cursor = settings.CURSOR_FIELD
+    soql = f"SELECT Id, {cursor} FROM {sobject} ORDER BY {cursor} DESC LIMIT 1"
+    for body, _ in client.query_all_pages(soql):
+        records = orjson.loads(body).get("records") or []
+        if records and records[0].get(cursor):
+            text = str(records[0][cursor]).replace("Z", "+00:00")
+            if text[-5] in "+-" and text[-3] != ":":
+                text = text[:-2] + ":" + text[-2:]  # Salesforce writes +0000
+            parsed = datetime.fromisoformat(text)
+            return parsed.astimezone(UTC).replace(tzinfo=None)
+    return None
+
+
+def record_select(spec: ObjectSpec) -> str:
+    """SQL unpacking query pages (`records[]`) into one text column per field."""
+    struct = "{" + ",".join(f'"{c.name}":"VARCHAR"' for c in spec.columns) + "}"
+    fields = ", ".join(f"r.{quote(c.name)} as {quote(c.name)}" for c in spec.columns)
+    return f"""
+        with recs as (
+            select page_no, unnest(from_json(body, '{{"records":[{struct}]}}').records) as r
+            from pages
+        )
+        select page_no, {fields} from recs"""
+
+
+def sync_object(
+    con: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    spec: ObjectSpec,
+    *,
+    since: datetime | None,
+    run_id: str,
+    synced_at: datetime,
+    progress: Progress | None = None,
+) -> ObjectCounts:
+    """Fetch, stage and merge one sObject; `since` None means everything."""
+    clock = Stopwatch()
+    counts = ObjectCounts()
+    before = client.requests
+    # the watermark never passes what existed when we started (see merge_object)
+    upper = latest_modified(client, spec.object)
+    stager = PageStager(con, spec.staging_table, record_select(spec))
+    start = None if since is None else since - settings.OVERLAP
+    if upper is not None and (start is None or upper >= start):
+        for body, n in client.query_all_pages(build_query(spec, start, upper)):
+            stager.add(body)
+            counts.fetched += n
+            if progress:
+                progress(spec.object, counts.fetched)
+    stager.flush()
+    outcome = merge_object(con, spec, run_id=run_id, synced_at=synced_at, full=since is None,
+                           watermark_cap=upper, empty_watermark=upper or EPOCH)
+    counts.merged, counts.deleted = outcome.merged, outcome.deleted
+    counts.quarantined = outcome.quarantined
+    counts.requests = client.requests - before  # approximate: threads share the counter
+    counts.seconds = clock.seconds()
+    if progress:
+        progress(spec.object, counts.fetched)
+    return counts

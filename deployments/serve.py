@@ -1,0 +1,46 @@
+"""Serve seqguard's deployments: the cycle every 15 minutes, and the ad-hoc flows.
+
+At most one cycle runs at a time: the deployment's concurrency limit cancels a run that
+would start while another is running (it is skipped, not queued), and the DuckDB file
+lock guards the rest.
+"""
+
+from __future__ import annotations
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.cycle import cycle
+
+CYCLE_CRON = "*/15 * * * *"
+
+
+def cycle_deployment(db: str, project: str, sandbox_url: str | None,
+                     sandbox_cert: str | None, timezone: str = "UTC") -> RunnerDeployment:
+    """The scheduled cycle, skipping a run that starts while one is running."""
+    return cycle.to_deployment(
+        name="cycle",
+        schedules=[Cron(CYCLE_CRON, timezone=timezone)],
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
+        parameters={"db": db, "project": project, "sandbox_url": sandbox_url,
+                    "sandbox_cert": sandbox_cert},
+        description="Every 15 minutes: sync the CRMs, run the rules, post enrollment changes.",
+        tags=["seqguard"],
+    )
+
+
+def all_deployments(db: str, project: str, sandbox_url: str | None = None,
+                    sandbox_cert: str | None = None) -> list[RunnerDeployment]:
+    from tasks.config import load_config
+
+    config = load_config(project)
+    timezone = config.timezone if config else "UTC"
+    return [cycle_deployment(db, project, sandbox_url, sandbox_cert, timezone)]
+
+
+def serve_all(db: str, project: str, sandbox_url: str | None = None,
+              sandbox_cert: str | None = None) -> None:
+    """Serve every deployment against the configured Prefect API until stopped."""
+    serve(*all_deployments(db, project, sandbox_url, sandbox_cert))

@@ -1,0 +1,114 @@
+"""The cycle's steps as Prefect tasks: each resolves its inputs and calls plain functions.
+
+Tasks take paths and ids (a `Target`), not connections or clients, so Prefect can show
+and hash their inputs; credentials are resolved inside the task that needs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.context import get_run_context
+
+from tasks import report, runs
+from tasks.config import Config, resolve_config
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run reads and writes: the database, the project folder, the CRMs."""
+
+    db: str
+    project: str
+    sandbox_url: str | None = None
+    sandbox_cert: str | None = None
+
+    def config(self) -> Config:
+        return resolve_config(self.project, self.sandbox_url, self.sandbox_cert)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    now: datetime
+    dry_run: bool
+
+
+def as_dict(result: Any) -> Any:
+    """Step results as plain data for the summary and the report."""
+    if is_dataclass(result) and not isinstance(result, type):
+        return asdict(result)
+    return result
+
+
+def current_run_id() -> str:
+    """The Prefect flow run id when inside a flow, else a fresh id."""
+    try:
+        context = get_run_context()
+        flow_run = getattr(context, "flow_run", None) or getattr(context.task_run, "flow_run_id", None)
+        if flow_run is not None:
+            return str(getattr(flow_run, "id", flow_run))
+    except RuntimeError:
+        pass
+    return str(uuid.uuid4())
+
+
+@task(name="start-run")
+def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
+    """Fix the cycle's time and record the run."""
+    cycle_time = (now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now) or \
+        datetime.now(UTC).replace(tzinfo=None)
+    run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
+    runs.record_start(target.db, run.run_id, run.now, dry_run)
+    return run
+
+
+@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30])
+def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
+    """Pull what changed in each configured CRM into the raw snapshot tables."""
+    from tasks.crm.hubspot.sync import sync_hubspot
+    from tasks.crm.salesforce.sync import sync_salesforce
+
+    config = target.config()
+    wanted = set(crms or ["hubspot", "salesforce"])
+    results: dict[str, Any] = {}
+    if config.hubspot and "hubspot" in wanted:
+        results["hubspot"] = as_dict(sync_hubspot(target.db, config, run.now, full_resync=full_resync,
+                                                  progress=report.sync_progress("hubspot")))
+    if config.salesforce and "salesforce" in wanted:
+        results["salesforce"] = as_dict(sync_salesforce(
+            target.db, config, run.now, full_resync=full_resync,
+            progress=report.sync_progress("salesforce")))
+    return results
+
+
+@task(name="build-model")
+def build_model(target: Target) -> dict:
+    """Rebuild the crm.* tables from the raw snapshots."""
+    from tasks.model import build_model as rebuild
+
+    return as_dict(rebuild(target.db, target.project, target.config()))
+
+
+@task(name="evaluate-rules")
+def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
+    """Run every effective (and pending) rule; matches land in rules.matches."""
+    from tasks.rules import evaluate_rules as evaluate
+
+    return as_dict(evaluate(target.db, target.project, run.run_id, run.now,
+                            target.config().propagation_delay, only=rules))
+
+
+@task(name="finish-run")
+def finish_run(target: Target, run: Run, summary: dict) -> None:
+    runs.record_finish(target.db, run.run_id, "finished", summary)
+
+
+@task(name="report-run")
+def report_run(summary: dict) -> None:
+    """The run's Prefect artifacts."""
+    report.publish(summary)

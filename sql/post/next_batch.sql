@@ -1,0 +1,30 @@
+-- The next changes to post: for each person only their oldest pending change (so a later
+-- decision is never overtaken by an earlier one), people already being posted left out,
+-- one kind at a time with unenrolls first (stopping mail matters most), oldest first.
+with
+pending as (
+    select *, coalesce(contact_id, lower(email)) as person,
+           case kind when 'unenroll' then 0 when 'pause' then 1 when 'resume' then 2 else 3 end
+               as kind_rank
+    from ops.outbox
+    where crm = $crm and status = 'pending' and ($run_id is null or run_id = $run_id)
+),
+first_per_person as (
+    select * from pending
+    qualify row_number() over (partition by person order by created_at, kind_rank, change_id) = 1
+),
+eligible as (
+    select * from first_per_person
+    where person not in (select unnest($busy::varchar[]))
+),
+next_kind as (
+    select kind from eligible order by kind_rank, created_at limit 1
+),
+final as (
+    select change_id, kind, sequence_id, email, contact_id, sender, reason, attempts, person
+    from eligible
+    where kind = (select kind from next_kind)
+    order by created_at, change_id
+    limit $limit
+)
+select * from final

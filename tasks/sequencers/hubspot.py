@@ -1,0 +1,339 @@
+"""HubSpot Sequences (v4) behind the Sequencer protocol.
+
+Enroll: `POST /automation/v4/sequences/enrollments?userId=`, one contact per call (the API
+has no batch form). State: `GET /automation/v4/sequences/enrollments/contact/{id}`, one
+contact per call. Unenroll: HubSpot has no public endpoint, so seqguard writes its decision
+onto the contact (`seqguard_unenroll_sequence`, `_reason`, `_at`; 100 contacts per batch
+update) and a workflow triggered by that property unenrolls the contact. The reason text
+starts with the change id, so a write that reached HubSpot can be told apart from one that
+did not, even before the workflow has run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import requests
+
+from tasks.config import HubSpotConfig
+from tasks.crm.hubspot import settings as sync_settings
+from tasks.crm.limiter import RateLimiter, limited_session, limiter_for
+from tasks.errors import ConfigError
+from tasks.sequencers.base import (
+    ENROLLMENT_SCHEMA,
+    SEQUENCE_SCHEMA,
+    OutcomeUnknown,
+    RateLimitExhausted,
+    results,
+    same_outcome,
+    send,
+)
+
+TOKEN_SETTING = "crms.hubspot.token"
+SEQUENCES_PATH = "/automation/v4/sequences"
+ENROLL_PATH = "/automation/v4/sequences/enrollments"
+STATUS_PATH = "/automation/v4/sequences/enrollments/contact/{contact_id}"
+BATCH_UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
+BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
+PROPERTIES_PATH = "/crm/v3/properties/contacts"
+
+UNENROLL_SEQUENCE = "seqguard_unenroll_sequence"
+UNENROLL_REASON = "seqguard_unenroll_reason"
+UNENROLL_AT = "seqguard_unenroll_at"
+UNENROLL_PROPERTIES = {
+    UNENROLL_SEQUENCE: "seqguard: unenroll from sequence",
+    UNENROLL_REASON: "seqguard: unenroll reason",
+    UNENROLL_AT: "seqguard: unenrolled at",
+}
+PROPERTY_GROUP = "contactinformation"
+
+BATCH_UPDATE_MAX = 100   # HubSpot's batch limit
+STATUS_READERS = 4       # status reads in flight at once; they share the rate limit
+TIMEOUT = (10, 60)
+
+STATE_OF = {"ACTIVE": "active", "EXECUTING": "active", "SCHEDULED": "active",
+            "PAUSED": "paused", "FINISHED": "finished", "COMPLETED": "finished",
+            "UNENROLLED": "unenrolled"}
+
+
+class HubSpotSequencer:
+    """HubSpot Sequences for one account; thread-safe (the poster runs calls in parallel)."""
+
+    crm = "hubspot"
+
+    def __init__(self, config: HubSpotConfig, limiter: RateLimiter | None = None) -> None:
+        token = config.token.resolve(TOKEN_SETTING)
+        self.base = config.url.rstrip("/")
+        self.user_id = config.user_id
+        self.limiter = limiter or limiter_for("hubspot", sync_settings.RATE_LIMIT_PER_10S)
+        self._ca_cert = config.ca_cert
+        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+        self.requests_made = 0
+
+    # ---- plumbing ----
+
+    def _session(self) -> requests.Session:
+        # one session per thread: requests.Session is not documented as thread-safe.
+        # retries=0: this module decides what may be resent (writes with an unknown
+        # outcome are not, until the state has been read)
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = limited_session(self.limiter, self._ca_cert, retries=0)
+            session.headers.update(self._auth)
+            self._local.session = session
+        return session
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_made += 1
+
+    def _call(self, method: str, path: str, *, idempotent: bool, json_body: Any = None,
+              params: dict[str, Any] | None = None) -> requests.Response:
+        return send(
+            self._session(), method, self.base + path, limiter=self.limiter, crm="HubSpot",
+            is_rate_limited=self._rate_limited, idempotent=idempotent, count=self._count,
+            json_body=json_body, params=params, timeout=TIMEOUT,
+        )
+
+    @staticmethod
+    def _rate_limited(response: requests.Response) -> bool:
+        return response.status_code == 429
+
+    def _user(self) -> dict[str, str]:
+        return {"userId": self.user_id} if self.user_id else {}
+
+    # ---- protocol ----
+
+    def batch_limit(self, kind: str) -> int:
+        return BATCH_UPDATE_MAX if kind == "unenroll" else 1
+
+    def prepare(self, kinds: set[str]) -> None:
+        """Create the unenroll properties on first use (a 409 means another run did)."""
+        if "unenroll" not in kinds:
+            return
+        for name, label in UNENROLL_PROPERTIES.items():
+            found = self._call("GET", f"{PROPERTIES_PATH}/{name}", idempotent=True)
+            if found.status_code == 200:
+                continue
+            created = self._call("POST", PROPERTIES_PATH, idempotent=True, json_body={
+                "name": name, "label": label, "type": "string", "fieldType": "text",
+                "groupName": PROPERTY_GROUP,
+                "description": "Written by seqguard; a workflow unenrolls the contact.",
+            })
+            if created.status_code not in (200, 201, 409):
+                raise ConfigError(
+                    f"HubSpot: cannot create contact property {name} "
+                    f"({created.status_code}: {_message(created)}); give the private app in "
+                    f"{TOKEN_SETTING} the crm.schemas.contacts.write scope"
+                )
+
+    def sequences(self) -> pa.Table:
+        ids: list[str] = []
+        names: list[str] = []
+        params: dict[str, Any] = {"limit": 100, **self._user()}
+        while True:
+            response = self._call("GET", SEQUENCES_PATH, idempotent=True, params=params)
+            _raise_for_read(response, "list sequences")
+            page = response.json()
+            for item in page.get("results") or []:
+                ids.append(str(item["id"]))
+                names.append(str(item.get("name") or item["id"]))
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return pa.table({"sequence_id": ids, "name": names}, schema=SEQUENCE_SCHEMA)
+            params["after"] = after
+
+    def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
+        """Every enrollment of the given contacts. HubSpot lists enrollments per contact
+        only, so `since` cannot narrow anything: the caller chooses the contacts."""
+        ids = [] if contacts is None else sorted(
+            {str(c) for c in contacts.column("contact_id").to_pylist() if c})
+        rows: list[dict[str, Any]] = []
+        for found in _parallel(self._status, ids, STATUS_READERS):
+            rows.extend(found)
+        return _enrollment_table(rows)
+
+    def written(self, changes: pa.Table) -> pa.Table:
+        """Unenroll changes whose property write reached HubSpot (the reason starts with
+        the change id), whatever the workflow has done since."""
+        unenrolls = changes.filter(pa.compute.equal(changes.column("kind"), "unenroll"))
+        wanted = dict(zip(unenrolls.column("contact_id").to_pylist(),
+                          unenrolls.column("change_id").to_pylist(), strict=True))
+        seen: list[str] = []
+        contact_ids = [c for c in wanted if c]
+        for start in range(0, len(contact_ids), BATCH_UPDATE_MAX):
+            batch = contact_ids[start:start + BATCH_UPDATE_MAX]
+            response = self._call("POST", BATCH_READ_PATH, idempotent=True, json_body={
+                "inputs": [{"id": c} for c in batch], "properties": [UNENROLL_REASON]})
+            _raise_for_read(response, "read contacts", ok=(200, 207))
+            for record in response.json().get("results") or []:
+                reason = (record.get("properties") or {}).get(UNENROLL_REASON) or ""
+                change_id = wanted.get(str(record.get("id")))
+                if change_id and reason.split(" ", 1)[0] == change_id:
+                    seen.append(change_id)
+        return pa.table({"change_id": pa.array(seen, pa.string())})
+
+    def enroll(self, changes: pa.Table) -> pa.Table:
+        return pa.concat_tables([self._enroll_one(row) for row in changes.to_pylist()])
+
+    def unenroll(self, changes: pa.Table) -> pa.Table:
+        """Write the unenroll properties of up to 100 contacts in one batch update."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        inputs = [{"id": row["contact_id"], "properties": {
+            UNENROLL_SEQUENCE: row["sequence_id"],
+            UNENROLL_REASON: f"{row['change_id']} {row['reason'] or ''}".strip(),
+            UNENROLL_AT: stamp,
+        }} for row in changes.to_pylist()]
+        try:
+            response = self._call("POST", BATCH_UPDATE_PATH, idempotent=False,
+                                  json_body={"inputs": inputs})
+        except (OutcomeUnknown, RateLimitExhausted) as exc:
+            return same_outcome(changes, "retry", str(exc))
+        if response.status_code == 200:
+            return same_outcome(changes, "sent", response={"status": 200})
+        if response.status_code == 207:
+            return _partial_batch(changes, response.json())
+        return same_outcome(changes, "rejected", _refusal(response))
+
+    def pause(self, changes: pa.Table) -> pa.Table:
+        return same_outcome(changes, "rejected",
+                            "HubSpot Sequences has no pause API; unenroll instead")
+
+    def resume(self, changes: pa.Table) -> pa.Table:
+        return same_outcome(changes, "rejected",
+                            "HubSpot Sequences has no resume API; enroll again instead")
+
+    # ---- one call each ----
+
+    def _enroll_one(self, row: dict[str, Any]) -> pa.Table:
+        if not row.get("sender"):
+            return results([{"change_id": row["change_id"], "outcome": "rejected",
+                             "error": "no sender: HubSpot enrolls on behalf of a user's "
+                                      "connected inbox; set the play's sender"}])
+        body = {"sequenceId": row["sequence_id"], "contactId": row["contact_id"],
+                "senderEmail": row["sender"]}
+        try:
+            response = self._call("POST", ENROLL_PATH, idempotent=False, json_body=body,
+                                  params=self._user())
+        except (OutcomeUnknown, RateLimitExhausted) as exc:
+            return results([{"change_id": row["change_id"], "outcome": "retry",
+                             "error": str(exc)}])
+        if response.status_code in (200, 201):
+            data = response.json()
+            return results([{"change_id": row["change_id"], "outcome": "sent",
+                             "enrollment_id": data.get("id"), "response": data}])
+        return results([{"change_id": row["change_id"], "outcome": "rejected",
+                         "error": _refusal(response)}])
+
+    def _status(self, contact_id: str) -> list[dict[str, Any]]:
+        response = self._call("GET", STATUS_PATH.format(contact_id=contact_id),
+                              idempotent=True, params=self._user())
+        if response.status_code == 404:
+            return []  # never enrolled, or the contact is gone
+        _raise_for_read(response, "read enrollment status")
+        return [_enrollment_row(item, contact_id) for item in _status_items(response.json())]
+
+
+def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],
+              workers: int) -> Iterable[list[dict[str, Any]]]:
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _status_items(data: Any) -> list[dict[str, Any]]:
+    """The status endpoint answers one enrollment, or a list (history included)."""
+    if isinstance(data, list):
+        return [d for d in data if isinstance(d, dict)]
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        return data["results"]
+    if isinstance(data, dict) and data.get("id"):
+        return [data]
+    return []
+
+
+def _enrollment_row(item: dict[str, Any], contact_id: str) -> dict[str, Any]:
+    status = str(item.get("state") or item.get("status") or item.get("enrollmentState")
+                 or "ACTIVE").upper()
+    step = item.get("currentStep", item.get("currentStepOrder"))
+    return {
+        "enrollment_id": str(item["id"]),
+        "sequence_id": str(item.get("sequenceId") or ""),
+        "email": (item.get("toEmail") or "").strip().lower() or None,
+        "contact_id": str(item.get("contactId") or contact_id),
+        "state": STATE_OF.get(status, "finished"),
+        "step": int(step) if step is not None else None,
+        "enrolled_at": _time(item.get("enrolledAt")),
+        "updated_at": _time(item.get("updatedAt")),
+    }
+
+
+def _enrollment_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
+
+
+def _time(text: Any) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _partial_batch(changes: pa.Table, data: dict[str, Any]) -> pa.Table:
+    """A 207: the contacts named in `errors` were not written, the rest were."""
+    failed: dict[str, str] = {}
+    for error in data.get("errors") or []:
+        text = f"{error.get('category', 'ERROR')}: {error.get('message', '')}"
+        for contact_id in (error.get("context") or {}).get("ids") or []:
+            failed[str(contact_id)] = text
+    rows = []
+    for change_id, contact_id in zip(changes.column("change_id").to_pylist(),
+                                     changes.column("contact_id").to_pylist(), strict=True):
+        if contact_id in failed:
+            rows.append({"change_id": change_id, "outcome": "rejected",
+                         "error": failed[contact_id]})
+        else:
+            rows.append({"change_id": change_id, "outcome": "sent", "response": {"status": 207}})
+    return results(rows)
+
+
+def _refusal(response: requests.Response) -> str:
+    """HubSpot's reason in one line: `SUBCATEGORY: message` (e.g. ALREADY_ENROLLED)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if not isinstance(data, dict):
+        return f"HTTP {response.status_code}: {str(data)[:200]}"
+    code = data.get("subCategory") or data.get("category") or f"HTTP {response.status_code}"
+    return f"{code}: {data.get('message', '')}".strip()
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+        return str(data.get("message", ""))[:200] if isinstance(data, dict) else str(data)[:200]
+    except ValueError:
+        return response.text[:200]
+
+
+def _raise_for_read(response: requests.Response, what: str, ok: tuple[int, ...] = (200,)) -> None:
+    if response.status_code in ok:
+        return
+    if response.status_code == 403:
+        raise ConfigError(
+            f"HubSpot refused to {what} (403: {_message(response)}); give the private app in "
+            f"{TOKEN_SETTING} the automation.sequences.read scope"
+        )
+    raise RateLimitExhausted(
+        f"HubSpot answered {response.status_code} to {what} ({_message(response)}); "
+        "the changes stay pending for the next run"
+    )

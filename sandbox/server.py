@@ -16,8 +16,12 @@ READY_PREFIX = "seqguard sandbox listening on "
 
 
 def bind(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0 = a free one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on 127.0.0.1 (port 0 = a free one).
+
+    The protocol must be IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted
+    sockets whose proto says TCP, and without it every response waits ~40 ms on Nagle.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(512)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pyarrow as pa
 
@@ -320,7 +321,8 @@ def seed_metadata(state: SandboxState) -> None:
     Idempotent: the app seeds again over a state the server already seeded and generated.
     """
     hubspot_owners, salesforce_users = owner_rows()
-    created = state.now().replace(microsecond=0)
+    # the reps' accounts predate every generated record (those span two years)
+    created = (state.now() - timedelta(days=3 * 365)).replace(microsecond=0)
     for user in salesforce_users:
         user.update(CreatedDate=created, LastModifiedDate=created, SystemModstamp=created)
     with state.transaction():

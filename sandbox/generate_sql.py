@@ -5,7 +5,9 @@ so the same seed and sizes give identical rows whatever DuckDB's thread count, a
 row is built by DuckDB in bulk. Helper tables `g_company` and `g_person` hold the
 entities both CRMs share (a person, their company, their Salesforce record numbers);
 the tables `g_deal`, `g_opp`, `g_email` and `g_meeting` number the rows that two
-statements must agree on (the record and its associations).
+statements must agree on (the record and its associations). Each insert ends in
+`order by` its id: rows stored in id order let DuckDB's zone maps skip row groups, which
+makes the APIs' `id > after order by id limit n` pages about 3x cheaper.
 
 Macros (created by `MACROS`): `sg_mod(h, n)` a hash modulo n as bigint; `sg_pick(list, h)`
 one element; `sg_iso(ts)` HubSpot's datetime string; `sg_sfid(prefix, n)` a Salesforce
@@ -223,6 +225,7 @@ select k + 1, $now - to_seconds(created_ago),
        sg_pick(sg_industry_values(), hash($seed, 'industry', k)),
        owners.ids[1 + sg_mod(hash($seed, 'company_owner', k), $owners + 1)]
 from c, owners
+order by k
 """
 
 SF_ACCOUNTS = f"""
@@ -252,6 +255,7 @@ select sg_sfid('001', account_n), $now - to_seconds(created_ago), modified, modi
        sg_pick(sg_industry_labels(), hash($seed, 'industry', k)),
        users.ids[1 + sg_mod(hash($seed, 'account_owner', k), $owners)]
 from final, users
+order by account_n
 """
 
 HS_CONTACTS = f"""
@@ -290,6 +294,7 @@ select p + 1, $now - to_seconds(created_ago),
             case when interest & 8 = 8 then 'data_enrichment' end,
             case when interest & 16 = 16 then 'api_access' end), '') end
 from g, owners
+order by p
 """
 
 # Salesforce people: the same person's email typed differently; opt-outs and bounces
@@ -321,6 +326,7 @@ select sg_sfid('003', contact_n), $now - to_seconds(sf_created_ago), modified, m
             then $now - to_seconds(sg_mod(hash($seed, 'bounced_at', p), 90 * 86400)) end,
        sg_pick(sg_titles(), hash($seed, 'title', p))
 from final, users
+order by contact_n
 """
 
 SF_LEADS = f"""
@@ -356,6 +362,7 @@ select sg_sfid('00Q', lead_n), $now - to_seconds(lead_created_ago), modified, mo
        case when (bounced and fv < 70) or fv = 97
             then $now - to_seconds(sg_mod(hash($seed, 'lead_bounced_at', p), 90 * 86400)) end
 from final, users
+order by lead_n
 """
 
 DEALS_VIEW = """
@@ -396,6 +403,7 @@ select d + 1, $now - to_seconds(created_ago), modified,
        closed::varchar, (stage = 'closedwon')::varchar,
        owners.ids[1 + sg_mod(hash($seed, 'deal_owner', d), $owners)]
 from final, owners
+order by d
 """
 
 # a tenth of the Opportunities mirror a HubSpot deal of the same company with the
@@ -451,6 +459,7 @@ select sg_sfid('006', opp_n), $now - to_seconds(created_ago), modified, modified
        end,
        users.ids[1 + sg_mod(hash($seed, 'opp_owner', opp_n), $owners)]
 from final, users
+order by opp_n
 """
 
 SF_CONTACT_ROLES = """
@@ -473,6 +482,7 @@ select sg_sfid('00K', n), created, created, created, sg_sfid('006', opp_n),
                 'Business User'], hash($seed, 'role', opp_n, r)),
        r = 1
 from final
+order by n
 """
 
 EMAILS_VIEW = """
@@ -530,6 +540,7 @@ select id, sent_at, sent_at, sg_iso(sent_at),
        case when kind = 'bounce' then 'BOUNCED' when not incoming then 'SENT' end,
        null, owner_id
 from final
+order by id
 """
 
 MEETINGS_VIEW = """
@@ -559,6 +570,7 @@ select id, least(booked, meets_at), least(booked, meets_at), sg_iso(meets_at),
             when ov < 80 then 'RESCHEDULED' when ov < 90 then 'NO_SHOW' else 'CANCELED' end,
        email, owner_id
 from final
+order by id
 """
 
 SF_TASKS = f"""
@@ -597,6 +609,7 @@ select sg_sfid('00T', n), done_at, done_at, done_at,
        case when kv < 40 then 'Left a voicemail' end,
        done_at::date, case when completed then done_at end, null
 from final, users
+order by n
 """
 
 SF_EVENTS = f"""
@@ -620,11 +633,13 @@ select sg_sfid('00U', n), least(starts, $now), least(starts, $now), least(starts
        who_id, account_id, users.ids[1 + owner_slot % $owners], starts,
        starts + to_minutes(30 * (1 + sg_mod(hash($seed, 'event_length', p), 2)))
 from final, users
+order by n
 """
 
 # HubSpot's own association type ids (one direction stored; the API serves both)
 ASSOCIATIONS = """
 insert into hs_associations (from_type, from_id, to_type, to_id, type_id)
+select * from (
 select 'contacts', p + 1, 'companies', k + 1, 1 from g_person
 where in_hs and sg_mod(hash($seed, 'no_company', p), 100) >= 3
 union all
@@ -641,6 +656,8 @@ union all
 select 'emails', id, 'contacts', p + 1, 198 from g_email
 union all
 select 'meetings', id, 'contacts', p + 1, 200 from g_meeting
+)
+order by all
 """
 
 # counters continue after the highest generated id, so API-created records never clash

@@ -719,7 +719,7 @@ def load_list(con: duckdb.DuckDBPyConnection, list_file: ListFile) -> int:
         _check_list_rows(con, list_file)
         con.execute(f"create or replace table lists.{list_file.name} as "
                     "select email, company_domain, company_name, reason from list_rows")
-        return con.execute("select count(*) from list_rows").fetchone()[0]
+        return con.execute("select count(*) from list_rows").fetchall()[0][0]
     finally:
         con.unregister("batch")
         con.execute("drop table if exists list_rows")
@@ -745,10 +745,10 @@ def _check_list_rows(con: duckdb.DuckDBPyConnection, list_file: ListFile) -> Non
         limit 1
         """,
         [EMAIL_PATTERN.pattern[1:-1], EMAIL_PATTERN.pattern[1:-1]],
-    ).fetchone()
+    ).fetchall()
     if bad:
-        line = _row_line(list_file.path, bad[0])
-        raise RuleFileError(f"{list_file.display}:{line}: {bad[1]}")
+        line = _row_line(list_file.path, bad[0][0])
+        raise RuleFileError(f"{list_file.display}:{line}: {bad[0][1]}")
 
 
 def load_lists(con: duckdb.DuckDBPyConnection, project: Project) -> list[Problem]:

@@ -408,7 +408,7 @@ def evaluate_rules(
         _save_scopes(con, run_id, scopes)
         pending = save_pending_changes(con, run_id, state, runs, scopes, project)
         matches = con.execute("select count(*) from rules.matches where run_id = ?",
-                              [run_id]).fetchone()[0]
+                              [run_id]).fetchall()[0][0]
         failed = sorted({r.rule for r in runs if r.status == "error" and not r.is_pending}
                         | ({RULESETS_PSEUDO_RULE} if project.rulesets.broken else set()))
         seconds = time.perf_counter() - started
@@ -434,7 +434,7 @@ def _jobs(state: VersionState) -> list[tuple[Observation, bool]]:
 
 
 CONTACT_MATCHES_SQL = """
-insert into rules.matches (run_id, rule, version, email, company_domain, reason, is_pending)
+insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
 select $run_id, $rule, $version, email, null, any_value(reason), $is_pending
 from (select lower(trim(email)) as email, reason from rule_output)
 where email is not null and email <> ''
@@ -444,7 +444,7 @@ group by email
 # a company row reaches every person whose domain names the company: its own domain, an
 # alias or a folded duplicate (crm.company_domains maps each of them to the company)
 COMPANY_MATCHES_SQL = """
-insert into rules.matches (run_id, rule, version, email, company_domain, reason, is_pending)
+insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
 with named as (
     select lower(trim(company_domain)) as domain, any_value(reason) as reason
     from rule_output
@@ -475,16 +475,20 @@ select $run_id, $rule, $version, email, company_domain, reason, $is_pending from
 
 
 def insert_matches(con: duckdb.DuckDBPyConnection, run_id: str, run: RuleRun,
-                   output: pa.Table) -> int:
-    """Store one version's result set-based; returns the people it reaches."""
+                   output: pa.Table, table: str = "rules.matches") -> int:
+    """Store one version's result set-based; returns the people it reaches.
+
+    `table` is rules.matches, or a temp table of the same shape (explain, preview).
+    """
     sql = COMPANY_MATCHES_SQL if run.level == "company" else CONTACT_MATCHES_SQL
+    sql = sql.format(table=table)
     con.register("rule_output", output)
     try:
-        row = con.execute(sql, {"run_id": run_id, "rule": run.rule, "version": run.version,
-                                "is_pending": run.is_pending}).fetchone()
+        rows = con.execute(sql, {"run_id": run_id, "rule": run.rule, "version": run.version,
+                                 "is_pending": run.is_pending}).fetchall()
     finally:
         con.unregister("rule_output")
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def _carry_forward(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun]) -> None:
@@ -506,8 +510,8 @@ def _carry_forward(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleR
             limit 1
             """,
             {"rule": run.rule, "version": run.version, "is_pending": run.is_pending},
-        ).fetchone()
-        if last is None:
+        ).fetchall()
+        if not last:
             run.status = "error"
             run.error = (f"rule '{run.rule}' was left out of this run and has no earlier result "
                          "for its version; run the cycle without --rules")
@@ -520,10 +524,10 @@ def _carry_forward(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleR
             where run_id = $last and rule = $rule and version = $version
                 and is_pending = $is_pending
             """,
-            {"run_id": run_id, "last": last[0], "rule": run.rule, "version": run.version,
+            {"run_id": run_id, "last": last[0][0], "rule": run.rule, "version": run.version,
              "is_pending": run.is_pending},
-        ).fetchone()
-        run.people = int(row[0]) if row else 0
+        ).fetchall()
+        run.people = int(row[0][0]) if row else 0
 
 
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
@@ -593,7 +597,7 @@ def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
         """,
         [keep_runs],
     )
-    if con.execute("select count(*) from old_runs").fetchone()[0]:
+    if con.execute("select count(*) from old_runs").fetchall()[0][0]:
         con.execute("delete from rules.matches where run_id in (select run_id from old_runs)")
         con.execute("delete from rules.scopes where run_id in (select run_id from old_runs)")
     con.execute("drop table old_runs")
@@ -605,7 +609,7 @@ def _enrollment_sequences(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the decision step's enrollment table is there to count against."""
     return bool(con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'ops' "
-        "and table_name = 'enrollments'").fetchone()[0])
+        "and table_name = 'enrollments'").fetchall()[0][0])
 
 
 OPEN_ENROLLMENTS_SQL = """
@@ -678,7 +682,7 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
         old_version = old.version if old is not None and not old.is_deleted else ""
         newly, gone = con.execute(DIFF_SQL, {"run_id": run_id, "rule": name,
                                              "new_version": new.version,
-                                             "old_version": old_version}).fetchone()
+                                             "old_version": old_version}).fetchall()[0]
         would_remove = []
         if has_enrollments:
             would_remove = _would_remove(con, run_id, name, new, old, view, plays, named)
@@ -785,7 +789,7 @@ def _ruleset_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Version
         dropped = sorted(before - after - global_rules)
         newly, gone = con.execute(RULESET_DIFF_SQL, {
             "run_id": run_id, "added": added, "kept": sorted(before | global_rules),
-            "dropped": dropped, "kept_after": sorted(after | global_rules)}).fetchone()
+            "dropped": dropped, "kept_after": sorted(after | global_rules)}).fetchall()[0]
         would_remove: list[dict] = []
         if has_enrollments and added:
             found = con.execute(RULESET_REMOVE_SQL, {

@@ -24,7 +24,7 @@ from sandbox import (
     hubspot_search,
     hubspot_sequences,
 )
-from sandbox.hubspot_common import HubSpotError, endpoint, load_catalog, resolve_type
+from sandbox.hubspot_common import HubSpotError, endpoint, resolve_type
 from sandbox.hubspot_records import Write, parse_id, read_properties, records_by_id, to_text
 from sandbox.hubspot_records import write_records as _write_records
 from sandbox.state import SandboxState
@@ -103,7 +103,7 @@ def upsert_records(state: SandboxState, object_type: str, records: list[dict]) -
         return []
     catalog, ids = _write_records(state, resolved, writes, action="upsert", api=False)
     with state.lock:
-        texts = records_by_id(state.con, load_catalog(state.con, resolved),
+        texts = records_by_id(state.con, catalog,
                               read_properties(catalog, sorted(catalog.properties)),
                               sorted(set(ids)), None)
     return [json.loads(texts[i]) for i in ids]

@@ -148,8 +148,9 @@ def batch_read(state: SandboxState, body: Any, from_type: str, to_type: str, to_
     started = now_ms(state)
     rows = state.rows(
         f"""with pairs as ({association_pairs_sql()})
-            select src, json_object('from', json_object('id', cast(src as varchar)),
-                                    'to', json_group_array({to_item} order by dst)) as j
+            select src, json_object(
+                'from', json_object('id', cast(src as varchar)),
+                'to', json('[' || string_agg({to_item}, ',' order by dst) || ']')) as j
             from pairs group by src order by src""",
         {"from": from_type, "to": to_type, "ids": ids},
     )

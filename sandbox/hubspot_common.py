@@ -54,10 +54,7 @@ def iso_sql(expr: str) -> str:
 
     That is Java's `Instant.toString()` at millisecond precision, which is what HubSpot sends.
     """
-    return (
-        f"(strftime({expr}, '%Y-%m-%dT%H:%M:%S') || case when millisecond({expr}) % 1000 = 0 "
-        f"then '' else strftime({expr}, '.%g') end || 'Z')"
-    )
+    return f"replace(strftime({expr}, '%Y-%m-%dT%H:%M:%S.%gZ'), '.000Z', 'Z')"
 
 
 def parse_time_sql(expr: str) -> str:
@@ -193,17 +190,24 @@ def resolve_type(name: str) -> str:
     return object_type
 
 
+def with_times(relation: str) -> str:
+    """A relation of hs_<type> rows plus `hs_c`/`hs_u`: created/updated as HubSpot text.
+
+    Record JSON refers to these twice or more per row; computing them once keeps the
+    per-page query small to plan, which is most of its cost.
+    """
+    return (f"(select *, {iso_sql('created_at')} as hs_c, {iso_sql('updated_at')} as hs_u "
+            f"from {relation})")
+
+
 def derived_properties(object_type: str) -> dict[str, str]:
-    """Properties HubSpot computes from the record: name -> the record column's SQL."""
-    derived = {
-        "hs_object_id": "cast(id as varchar)",
-        "createdate": iso_sql("created_at"),
-        "hs_lastmodifieddate": iso_sql("updated_at"),
-    }
+    """Properties HubSpot computes from the record: name -> SQL over `with_times` rows."""
+    derived = {"hs_object_id": "cast(id as varchar)", "createdate": "hs_c",
+               "hs_lastmodifieddate": "hs_u"}
     if object_type in ("emails", "meetings"):
-        derived["hs_createdate"] = iso_sql("created_at")
+        derived["hs_createdate"] = "hs_c"
     if object_type == "contacts":
-        derived["lastmodifieddate"] = iso_sql("updated_at")
+        derived["lastmodifieddate"] = "hs_u"
     return derived
 
 
@@ -216,6 +220,7 @@ class Property:
     group_name: str = "sandbox"
     options: list[dict] = field(default_factory=list)
     derived: bool = False
+    defined: bool = True          # has an hs_properties row
 
     @property
     def multi_select(self) -> bool:
@@ -268,13 +273,35 @@ def load_catalog(con: duckdb.DuckDBPyConnection, object_type: str) -> Catalog:
             continue
         properties[name] = Property(
             name, type_ or "string", field_type or "text", label or name, group or "sandbox",
-            json.loads(options) if options else [])
+            json.loads(options) if options else [], defined=type_ is not None)
     for name in derived_properties(object_type):
         type_, field_type, label = DERIVED_TYPES.get(
             name, ("datetime", "date", "Last Modified Date" if "modified" in name
                    else "Create Date"))
         properties[name] = Property(name, type_, field_type, label, "sandbox", [], True)
     return Catalog(object_type, properties)
+
+
+def catalog_of(state: SandboxState, object_type: str) -> Catalog:
+    """The catalog, cached per connection (a reset makes a new one); call with the lock held.
+
+    Writers that change properties call `forget_catalogs`. A catalog read before the
+    metadata is seeded is not kept, so a request racing a reset cannot pin it.
+    """
+    cache = getattr(state, "_hubspot_catalogs", None)
+    if cache is None or cache.get("con") is not state.con:
+        cache = {"con": state.con}
+        state._hubspot_catalogs = cache  # type: ignore[attr-defined]
+    catalog = cache.get(object_type)
+    if catalog is None:
+        catalog = load_catalog(state.con, object_type)
+        if any(p.defined and not p.derived for p in catalog.properties.values()):
+            cache[object_type] = catalog
+    return catalog
+
+
+def forget_catalogs(state: SandboxState) -> None:
+    state._hubspot_catalogs = None  # type: ignore[attr-defined]
 
 
 def requested_properties(request: Request, name: str = "properties") -> list[str]:

@@ -20,6 +20,8 @@ from sandbox.hubspot_common import (
     HubSpotError,
     Property,
     bool_param,
+    catalog_of,
+    forget_catalogs,
     int_param,
     json_response,
     load_catalog,
@@ -74,7 +76,7 @@ def list_properties(state: SandboxState, request: Request, body: Any) -> Respons
     if bool_param(request, "archived"):
         return json_response({"results": []})
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
     results = [property_json(catalog, catalog.properties[n]) for n in sorted(catalog.properties)]
     return json_response({"results": results})
 
@@ -83,7 +85,7 @@ def get_property(state: SandboxState, request: Request, body: Any) -> Response:
     object_type = resolve_type(request.path_params["type"])
     name = request.path_params["name"]
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
     prop = catalog.get(name)
     if prop is None:
         raise missing_property(object_type, name)
@@ -98,6 +100,7 @@ def create_property(state: SandboxState, request: Request, body: Any) -> Respons
     if not PROPERTY_NAME.fullmatch(name):
         raise validation_error(f"Property name {name} is invalid: use lower-case letters, "
                                "digits and underscores, starting with a letter")
+    forget_catalogs(state)
     with state.transaction() as con:
         if load_catalog(con, object_type).get(name) is not None:
             raise HubSpotError(409, f"Property named '{name}' already exists.",
@@ -114,6 +117,7 @@ def update_property(state: SandboxState, request: Request, body: Any) -> Respons
     object_type = resolve_type(request.path_params["type"])
     name = request.path_params["name"]
     spec = property_spec(body, required=())
+    forget_catalogs(state)
     with state.transaction() as con:
         catalog = load_catalog(con, object_type)
         prop = catalog.get(name)
@@ -189,7 +193,7 @@ def list_pipelines(state: SandboxState, request: Request, body: Any) -> Response
     if resolve_type(object_type) != "deals":
         return json_response({"results": []})
     with state.lock:
-        catalog = load_catalog(state.con, "deals")
+        catalog = catalog_of(state, "deals")
     return json_response({"results": [deal_pipeline(catalog)]})
 
 
@@ -199,7 +203,7 @@ def get_pipeline(state: SandboxState, request: Request, body: Any) -> Response:
         raise HubSpotError(404, f"Unable to find pipeline {request.path_params['pipeline']}",
                            "OBJECT_NOT_FOUND")
     with state.lock:
-        catalog = load_catalog(state.con, "deals")
+        catalog = catalog_of(state, "deals")
     return json_response(deal_pipeline(catalog))
 
 

@@ -19,10 +19,10 @@ from sandbox.hubspot_common import (
     HubSpotError,
     batch_inputs,
     bool_param,
+    catalog_of,
     int_param,
     iso,
     json_response,
-    load_catalog,
     not_found,
     now_ms,
     quote,
@@ -30,6 +30,7 @@ from sandbox.hubspot_common import (
     requested_properties,
     resolve_type,
     validation_error,
+    with_times,
 )
 from sandbox.hubspot_records import (
     Write,
@@ -58,16 +59,16 @@ def list_objects(state: SandboxState, request: Request, body: Any) -> Response:
     archived = bool_param(request, "archived")
     to_types = [resolve_type(t) for t in requested_properties(request, "associations")]
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         properties = read_properties(catalog, requested_properties(request))
         json_sql = record_json_sql(catalog, properties)
         if archived:
             json_sql = with_archived_at(json_sql)
         # limit + 1 rows tell whether there is a next page without a count
+        page_rows = (f"(select * from {catalog.table} where archived = ? and id > ? "
+                     "order by id limit ?)")
         rows = state.con.execute(
-            f"""select id, {json_sql} from (
-                    select * from {catalog.table} where archived = ? and id > ?
-                    order by id limit ?) order by id""",
+            f"select id, {json_sql} from {with_times(page_rows)} order by id",
             [archived, after, limit + 1],
         ).fetchall()
         page = dict(rows[:limit])
@@ -89,7 +90,7 @@ def get_object(state: SandboxState, request: Request, body: Any) -> Response:
     archived = bool_param(request, "archived")
     to_types = [resolve_type(t) for t in requested_properties(request, "associations")]
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         record_id = lookup_id(state, catalog.table, raw_id, request.query_params.get(
             "idProperty"), catalog.get)
         properties = read_properties(catalog, requested_properties(request))
@@ -134,7 +135,7 @@ def update_object(state: SandboxState, request: Request, body: Any) -> Response:
     raw_id = request.path_params["id"]
     body = require_properties_object(body)
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         record_id = lookup_id(state, catalog.table, raw_id,
                               request.query_params.get("idProperty"), catalog.get)
         if record_id is None or not ensure_ids_exist(state.con, catalog, [record_id]):
@@ -150,7 +151,7 @@ def archive_object(state: SandboxState, request: Request, body: Any) -> Response
     object_type = resolve_type(request.path_params["type"])
     record_id = parse_id(request.path_params["id"])
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         if record_id is not None and ensure_ids_exist(state.con, catalog, [record_id]):
             write_records(state, object_type, [Write(record_id, {}, True, {"archived": True})],
                           action="delete", api=True)
@@ -163,7 +164,7 @@ def batch_read(state: SandboxState, request: Request, body: Any) -> Response:
     inputs = batch_inputs(body)
     started = now_ms(state)
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         properties = read_properties(catalog, [p for p in body.get("properties") or []])
         id_property = body.get("idProperty")
         raw_ids = [str(i.get("id", "")) for i in inputs]
@@ -182,7 +183,7 @@ def batch_update(state: SandboxState, request: Request, body: Any) -> Response:
     inputs = batch_inputs(body)
     started = now_ms(state)
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         wanted = {raw: parse_id(i.get("id")) for raw, i in
                   ((str(i.get("id", "")), i) for i in inputs)}
         live = ensure_ids_exist(state.con, catalog, [i for i in wanted.values() if i])
@@ -218,7 +219,7 @@ def batch_archive(state: SandboxState, request: Request, body: Any) -> Response:
     object_type = resolve_type(request.path_params["type"])
     ids = [i for i in (parse_id(x.get("id")) for x in batch_inputs(body)) if i]
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         live = sorted(ensure_ids_exist(state.con, catalog, ids))
         if live:
             write_records(state, object_type, [Write(i, {}, True, {"archived": True})

@@ -21,6 +21,8 @@ from sandbox.hubspot_common import (
     SINGULAR,
     Catalog,
     HubSpotError,
+    catalog_of,
+    forget_catalogs,
     iso_sql,
     load_catalog,
     now_ms,
@@ -29,6 +31,7 @@ from sandbox.hubspot_common import (
     property_errors,
     quote,
     validation_error,
+    with_times,
 )
 from sandbox.ids import reserve
 from sandbox.state import SandboxState
@@ -81,12 +84,11 @@ def read_properties(catalog: Catalog, requested: list[str]) -> list[str]:
 
 
 def record_json_sql(catalog: Catalog, properties: list[str]) -> str:
-    """SQL for one record's API JSON text from a row of hs_<type> (null properties as null)."""
+    """SQL for one record's API JSON text from a `with_times` row (null properties as null)."""
     pairs = ", ".join(f"'{p}', {catalog.value_sql(p)}" for p in properties)
     return (
         f"json_object('id', cast(id as varchar), 'properties', json_object({pairs}), "
-        f"'createdAt', {iso_sql('created_at')}, 'updatedAt', {iso_sql('updated_at')}, "
-        f"'archived', archived) "
+        "'createdAt', hs_c, 'updatedAt', hs_u, 'archived', archived)"
     )
 
 
@@ -103,7 +105,7 @@ def records_by_id(con: duckdb.DuckDBPyConnection, catalog: Catalog, properties: 
         return {}
     json_sql = with_archived_at(record_json_sql(catalog, properties))
     rows = con.execute(
-        f"""select id, {json_sql} from {catalog.table}
+        f"""select id, {json_sql} from {with_times(catalog.table)}
             where id in (select unnest($ids)) and ($archived is null or archived = $archived)""",
         {"ids": ids, "archived": archived},
     ).fetchall()
@@ -117,8 +119,8 @@ def associations_json(con: duckdb.DuckDBPyConnection, from_type: str, to_type: s
     rows = con.execute(
         f"""
         with pairs as ({association_pairs_sql()})
-        select src, json_group_array(json_object('id', cast(dst as varchar), 'type', $label)
-                                     order by dst)
+        select src, '[' || string_agg(json_object('id', cast(dst as varchar), 'type', $label), ','
+                                      order by dst) || ']'
         from pairs group by src
         """,
         {"from": from_type, "to": to_type, "ids": ids, "label": label},
@@ -378,7 +380,7 @@ def write_records(state: SandboxState, object_type: str, writes: list[Write], *,
     """
     with state.lock:
         with state.transaction() as con:
-            catalog = load_catalog(con, object_type)
+            catalog = catalog_of(state, object_type)
             if api:
                 validate_writes(catalog, writes)
                 if object_type == "contacts":
@@ -387,6 +389,7 @@ def write_records(state: SandboxState, object_type: str, writes: list[Write], *,
                 unknown = sorted({n for w in writes for n in w.properties
                                   if catalog.get(n) is None})
                 if unknown:
+                    forget_catalogs(state)
                     create_string_properties(con, object_type, unknown)
                     catalog = load_catalog(con, object_type)
                 for write in writes:

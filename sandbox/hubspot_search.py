@@ -18,13 +18,14 @@ from sandbox.hubspot_common import (
     Catalog,
     HubSpotError,
     Property,
-    load_catalog,
+    catalog_of,
     parse_time,
     parse_time_sql,
     quote,
     raw_json,
     resolve_type,
     validation_error,
+    with_times,
 )
 from sandbox.hubspot_records import read_properties, record_json_sql
 from sandbox.state import SandboxState
@@ -224,18 +225,18 @@ def search(state: SandboxState, request: Request, body: Any) -> Response:
     body = body if isinstance(body, dict) else {}
     after, limit = page_bounds(body)
     with state.lock:
-        catalog = load_catalog(state.con, object_type)
+        catalog = catalog_of(state, object_type)
         params = Params()
         where = where_sql(catalog, body, params)
         order = order_sql(catalog, body.get("sorts") or [])
         properties = read_properties(catalog, list(body.get("properties") or []))
         total = state.con.execute(
             f"select count(*) from {catalog.table} where {where}", params.values).fetchone()[0]
+        page_rows = (f"(select * from {catalog.table} where {where} "
+                     f"order by {order} limit {limit} offset {after})")
         rows = state.con.execute(
-            f"""select {record_json_sql(catalog, properties)} from (
-                    select * from {catalog.table} where {where}
-                    order by {order} limit {limit} offset {after})
-                order by {order}""",
+            f"select {record_json_sql(catalog, properties)} from {with_times(page_rows)} "
+            f"order by {order}",
             params.values,
         ).fetchall()
     text = f'{{"total":{total},"results":[' + ",".join(r[0] for r in rows) + "]"

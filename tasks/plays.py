@@ -79,21 +79,24 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime
                   ) -> tuple[pa.Table, list[str]]:
     """Run each play's audience SQL the way rules run (read-only, external access off,
     `cycle_time()` = now); returns all rows and one problem line per play that failed."""
-    from tasks.rules import run_select
+    from tasks.rules import rule_connection
 
     tables, problems = [], []
-    for play in plays:
-        try:
-            result = run_select(db_path, play.audience_sql, now)
-        except duckdb.Error as exc:
-            problems.append(f"{play.audience_display}: the audience failed "
-                            f"({str(exc).splitlines()[0]}); nobody queued from it this cycle")
-            continue
-        if "email" not in result.column_names:
-            problems.append(f"{play.audience_display}: the audience returns no email column; "
-                            "select email [, event_at]")
-            continue
-        tables.append(audience_table(play.name, result))
+    if not plays:
+        return AUDIENCE_SCHEMA.empty_table(), problems
+    with rule_connection(db_path, now) as con:
+        for play in plays:
+            try:
+                result = con.sql(play.audience_sql).to_arrow_table()
+            except duckdb.Error as exc:
+                problems.append(f"{play.audience_display}: the audience failed "
+                                f"({str(exc).splitlines()[0]}); nobody queued from it this cycle")
+                continue
+            if "email" not in result.column_names:
+                problems.append(f"{play.audience_display}: the audience returns no email "
+                                "column; select email [, event_at]")
+                continue
+            tables.append(audience_table(play.name, result))
     return (pa.concat_tables(tables) if tables else AUDIENCE_SCHEMA.empty_table()), problems
 
 

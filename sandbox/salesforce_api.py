@@ -103,7 +103,7 @@ select {SALESFORCE_ID_SQL.format(prefix="'77T'", n="e.id")} as Id, false as IsDe
        case e.state when 'finished' then '{ALL_STEPS_COMPLETED}'
                     when 'unenrolled' then 'ManuallyRemoved' end as CompletionReason,
        e.state in ('active', 'paused') as IsTrackerActive,
-       e.step as CurrentStepNumber,
+       cast(e.step as double) as CurrentStepNumber,  -- a number field, as described
        e.enrolled_at as CreatedDate, e.updated_at as LastModifiedDate,
        e.updated_at as SystemModstamp
 from sb_enrollments e

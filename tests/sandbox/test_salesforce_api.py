@@ -16,6 +16,8 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.client import SandboxClient
+from sandbox.salesforce_api import upsert_records
+from sandbox.state import SandboxState
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -424,3 +426,85 @@ def test_wrong_session_gets_the_real_401(sandbox: SandboxClient) -> None:
                            headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+# ---- upsert_records on the state itself ------------------------------------------------------
+
+@pytest.fixture
+def state() -> SandboxState:
+    fresh = SandboxState()
+    fresh.set_clock(datetime(2026, 3, 2, 12, 0))
+    return fresh
+
+
+def contact_row(state: SandboxState, record_id: str) -> dict:
+    return state.rows("select * from sf_contact where Id = ?", [record_id])[0]
+
+
+def test_upsert_assigns_ids_from_the_counter_and_keeps_given_ones(state: SandboxState) -> None:
+    first = upsert_records(state, "contact", [{"LastName": "A"}, {"LastName": "B"}])
+    given = upsert_records(state, "Contact", [{"Id": "003000000000777AAA", "LastName": "C"}])
+    more = upsert_records(state, "CONTACT", [{"LastName": "D"}])
+    assert [r["id"] for r in first + given + more] == [
+        "003000000000001AAA", "003000000000002AAA", "003000000000777AAA", "003000000000003AAA"]
+    assert all(r["created"] and r["success"] for r in first + given + more)
+
+
+def test_upsert_updates_only_the_fields_a_record_names(state: SandboxState) -> None:
+    [created] = upsert_records(state, "Contact", [
+        {"LastName": "Hopper", "Email": "grace@navy.mil", "Title": "RADM",
+         "CreatedDate": "2025-01-01T00:00:00.000+0000"}])
+    state.set_clock(datetime(2026, 3, 2, 13, 0))
+    [updated] = upsert_records(state, "Contact", [{"Id": created["id"], "Title": None,
+                                                   "HasOptedOutOfEmail": True}])
+    assert updated == {"id": created["id"], "created": False, "success": True, "errors": []}
+    row = contact_row(state, created["id"])
+    assert (row["LastName"], row["Email"], row["Title"], row["HasOptedOutOfEmail"]) == (
+        "Hopper", "grace@navy.mil", None, True)
+    assert row["CreatedDate"] == datetime(2025, 1, 1)
+    assert row["LastModifiedDate"] == row["SystemModstamp"] == datetime(2026, 3, 2, 13, 0)
+
+
+def test_tombstone_keeps_the_record_and_moves_its_modstamp(state: SandboxState) -> None:
+    [created] = upsert_records(state, "Lead", [{"LastName": "L", "Company": "C"}])
+    state.set_clock(datetime(2026, 3, 2, 14, 0))
+    upsert_records(state, "Lead", [{"Id": created["id"], "IsDeleted": True}])
+    row = state.rows("select IsDeleted, SystemModstamp, LastName from sf_lead")[0]
+    assert row == {"IsDeleted": True, "SystemModstamp": datetime(2026, 3, 2, 14, 0),
+                   "LastName": "L"}
+    events = state.rows("select object, record_id, action from sb_events order by happened_at")
+    assert [e["action"] for e in events] == ["upsert", "delete"]
+    assert {e["record_id"] for e in events} == {created["id"]}
+
+
+@pytest.mark.parametrize(
+    ("sobject", "records", "message"),
+    [
+        ("Contact", [{"LastName": "X", "Favourite_Color__c": "teal"}], "Favourite_Color__c"),
+        ("Opportunity", [{"Name": "O", "Amount": "lots"}],
+         "Opportunity.Amount: cannot read 'lots'"),
+        ("Opportunity", [{"Name": "O", "CloseDate": "soon"}], "Opportunity.CloseDate"),
+        ("Contact", [{"Id": "003000000000001AAA"}, {"Id": "003000000000001AAA"}],
+         "appears twice"),
+        ("Contact", [{"LastName": "X", "SystemModstamp": "2026-01-01T00:00:00Z"}],
+         "set from the sandbox clock"),
+        ("ActionCadenceTracker", [{"State": "Running"}], "served from the sequencer"),
+        ("Widget__c", [{"Name": "W"}], "unknown Salesforce sObject 'Widget__c'"),
+    ],
+)
+def test_upsert_refuses_bad_records_naming_what_is_wrong(
+    state: SandboxState, sobject: str, records: list[dict], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        upsert_records(state, sobject, records)
+    assert state.rows("select count(*) as n from sb_events")[0]["n"] == 0
+
+
+def test_upsert_reads_salesforce_time_forms_as_utc(state: SandboxState) -> None:
+    [created] = upsert_records(state, "Event", [{
+        "Subject": "Demo", "StartDateTime": "2026-03-05T10:00:00.000+0100",
+        "EndDateTime": "2026-03-05T10:30:00Z"}])
+    row = state.rows("select StartDateTime, EndDateTime from sf_event where Id = ?",
+                     [created["id"]])[0]
+    assert row == {"StartDateTime": datetime(2026, 3, 5, 9, 0),
+                   "EndDateTime": datetime(2026, 3, 5, 10, 30)}

@@ -242,7 +242,7 @@ def unenroll(db_path: str | Path, email: str, sequence: str | None = None, *, no
     return finish(db_path, result, config, now, post)
 
 
-def read_csv_rows(path: Path) -> tuple[pa.Table, list[str]]:
+def read_csv_rows(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
     """An unenroll CSV as (line, email, company_domain) strings, and the malformed lines.
 
     No usable column -> ManualActionError naming the columns found.
@@ -250,11 +250,11 @@ def read_csv_rows(path: Path) -> tuple[pa.Table, list[str]]:
     if not path.is_file():
         raise ManualActionError(f"{path}: no such file; give the path of a CSV with an email "
                                 "and/or company_domain column")
-    malformed: list[str] = []
+    malformed: list[tuple[int, str]] = []  # (index among non-blank lines, message)
 
     def on_bad_row(row: Any) -> str:
-        malformed.append(f"line {row.number or '?'}: has {row.actual_columns} fields, the "
-                         f"header {row.expected_columns}")
+        malformed.append((row.number or 0, f"has {row.actual_columns} fields, the header "
+                                           f"{row.expected_columns}"))
         return "skip"
 
     try:
@@ -280,19 +280,21 @@ def read_csv_rows(path: Path) -> tuple[pa.Table, list[str]]:
                else pa.nulls(n, pa.string()))
         for name in ("email", "company_domain")
     }
-    lines = data_lines(path, n)
-    return pa.table({"line": pa.array(lines, pa.int64()), **columns}), malformed
+    # the reader numbers rows by non-blank line; map them back to the file's lines
+    nonblank = nonblank_lines(path)
+    skipped = {number for number, _ in malformed}
+    lines = [line for index, line in enumerate(nonblank, start=1)
+             if index > 1 and index not in skipped]
+    lines = (lines + [0] * n)[:n]
+    bad = [(nonblank[number - 1] if 0 < number <= len(nonblank) else 0, message)
+           for number, message in malformed]
+    return pa.table({"line": pa.array(lines, pa.int64()), **columns}), bad
 
 
-def data_lines(path: Path, count: int) -> list[int]:
-    """The file line of each data row (the reader skips blank lines and the header)."""
-    lines: list[int] = []
-    with path.open() as handle:
-        for number, text in enumerate(handle, start=1):
-            if number > 1 and text.strip():
-                lines.append(number)
-    # malformed rows are skipped by the reader too; past a mismatch, lines are best effort
-    return (lines + [0] * count)[:count]
+def nonblank_lines(path: Path) -> list[int]:
+    """The file line numbers of the non-blank lines (the CSV reader skips blank ones)."""
+    with path.open(errors="replace") as handle:
+        return [number for number, text in enumerate(handle, start=1) if text.strip()]
 
 
 def unenroll_csv(db_path: str | Path, csv_path: str | Path, sequence: str, *, now: datetime,
@@ -312,9 +314,9 @@ def unenroll_csv(db_path: str | Path, csv_path: str | Path, sequence: str, *, no
         sequence_id = resolve_sequence(con, crm, sequence)
         load_table(con, "d_csv", table, table.schema)
         materialize(con, "d_csv_rows", "csv_rows")
-        bad = malformed + [f"line {line}: {problem}" for line, problem in con.execute(
-            "select line, problem from d_csv_rows where problem is not null order by line"
-        ).fetchall()]
+        bad = [f"line {line or '?'}: {problem}" for line, problem in sorted(con.execute(
+            "select line, problem from d_csv_rows where problem is not null"
+        ).fetchall() + malformed)]
         if bad and not skip_bad_rows:
             raise ManualActionError(bad_rows_message(path, bad, applied=False))
         if bad:

@@ -20,6 +20,7 @@ owner, until they do (HubSpot's workflow may be off).
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.config import Config
 from tasks.paths import SQL_DIR
@@ -204,15 +206,14 @@ class _Poster:
     def _in_doubt(self, con: duckdb.DuckDBPyConnection) -> pa.Table:
         """Rows that may have reached the sequencer: pending after an attempt, or sent and
         not yet confirmed (the oldest few thousand)."""
-        return con.execute(
-            f"""(select {_CHANGE_COLUMNS} from ops.outbox
+        return _arrow(
+            con, f"""(select {_CHANGE_COLUMNS} from ops.outbox
                  where crm = $crm and status = 'pending' and attempts > 0)
                 union all
                 (select {_CHANGE_COLUMNS} from ops.outbox
                  where crm = $crm and status = 'sent'
                  order by sent_at, change_id limit $cap)""",
-            {"crm": self.crm, "cap": HUBSPOT_STATUS_READS},
-        ).to_arrow_table()
+            {"crm": self.crm, "cap": HUBSPOT_STATUS_READS})
 
     def _reconcile(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         """Read the sequencer's state for `rows` and mark what already took effect, so
@@ -223,12 +224,11 @@ class _Poster:
         snapshot = self.adapter.enrollments(None, contacts)
         _, _, confirmed = _apply_snapshot(con, self.crm, self.now, snapshot, contacts, False)
         self.result.confirmed += confirmed
-        still = con.execute(
-            f"""select {_CHANGE_COLUMNS} from ops.outbox
-                where status = 'pending' and attempts > 0
-                  and change_id in (select unnest(?::varchar[]))""",
-            [rows.column("change_id").to_pylist()],
-        ).to_arrow_table()
+        still = _arrow(
+            con, f"""select {_CHANGE_COLUMNS} from ops.outbox
+                     where status = 'pending' and attempts > 0
+                       and change_id in (select unnest(?::varchar[]))""",
+            [rows.column("change_id").to_pylist()])
         written = self.adapter.written(still) if still.num_rows else None
         if written is not None and written.num_rows:
             # the write reached the sequencer; its effect shows on a later read
@@ -286,10 +286,10 @@ class _Poster:
         for _ in range(3):
             kind_limit = {k: self.adapter.batch_limit(k)
                           for k in ("unenroll", "pause", "resume", "enroll")}
-            rows = con.execute(_sql("next_batch"), {
+            rows = _arrow(con, _sql("next_batch"), {
                 "crm": self.crm, "run_id": self.run_id, "busy": busy,
                 "limit": max(kind_limit.values()) * QUEUED_BATCHES,
-            }).to_arrow_table()
+            })
             if rows.num_rows == 0:
                 return []
             doubtful = [c for c, a in zip(rows.column("change_id").to_pylist(),
@@ -301,7 +301,7 @@ class _Poster:
                 return [_Batch(kind, rows.slice(i, size).select(CHANGE_SCHEMA.names),
                                rows.column("person").slice(i, size).to_pylist())
                         for i in range(0, rows.num_rows, size)]
-            doubt = rows.filter(pa.compute.is_in(rows.column("change_id"),
+            doubt = rows.filter(pc.is_in(rows.column("change_id"),
                                                  pa.array(doubtful, pa.string())))
             self._reconcile(con, doubt.select(CHANGE_SCHEMA.names))
         return []
@@ -375,17 +375,17 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
     confirmation first, then open enrollments and people the sequencer mailed lately,
     the least recently checked first, up to a budget of calls.
     """
-    waiting = con.execute(
-        """select distinct contact_id from ops.outbox
-           where crm = ? and contact_id is not null
-             and (status = 'sent' or (status = 'pending' and attempts > 0))""",
-        [crm]).to_arrow_table()
+    waiting = _arrow(
+        con, """select distinct contact_id from ops.outbox
+                where crm = ? and contact_id is not null
+                  and (status = 'sent' or (status = 'pending' and attempts > 0))""",
+        [crm])
     if crm != "hubspot":
         newest = con.execute(
             "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchone()[0]
         return (newest - READ_OVERLAP if newest else None), waiting, True
-    contacts = con.execute(
-        """with
+    contacts = _arrow(
+        con, """with
            waiting as (
                select contact_id, 0 as priority, null::timestamp as checked
                from ops.outbox
@@ -417,7 +417,7 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                limit ?
            )
            select contact_id from final""",
-        [HUBSPOT_STATUS_READS]).to_arrow_table()
+        [HUBSPOT_STATUS_READS])
     return None, contacts, False
 
 
@@ -430,18 +430,17 @@ def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,
     with transaction(con):
         con.register("seen", snapshot)
         con.register("covered", covered.select(["contact_id"]))
-        con.execute(_sql("seen_enrollments"), params)
+        _run(con, "seen_enrollments", params)
         new, changed = con.execute(
             """select count(*) filter (where o.enrollment_id is null),
                       count(*) filter (where o.state <> s.state)
                from seen_enrollments s
                left join ops.enrollments o on o.crm = ? and o.enrollment_id = s.enrollment_id""",
             [crm]).fetchone()
-        con.execute(_sql("enrollment_events"), params)
-        con.execute(_sql("upsert_enrollments"), params)
-        confirmed = con.execute(
-            _sql("confirm_outbox") + " returning x.change_id",
-            {**params, "all_covered": all_covered}).fetchall()
+        _run(con, "enrollment_events", params)
+        _run(con, "upsert_enrollments", params)
+        confirmed = _run(con, "confirm_outbox", {**params, "all_covered": all_covered},
+                         suffix=" returning x.change_id")
         con.unregister("seen")
         con.unregister("covered")
     return int(new), int(changed), len(confirmed)
@@ -449,3 +448,16 @@ def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,
 
 def _sql(name: str) -> str:
     return (POST_SQL_DIR / f"{name}.sql").read_text()
+
+
+def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any],
+         suffix: str = "") -> list[tuple]:
+    """Run a sql/post file with the named parameters it uses (DuckDB refuses extras)."""
+    text = _sql(name) + suffix
+    used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", text)}
+    return con.execute(text, used).fetchall()
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str,
+           params: dict[str, Any] | list[Any] | None = None) -> pa.Table:
+    return con.sql(sql, params=params).to_arrow_table()

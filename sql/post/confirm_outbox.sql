@@ -1,7 +1,9 @@
 -- Changes whose effect the sequencer now shows are confirmed: sent ones, and ones that may
 -- have been sent before a crash or an unanswered call (pending with attempts > 0), which
 -- then need no second post. Only rows whose person was read are judged ($all_covered:
--- the read covered everyone).
+-- the read covered everyone). A sent change that a later change of the same person and
+-- sequence has since overtaken (paused, then resumed) was carried out: the later one
+-- was only posted after it, and the sequencer accepted it.
 update ops.outbox x
 set status = 'confirmed', confirmed_at = $now, error = null,
     enrollment_id = coalesce(x.enrollment_id, v.enrollment_id)
@@ -9,7 +11,7 @@ from (
     with
     candidates as (
         select change_id, kind, sequence_id, contact_id, lower(email) as email,
-               enrollment_id, attempted_at
+               enrollment_id, attempted_at, status, created_at
         from ops.outbox
         where crm = $crm
           and (status = 'sent' or (status = 'pending' and attempts > 0))
@@ -22,6 +24,17 @@ from (
           on e.crm = $crm
          and (e.contact_id = c.contact_id or (c.contact_id is null and e.email = c.email))
          and (e.sequence_id = c.sequence_id or c.sequence_id = '*')
+    ),
+    overtaken as (
+        select c.change_id
+        from candidates c
+        join ops.outbox later
+          on later.crm = $crm
+         and coalesce(later.contact_id, lower(later.email)) = coalesce(c.contact_id, c.email)
+         and later.sequence_id = c.sequence_id
+         and later.status in ('sent', 'confirmed')
+         and later.created_at > c.created_at
+        where c.status = 'sent'
     ),
     judged as (
         select c.change_id,
@@ -42,7 +55,10 @@ from (
         left join person_enrollments p using (change_id)
         group by c.change_id, c.kind, c.enrollment_id, c.attempted_at
     ),
-    final as (select change_id, enrollment_id from judged where done)
+    final as (
+        select change_id, enrollment_id from judged
+        where done or change_id in (select change_id from overtaken)
+    )
     select * from final
 ) v
 where x.change_id = v.change_id

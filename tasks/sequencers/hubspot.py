@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
 from tasks.config import HubSpotConfig
@@ -41,6 +42,7 @@ STATUS_PATH = "/automation/v4/sequences/enrollments/contact/{contact_id}"
 BATCH_UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
 BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
 PROPERTIES_PATH = "/crm/v3/properties/contacts"
+OWNERS_PATH = "/crm/v3/owners"
 
 UNENROLL_SEQUENCE = "seqguard_unenroll_sequence"
 UNENROLL_REASON = "seqguard_unenroll_reason"
@@ -75,6 +77,9 @@ class HubSpotSequencer:
         self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._local = threading.local()
         self._count_lock = threading.Lock()
+        self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
+        self._default_user: str | None = None
+        self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread
         self.requests_made = 0
 
     # ---- plumbing ----
@@ -106,8 +111,33 @@ class HubSpotSequencer:
     def _rate_limited(response: requests.Response) -> bool:
         return response.status_code == 429
 
-    def _user(self) -> dict[str, str]:
-        return {"userId": self.user_id} if self.user_id else {}
+    def _user(self, sender: str | None = None) -> dict[str, str]:
+        """`userId` for a call: the sender's user when it is an owner, else the configured
+        user, else the account's first owner with a user (every v4 call needs one)."""
+        with self._users_lock:
+            if sender and sender not in self._users:
+                self._users[sender] = self._owner_user(sender)
+            if sender and self._users[sender]:
+                return {"userId": str(self._users[sender])}
+            if self.user_id:
+                return {"userId": self.user_id}
+            if self._default_user is None:
+                self._default_user = self._owner_user(None) or ""
+        if not self._default_user:
+            raise ConfigError(
+                "crms.hubspot.user_id: not set and no HubSpot owner has a user; set it to the "
+                "id of the HubSpot user seqguard enrolls for"
+            )
+        return {"userId": self._default_user}
+
+    def _owner_user(self, email: str | None) -> str | None:
+        params: dict[str, Any] = {"limit": 100}
+        if email:
+            params["email"] = email
+        response = self._call("GET", OWNERS_PATH, idempotent=True, params=params)
+        _raise_for_read(response, "read owners")
+        users = [o.get("userId") for o in response.json().get("results") or [] if o.get("userId")]
+        return str(users[0]) if users else None
 
     # ---- protocol ----
 
@@ -163,7 +193,7 @@ class HubSpotSequencer:
     def written(self, changes: pa.Table) -> pa.Table:
         """Unenroll changes whose property write reached HubSpot (the reason starts with
         the change id), whatever the workflow has done since."""
-        unenrolls = changes.filter(pa.compute.equal(changes.column("kind"), "unenroll"))
+        unenrolls = changes.filter(pc.equal(changes.column("kind"), "unenroll"))
         wanted = dict(zip(unenrolls.column("contact_id").to_pylist(),
                           unenrolls.column("change_id").to_pylist(), strict=True))
         seen: list[str] = []
@@ -221,7 +251,7 @@ class HubSpotSequencer:
                 "senderEmail": row["sender"]}
         try:
             response = self._call("POST", ENROLL_PATH, idempotent=False, json_body=body,
-                                  params=self._user())
+                                  params=self._user(row["sender"]))
         except (OutcomeUnknown, RateLimitExhausted) as exc:
             return results([{"change_id": row["change_id"], "outcome": "retry",
                              "error": str(exc)}])
@@ -250,11 +280,10 @@ def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],
 
 
 def _status_items(data: Any) -> list[dict[str, Any]]:
-    """The status endpoint answers one enrollment, or a list (history included)."""
-    if isinstance(data, list):
-        return [d for d in data if isinstance(d, dict)]
-    if isinstance(data, dict) and isinstance(data.get("results"), list):
-        return data["results"]
+    """The status endpoint answers the contact's current enrollment; where it also lists
+    the contact's history (`enrollments`), every one of them."""
+    if isinstance(data, dict) and isinstance(data.get("enrollments"), list):
+        return [d for d in data["enrollments"] if isinstance(d, dict)]
     if isinstance(data, dict) and data.get("id"):
         return [data]
     return []

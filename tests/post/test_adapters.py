@@ -1,0 +1,156 @@
+"""Both sequencer adapters against the sandbox over HTTPS: sets in, sets out."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from post_support import (
+    hubspot,
+    hubspot_people,
+    salesforce,
+    salesforce_people,
+    successful_posts,
+)
+
+from sandbox.client import SandboxClient
+from tasks.config import Config
+from tasks.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEMA
+
+
+def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
+            sender: str | None = "rep@example.com", prefix: str = "c") -> pa.Table:
+    return pa.table({
+        "change_id": [f"{prefix}{i}" for i in range(len(people))],
+        "kind": [kind] * len(people),
+        "sequence_id": [sequence_id] * len(people),
+        "email": [e for _, e in people],
+        "contact_id": [c for c, _ in people],
+        "sender": [sender] * len(people),
+        "reason": ["test"] * len(people),
+    }, schema=CHANGE_SCHEMA)
+
+
+def by_change(result: pa.Table) -> dict[str, dict]:
+    return {r["change_id"]: r for r in result.to_pylist()}
+
+
+def states(enrollments: pa.Table) -> dict[tuple[str, str], str]:
+    return {(r["contact_id"], r["sequence_id"]): r["state"] for r in enrollments.to_pylist()}
+
+
+def test_hubspot_enrolls_reads_state_and_unenrolls_by_property(fresh: SandboxClient,
+                                                               config: Config) -> None:
+    people = hubspot_people(fresh, 3)
+    adapter = hubspot(config)
+    enrolled = adapter.enroll(changes("enroll", people))
+    assert enrolled.schema == RESULT_SCHEMA
+    assert {r["outcome"] for r in enrolled.to_pylist()} == {"sent"}
+    assert all(r["enrollment_id"] for r in enrolled.to_pylist())
+
+    contacts = pa.table({"contact_id": [c for c, _ in people]})
+    read = adapter.enrollments(None, contacts)
+    assert read.schema == ENROLLMENT_SCHEMA
+    assert set(states(read).values()) == {"active"}
+    assert {r["email"] for r in read.to_pylist()} == {e for _, e in people}
+
+    adapter.prepare({"unenroll"})  # creates the three contact properties
+    gone = adapter.unenroll(changes("unenroll", people[:2], prefix="u"))
+    assert [r["outcome"] for r in gone.to_pylist()] == ["sent", "sent"]
+    after = states(adapter.enrollments(None, contacts))
+    assert after == {(people[0][0], "101"): "unenrolled", (people[1][0], "101"): "unenrolled",
+                     (people[2][0], "101"): "active"}
+    # the change id travels in the reason, so a write that landed can be recognised
+    written = adapter.written(changes("unenroll", people[:2], prefix="u"))
+    assert sorted(written.column("change_id").to_pylist()) == ["u0", "u1"]
+    assert successful_posts(fresh, "/crm/v3/objects/contacts/batch/update") == 1
+    # a second prepare finds the properties and creates nothing
+    adapter.prepare({"unenroll"})
+    assert successful_posts(fresh, "/crm/v3/properties/contacts") == 3
+
+
+def test_hubspot_refusals_come_back_with_their_subcategory(fresh: SandboxClient,
+                                                           config: Config) -> None:
+    people = hubspot_people(fresh, 2)
+    unsubscribed = hubspot_people(fresh, 1, prefix="optout", hs_email_optout="true")
+    adapter = hubspot(config)
+    adapter.enroll(changes("enroll", people[:1]))
+    answers = by_change(adapter.enroll(pa.concat_tables([
+        changes("enroll", people[:1], sequence_id="102", prefix="again"),
+        changes("enroll", unsubscribed, prefix="unsub"),
+        changes("enroll", people[1:], sequence_id="999", prefix="nosuch"),
+    ])))
+    assert answers["again0"]["outcome"] == "rejected"
+    assert answers["again0"]["error"].startswith("ALREADY_ENROLLED: ")
+    assert answers["unsub0"]["error"].startswith("CONTACT_UNSUBSCRIBED: ")
+    assert answers["nosuch0"]["error"].startswith("SEQUENCE_NOT_FOUND: ")
+    # HubSpot has no pause: refused here, not silently dropped
+    paused = adapter.pause(changes("pause", people[:1]))
+    assert paused.column("outcome").to_pylist() == ["rejected"]
+
+
+def test_hubspot_lists_sequences(fresh: SandboxClient, config: Config) -> None:
+    listed = hubspot(config).sequences().to_pylist()
+    assert listed == [{"sequence_id": "101", "name": "Enterprise outbound"},
+                      {"sequence_id": "102", "name": "Webinar follow-up"}]
+
+
+def test_salesforce_assigns_pauses_resumes_and_removes(fresh: SandboxClient,
+                                                       config: Config) -> None:
+    people = salesforce_people(fresh, 3)
+    adapter = salesforce(config)
+    assert set(adapter.enroll(changes("enroll", people)).column("outcome").to_pylist()) == {
+        "sent"}
+    contacts = pa.table({"contact_id": [c for c, _ in people]})
+    read = adapter.enrollments(None, contacts)
+    assert set(states(read).values()) == {"active"}
+    assert {r["email"] for r in read.to_pylist()} == {e for _, e in people}
+    assert all(r["enrollment_id"].startswith("77T") for r in read.to_pylist())
+
+    first, second, third = ((c, "101") for c, _ in people)
+    adapter.pause(changes("pause", people[:2], prefix="p"))
+    assert states(adapter.enrollments(None, contacts))[first] == "paused"
+    adapter.resume(changes("resume", people[:1], prefix="r"))
+    adapter.unenroll(changes("unenroll", people[2:], prefix="u"))
+    after = states(adapter.enrollments(None, contacts))
+    assert after == {first: "active", second: "paused", third: "unenrolled"}
+    # the incremental read (since) sees the same trackers
+    assert states(adapter.enrollments(fresh_time(fresh))) == after
+    assert adapter.sequences().num_rows == 2
+
+
+def fresh_time(sandbox: SandboxClient):
+    from datetime import datetime, timedelta
+
+    return datetime.fromisoformat(sandbox.clock().replace("Z", "")) - timedelta(days=1)
+
+
+def test_salesforce_refusals_are_per_input(fresh: SandboxClient, config: Config) -> None:
+    people = salesforce_people(fresh, 2)
+    opted_out = salesforce_people(fresh, 1, prefix="optout", HasOptedOutOfEmail=True)
+    adapter = salesforce(config)
+    adapter.enroll(changes("enroll", people[:1]))
+    answers = by_change(adapter.enroll(pa.concat_tables([
+        changes("enroll", people[:1], prefix="again"),
+        changes("enroll", opted_out, prefix="unsub"),
+        changes("enroll", people[1:], prefix="ok"),
+    ])))
+    assert answers["again0"]["error"].startswith("DUPLICATE_VALUE: ALREADY_ENROLLED")
+    assert answers["unsub0"]["error"].startswith("INVALID_OPERATION: CONTACT_UNSUBSCRIBED")
+    assert answers["ok0"]["outcome"] == "sent"  # its neighbours' refusals do not fail it
+    # removing someone who is in no cadence is a refusal too
+    removed = adapter.unenroll(changes("unenroll", opted_out, prefix="rm"))
+    assert removed.column("error").to_pylist()[0].startswith("INVALID_INPUT: ")
+
+
+def test_salesforce_sends_at_most_200_inputs_per_call(fresh: SandboxClient,
+                                                      config: Config, db) -> None:
+    from post_support import NOW, add_changes, on_salesforce, statuses
+
+    from tasks.outbox import post_pending
+
+    people = salesforce_people(fresh, 450)
+    add_changes(db, "enroll", people, crm="salesforce", sender=None)
+    result = post_pending(db, on_salesforce(config), NOW, sequencer=salesforce(config))
+    assert (result.sent, result.batches) == (450, 3)
+    assert statuses(db) == {"sent": 450}
+    assert successful_posts(
+        fresh, "/services/data/v59.0/actions/standard/assignTargetToSalesCadence") == 3

@@ -256,16 +256,16 @@ class Cursors:
         """Records offset+1 .. offset+size as a JSON array text; None if the cursor is gone."""
         ensure_setup(state)  # after a reset the cursor table is new (and empty)
         with state.lock:
-            row = state.con.execute(
+            count, records = state.con.execute(
                 """
                 select count(*), coalesce(string_agg(record, ',' order by rn), '')
                 from sf_query_cursor where cursor_id = ? and rn > ? and rn <= ?
                 """,
                 [cursor_id, offset, offset + size],
             ).fetchall()[0]
-        if row is None or (row[0] == 0 and size > 0 and offset < (self.total(cursor_id) or 0)):
-            return None
-        return "[" + row[1] + "]"
+        if count == 0 and offset < (self.total(cursor_id) or 0):
+            return None  # the rows went with a reset of the sandbox
+        return "[" + records + "]"
 
 
 def locator(cursor_id: int, offset: int) -> str:

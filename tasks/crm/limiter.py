@@ -106,15 +106,16 @@ class LimitedRetry(Retry):
             self.limiter.acquire()
 
 
-def retry_policy(limiter: RateLimiter | None, total: int = 6) -> LimitedRetry:
+def retry_policy(limiter: RateLimiter | None, total: int = 6, connect: int = 2) -> LimitedRetry:
     """Retry 429, 5xx, connection errors and timeouts with backoff + jitter, any method.
 
     POSTs are retried too: the CRM calls the sync makes with POST (search, batch read)
     only read. The last response is returned rather than raised, so callers can report it.
     """
     retry = LimitedRetry(
-        total=total, connect=total, read=total, status=total, other=0,
-        backoff_factor=0.5, backoff_max=30, backoff_jitter=0.5,
+        # few connect retries: a wrong URL should fail in seconds, not minutes
+        total=total, connect=connect, read=total, status=total, other=0,
+        backoff_factor=0.25, backoff_max=8, backoff_jitter=0.5,
         status_forcelist=RETRY_STATUSES, allowed_methods=None,
         respect_retry_after_header=True, raise_on_status=False,
     )

@@ -8,6 +8,7 @@ layer would build a Python object per record, and DuckDB parses the pages in bul
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,7 @@ class HubSpotClient:
         token = config.token.resolve(TOKEN_SETTING)
         self.base = config.url.rstrip("/")
         self.limiter = limiter
-        self.requests = 0  # calls made through this client (retries not counted)
+        self._counts = threading.local()  # calls per thread, so each object counts its own
         self.api = hubspot.HubSpot(access_token=token, host=self.base,
                                    ssl_ca_cert=config.ca_cert, retry=retry_policy(limiter))
         self.session = limited_session(limiter, config.ca_cert, pool_size=pool_size)
@@ -45,10 +46,17 @@ class HubSpotClient:
 
     # -- metadata, through the official client (and the credential check) --
 
+    def _count(self) -> None:
+        self._counts.n = getattr(self._counts, "n", 0) + 1
+
+    def requests_made(self) -> int:
+        """API calls this thread has made through the client (retries not counted)."""
+        return getattr(self._counts, "n", 0)
+
     def properties(self, object_type: str) -> list[dict[str, Any]]:
         """Every property definition of an object: name, type, fieldType, options."""
         self.limiter.acquire()
-        self.requests += 1
+        self._count()
         try:
             page = self.api.crm.properties.core_api.get_all(object_type=object_type,
                                                             archived=False)
@@ -64,7 +72,7 @@ class HubSpotClient:
         after = None
         while True:
             self.limiter.acquire()
-            self.requests += 1
+            self._count()
             try:
                 page = self.api.crm.owners.owners_api.get_page(limit=500, after=after,
                                                                archived=False)
@@ -111,7 +119,7 @@ class HubSpotClient:
         return body
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> tuple[str, dict]:
-        self.requests += 1
+        self._count()
         try:
             response = self.session.request(method, url, timeout=settings.REQUEST_TIMEOUT,
                                             **kwargs)

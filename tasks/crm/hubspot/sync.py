@@ -66,13 +66,16 @@ def sync_hubspot(
     """Bring raw_hubspot.* up to date with the account in `config.hubspot`.
 
     `progress(object, rows_fetched)` is called from worker threads after every page.
-    The rate limit defaults to `crms.hubspot.rate_limit_per_10s`, else HubSpot's 100
-    requests per 10 s; None from both means the settings default.
+    `rate_limit_per_10s` (requests per rolling 10 s, 0 = none) defaults to the config's
+    `rate_limit_per_10s` when it has one, else HubSpot's private-app limit of 100.
     """
     cfg = _hubspot_config(config)
-    limit = rate_limit_per_10s or getattr(cfg, "rate_limit_per_10s", None) \
-        or settings.RATE_LIMIT_PER_10S
-    limiter = limiter_for(CRM, limit if limit > 0 else None)
+    limit = rate_limit_per_10s
+    if limit is None:
+        limit = getattr(cfg, "rate_limit_per_10s", None)
+    if limit is None:
+        limit = settings.RATE_LIMIT_PER_10S
+    limiter = limiter_for(CRM, limit or None)  # 0: no limit (a sandbox with limits off)
     client = HubSpotClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = _naive_utc(now)
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
@@ -214,7 +217,7 @@ def sync_object(
     """Fetch, stage and merge one object; `since` None means a full listing."""
     clock = Stopwatch()
     counts = ObjectCounts()
-    requests_before = client.requests
+    requests_before = client.requests_made()
     obj = spec.object
     props = properties_of(spec)
     stager = PageStager(con, spec.staging_table, record_select(spec))
@@ -246,7 +249,7 @@ def sync_object(
     )
     counts.merged, counts.deleted = outcome.merged, outcome.deleted
     counts.quarantined = outcome.quarantined
-    counts.requests = client.requests - requests_before  # approximate: threads share it
+    counts.requests = client.requests_made() - requests_before
     counts.seconds = clock.seconds()
     if progress:
         progress(obj, counts.fetched)

@@ -8,6 +8,7 @@ record).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,14 +43,21 @@ class SalesforceClient:
         session_id = config.session.resolve(SESSION_SETTING)
         self.instance = config.url.rstrip("/")
         self.limiter = limiter
-        self.requests = 0
+        self._counts = threading.local()  # calls per thread, so each object counts its own
         self.session = limited_session(limiter, config.ca_cert, pool_size=pool_size)
         self.sf = Salesforce(instance_url=self.instance, session_id=session_id,
                              session=self.session, version=config.api_version)
 
+    def _count(self) -> None:
+        self._counts.n = getattr(self._counts, "n", 0) + 1
+
+    def requests_made(self) -> int:
+        """API calls this thread has made through the client (retries not counted)."""
+        return getattr(self._counts, "n", 0)
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The sObject's describe: fields with their types and picklist values."""
-        self.requests += 1
+        self._count()
         try:
             return getattr(self.sf, sobject).describe()
         except (SalesforceExpiredSession, SalesforceAuthenticationFailed) as exc:
@@ -86,7 +94,7 @@ class SalesforceClient:
 
     def _get(self, url: str, headers: dict[str, str],
              params: dict[str, str] | None = None) -> tuple[str, dict]:
-        self.requests += 1
+        self._count()
         try:
             response = self.session.get(url, headers=headers, params=params,
                                         timeout=settings.REQUEST_TIMEOUT)

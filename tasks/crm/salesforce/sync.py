@@ -59,9 +59,12 @@ def sync_salesforce(
     `progress(sobject, rows_fetched)` is called from worker threads after every page.
     """
     cfg = _salesforce_config(config)
-    limit = rate_limit_per_10s or getattr(cfg, "rate_limit_per_10s", None) \
-        or settings.RATE_LIMIT_PER_10S
-    limiter = limiter_for(CRM, limit if limit and limit > 0 else None)
+    limit = rate_limit_per_10s
+    if limit is None:
+        limit = getattr(cfg, "rate_limit_per_10s", None)
+    if limit is None:
+        limit = settings.RATE_LIMIT_PER_10S
+    limiter = limiter_for(CRM, limit or None)  # 0: no limit (a sandbox with limits off)
     client = SalesforceClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
@@ -220,7 +223,7 @@ def sync_object(
     """Fetch, stage and merge one sObject; `since` None means everything."""
     clock = Stopwatch()
     counts = ObjectCounts()
-    before = client.requests
+    before = client.requests_made()
     # the watermark never passes what existed when we started (see merge_object)
     upper = latest_modified(client, spec.object)
     stager = PageStager(con, spec.staging_table, record_select(spec))
@@ -236,7 +239,7 @@ def sync_object(
                            watermark_cap=upper, empty_watermark=upper or EPOCH)
     counts.merged, counts.deleted = outcome.merged, outcome.deleted
     counts.quarantined = outcome.quarantined
-    counts.requests = client.requests - before  # approximate: threads share the counter
+    counts.requests = client.requests_made() - before
     counts.seconds = clock.seconds()
     if progress:
         progress(spec.object, counts.fetched)

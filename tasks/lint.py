@@ -331,6 +331,8 @@ def value_problems(display: str, sql: str, first_line_no: int, catalog: Catalog)
         text = literal.this
         line = first_line_no + literal.meta.get("line", 1) - 1
         where = f"{prop[0]}.{prop[1]}"
+        if prop == ("deals", "dealstage") and text in catalog.salesforce_stages:
+            continue  # crm.opportunities holds Salesforce stages too
         value = text if text in options.values else _label_value(options, text)
         if options.multi:
             option = value or text
@@ -343,7 +345,7 @@ def value_problems(display: str, sql: str, first_line_no: int, catalog: Catalog)
         elif value is not None:
             problems.append(Problem(display, line, f"'{text}' is the label of {where}; use its "
                                                    f"internal value '{value}'"))
-        elif not (prop == ("deals", "dealstage") and text in catalog.salesforce_stages):
+        else:
             shown = ", ".join(f"'{v}'" for v in options.values[:8])
             more = ", ..." if len(options.values) > 8 else ""
             problems.append(Problem(display, line, f"'{text}' is not an option of {where}; "

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,7 @@ def _header_bool(rule: RuleFile, key: str) -> bool | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def statement_problem(sql: str) -> tuple[int, str] | None:
     """(line, message) when `sql` is not exactly one SELECT, using DuckDB's own parser.
 
@@ -220,7 +222,7 @@ def statement_problem(sql: str) -> tuple[int, str] | None:
     if not statements:
         return 1, "no SELECT; write the query that returns the people or companies to exclude"
     if len(statements) > 1:
-        return (_line_of(sql, statements[1].query),
+        return (_line_of(sql, statements[1].query, after=statements[0].query),
                 "a second statement; a rule is exactly one SELECT, remove everything after "
                 "the first `;`")
     kind = statements[0].type.name
@@ -236,10 +238,12 @@ def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
-def _line_of(sql: str, fragment: str) -> int:
-    """The 1-based line where `fragment` (a statement DuckDB split off) starts in `sql`."""
+def _line_of(sql: str, fragment: str, after: str = "") -> int:
+    """The 1-based line where `fragment` (a statement DuckDB split off) starts in `sql`,
+    looking past the statement `after` it (the two may read the same)."""
+    start = sql.find(after.strip()) + len(after.strip()) if after.strip() else 0
     stripped = fragment.lstrip()
-    pos = sql.find(stripped) if stripped else -1
+    pos = sql.find(stripped, max(start, 0)) if stripped else -1
     return sql.count("\n", 0, pos) + 1 if pos >= 0 else 1
 
 

@@ -1,0 +1,152 @@
+"""`seqguard enroll / unenroll / recover` end to end: the CLI, the decision, the outbox,
+the real poster and the sandbox's HubSpot Sequences over HTTPS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows import cli_enrollments
+from flows.cli import common_options, sandbox_options
+from sandbox.client import SandboxClient
+from tasks.config import sandbox_config
+from tasks.errors import SeqguardError
+from tasks.outbox import read_enrollments
+from tasks.rules import evaluate_rules
+from tests.decide.conftest import World
+
+NOW = datetime(2026, 3, 2, 9, 0)
+SEQUENCES = [
+    {"id": "101", "name": "Enterprise outbound",
+     "steps": [{"after_minutes": 60}, {"after_minutes": 1440}]},
+    {"id": "102", "name": "Webinar follow-up", "steps": [{"after_minutes": 30}]},
+]
+
+
+def run(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
+        project: Path, *argv: str, now: datetime = NOW) -> tuple[int, str, str]:
+    """The command as `seqguard` runs it: parse, handle, one error line and an exit code."""
+    world.release()
+    parser = argparse.ArgumentParser(prog="seqguard")
+    cli_enrollments.register(parser.add_subparsers(dest="command", required=True),
+                             common_options(), sandbox_options())
+    args = parser.parse_args([*argv, "--db", str(world.path), "--project", str(project),
+                              "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert),
+                              "--now", now.isoformat(), "--actor", "ana"])
+    try:
+        code = args.handler(args)
+    except SeqguardError as err:
+        print(f"seqguard {args.command}: {err}", file=sys.stderr)
+        code = err.exit_code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "sql" / "exclusions").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def crm(sandbox: SandboxClient, world: World, project: Path) -> World:
+    """Three HubSpot contacts (one opted out only in HubSpot, so the model is stale),
+    their crm.people rows, the sequences read back, and one rules evaluation."""
+    sandbox.reset(now=NOW)
+    sandbox.define_sequences(SEQUENCES)
+    created = sandbox.upsert_hubspot("contacts", [
+        {"properties": {"email": "ann@acme.test"}},
+        {"properties": {"email": "bob@acme.test"}},
+        {"properties": {"email": "opt@beta.test", "hs_email_optout": "true"}}])
+    ids = {r["properties"]["email"]: r["id"] for r in created}
+    world.people(*({"email": e, "hubspot_id": i} for e, i in ids.items()))
+    world.release()
+    evaluate_rules(world.path, project, "run-1", NOW, timedelta(minutes=30))
+    read_enrollments(world.path, sandbox_config(sandbox.url, sandbox.cert), NOW)
+    return world
+
+
+def sandbox_states(sandbox: SandboxClient) -> dict[tuple[str, str], str]:
+    return {(e["email"], e["sequence_id"]): e["state"] for e in sandbox.enrollments()}
+
+
+def test_enroll_then_unenroll_by_hand(capsys: pytest.CaptureFixture, crm: World,
+                                      sandbox: SandboxClient, project: Path) -> None:
+    code, out, err = run(capsys, crm, sandbox, project, "enroll", "ann@acme.test",
+                         "--sequence", "Enterprise outbound")
+    assert (code, err) == (0, "")
+    assert out.strip() == "enroll ann@acme.test 101: sent"
+    assert sandbox_states(sandbox) == {("ann@acme.test", "101"): "active"}
+
+    read_enrollments(crm.path, sandbox_config(sandbox.url, sandbox.cert), NOW)
+    code, out, err = run(capsys, crm, sandbox, project, "unenroll", "ann@acme.test",
+                         "--json", now=NOW + timedelta(minutes=5))
+    assert code == 0, err
+    changes = json.loads(out)["changes"]
+    assert [(c["kind"], c["email"], c["status"]) for c in changes] == [
+        ("unenroll", "ann@acme.test", "sent")]
+    assert sandbox_states(sandbox) == {("ann@acme.test", "101"): "unenrolled"}
+    assert crm.sql("select actor, to_state from ops.enrollment_events where actor <> "
+                   "'sequencer' order by happened_at") == [
+        ("user:ana", "active"), ("user:ana", "unenrolled")]
+
+
+def test_blocked_enroll_names_the_rule_and_exits_non_zero(
+        capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient,
+        project: Path) -> None:
+    crm.sql("insert into rules.matches values ('run-1', 'replied', 'v', 'bob@acme.test', "
+            "'acme.test', 'replied 2026-03-01', false)")
+    code, out, err = run(capsys, crm, sandbox, project, "enroll", "bob@acme.test",
+                         "--sequence", "101")
+    assert code == 1 and out == ""
+    assert err.startswith("seqguard enroll: bob@acme.test cannot be enrolled in '101': "
+                          "excluded by replied (global: replied 2026-03-01)")
+    assert sandbox.enrollments() == []
+
+
+def test_sequencer_refusal_is_recorded_and_exits_non_zero(
+        capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient,
+        project: Path) -> None:
+    code, _, err = run(capsys, crm, sandbox, project, "enroll", "opt@beta.test",
+                       "--sequence", "101")
+    assert code == 1
+    assert "the sequencer refused to enroll opt@beta.test in 101: CONTACT_UNSUBSCRIBED" in err
+    assert crm.sql("select status from ops.outbox") == [("rejected",)]
+
+
+def test_bad_input_is_one_line_and_non_zero(capsys: pytest.CaptureFixture, crm: World,
+                                            sandbox: SandboxClient, project: Path,
+                                            tmp_path: Path) -> None:
+    cases = [
+        (["enroll", "nobody@x.test", "--sequence", "101"], "unknown email nobody@x.test"),
+        (["enroll", "ann@acme.test", "--sequence", "Nope"], "unknown sequence 'Nope'"),
+        (["unenroll"], "give either EMAIL or --csv FILE"),
+        (["unenroll", "--csv", "x.csv"], "--csv needs --sequence"),
+        (["unenroll", "bob@acme.test"], "bob@acme.test is not enrolled in any sequence"),
+        (["recover", "--rule", "replied", "--since", "yesterday"],
+         "--since: 'yesterday' is not an ISO 8601 time"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, crm, sandbox, project, *argv)
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1, argv
+
+
+def test_recover_prints_the_plan(capsys: pytest.CaptureFixture, crm: World,
+                                 sandbox: SandboxClient, project: Path) -> None:
+    crm.sql("insert into ops.enrollment_events (happened_at, run_id, crm, enrollment_id, "
+            "sequence_id, email, from_state, to_state, step, actor, rule) values "
+            "(?, 'run-0', 'hubspot', 'x', '101', 'ann@acme.test', 'active', 'unenrolled', 1, "
+            "'seqguard', 'replied')", [NOW - timedelta(minutes=30)])
+    code, out, _ = run(capsys, crm, sandbox, project, "recover", "--rule", "replied",
+                       "--since", "2026-03-02T08:00Z")
+    assert code == 0
+    assert out.splitlines() == [
+        "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step 1: "
+        "re-enroll at step 2",
+        "1 of 1 can be re-enrolled; run again with --apply"]

@@ -17,22 +17,28 @@ from flows.cycle import cycle
 CYCLE_CRON = "*/15 * * * *"
 
 
-def cycle_deployment(db: str, project: str, sandbox_url: str | None,
-                     sandbox_cert: str | None, timezone: str = "UTC") -> RunnerDeployment:
+def cycle_deployment(
+    db: str, project: str, sandbox_url: str | None, sandbox_cert: str | None, timezone: str = "UTC"
+) -> RunnerDeployment:
     """The scheduled cycle, skipping a run that starts while one is running."""
     return cycle.to_deployment(
         name="cycle",
         schedules=[Cron(CYCLE_CRON, timezone=timezone)],
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
-        parameters={"db": db, "project": project, "sandbox_url": sandbox_url,
-                    "sandbox_cert": sandbox_cert},
+        parameters={
+            "db": db,
+            "project": project,
+            "sandbox_url": sandbox_url,
+            "sandbox_cert": sandbox_cert,
+        },
         description="Every 15 minutes: sync the CRMs, run the rules, post enrollment changes.",
         tags=["seqguard"],
     )
 
 
-def all_deployments(db: str, project: str, sandbox_url: str | None = None,
-                    sandbox_cert: str | None = None) -> list[RunnerDeployment]:
+def all_deployments(
+    db: str, project: str, sandbox_url: str | None = None, sandbox_cert: str | None = None
+) -> list[RunnerDeployment]:
     from tasks.config import load_config
 
     config = load_config(project)
@@ -40,7 +46,8 @@ def all_deployments(db: str, project: str, sandbox_url: str | None = None,
     return [cycle_deployment(db, project, sandbox_url, sandbox_cert, timezone)]
 
 
-def serve_all(db: str, project: str, sandbox_url: str | None = None,
-              sandbox_cert: str | None = None) -> None:
+def serve_all(
+    db: str, project: str, sandbox_url: str | None = None, sandbox_cert: str | None = None
+) -> None:
     """Serve every deployment against the configured Prefect API until stopped."""
     serve(*all_deployments(db, project, sandbox_url, sandbox_cert))

@@ -28,11 +28,16 @@ def common_options() -> argparse.ArgumentParser:
 def sandbox_options() -> argparse.ArgumentParser:
     """Options of commands that talk to the CRMs."""
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--sandbox", default=os.environ.get("SEQGUARD_SANDBOX_URL"),
-                         help="sandbox URL (or SEQGUARD_SANDBOX_URL)")
-    options.add_argument("--sandbox-cert", default=os.environ.get("SEQGUARD_SANDBOX_CERT"),
-                         help="sandbox certificate (or SEQGUARD_SANDBOX_CERT; "
-                         "default data/sandbox/cert.pem)")
+    options.add_argument(
+        "--sandbox",
+        default=os.environ.get("SEQGUARD_SANDBOX_URL"),
+        help="sandbox URL (or SEQGUARD_SANDBOX_URL)",
+    )
+    options.add_argument(
+        "--sandbox-cert",
+        default=os.environ.get("SEQGUARD_SANDBOX_CERT"),
+        help="sandbox certificate (or SEQGUARD_SANDBOX_CERT; default data/sandbox/cert.pem)",
+    )
     return options
 
 

@@ -12,25 +12,38 @@ from tasks.config import load_config, resolve_config
 from tasks.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser,
-             crm: argparse.ArgumentParser) -> None:
+def register(
+    subparsers: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    crm: argparse.ArgumentParser,
+) -> None:
     cycle = subparsers.add_parser(
-        "cycle", parents=[common, crm], help="run one full cycle and print a summary",
+        "cycle",
+        parents=[common, crm],
+        help="run one full cycle and print a summary",
         description="Sync the CRMs, run the rules, decide and post changes, report. With no "
-        "seqguard.yml and no --sandbox, a sandbox is started for the run.")
+        "seqguard.yml and no --sandbox, a sandbox is started for the run.",
+    )
     cycle.add_argument("--dry-run", action="store_true", help="decide and report; post nothing")
     cycle.add_argument("--full-resync", action="store_true", help="ignore sync watermarks")
-    cycle.add_argument("--contacts", type=int, default=10_000,
-                       help="contacts in a self-started sandbox (default %(default)s)")
+    cycle.add_argument(
+        "--contacts",
+        type=int,
+        default=10_000,
+        help="contacts in a self-started sandbox (default %(default)s)",
+    )
     cycle.add_argument("--seed", type=int, default=0, help="seed of a self-started sandbox")
     cycle.add_argument("--json", action="store_true", help="print the summary as JSON")
     cycle.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     cycle.set_defaults(handler=run_cycle)
 
     serve = subparsers.add_parser(
-        "serve", parents=[common, crm], help="serve the Prefect deployments (15-minute schedule)",
+        "serve",
+        parents=[common, crm],
+        help="serve the Prefect deployments (15-minute schedule)",
         description="Serve the cycle deployment on its */15 schedule and the ad-hoc "
-        "deployments against the configured Prefect API.")
+        "deployments against the configured Prefect API.",
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -41,8 +54,9 @@ def parse_now(text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConfigError(f"--now: '{text}' is not an ISO 8601 time; write e.g. "
-                          "2026-11-25T10:15:00Z") from exc
+        raise ConfigError(
+            f"--now: '{text}' is not an ISO 8601 time; write e.g. 2026-11-25T10:15:00Z"
+        ) from exc
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -57,29 +71,41 @@ def run_cycle(args: argparse.Namespace) -> int:
         from sandbox.client import running_sandbox
 
         data_dir = Path(args.db).resolve().parent / "sandbox"
-        print(f"no seqguard.yml and no --sandbox: starting a sandbox with {args.contacts:,} "
-              "contacts", flush=True)
+        print(
+            f"no seqguard.yml and no --sandbox: starting a sandbox with {args.contacts:,} contacts",
+            flush=True,
+        )
         with running_sandbox(data_dir, contacts=args.contacts, seed=args.seed) as sandbox:
             summary = _run(args, now, sandbox.url, sandbox.cert)
     print(json.dumps(summary, default=str, indent=2) if args.json else render_summary(summary))
     return 0
 
 
-def _run(args: argparse.Namespace, now: datetime | None, url: str | None,
-         cert: str | None) -> dict:
+def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: str | None) -> dict:
     from flows.cycle import cycle
 
-    return cycle(now=now, dry_run=args.dry_run, full_resync=args.full_resync, db=args.db,
-                 project=args.project, sandbox_url=url, sandbox_cert=cert)
+    return cycle(
+        now=now,
+        dry_run=args.dry_run,
+        full_resync=args.full_resync,
+        db=args.db,
+        project=args.project,
+        sandbox_url=url,
+        sandbox_cert=cert,
+    )
 
 
 def render_summary(summary: dict) -> str:
     """A few lines a person reads after `seqguard cycle`."""
-    lines = [f"seqguard cycle {summary['run_id']} at {summary['now']}"
-             + (" (dry run)" if summary.get("dry_run") else "")]
+    lines = [
+        f"seqguard cycle {summary['run_id']} at {summary['now']}"
+        + (" (dry run)" if summary.get("dry_run") else "")
+    ]
     for crm, result in (summary.get("sync") or {}).items():
         objects = result.get("objects") or {}
-        counts = ", ".join(f"{obj} {c.get('rows', c.get('merged', 0)):,}" for obj, c in objects.items())
+        counts = ", ".join(
+            f"{obj} {c.get('rows', c.get('merged', 0)):,}" for obj, c in objects.items()
+        )
         quarantined = sum(c.get("quarantined", 0) for c in objects.values())
         lines.append(f"  synced {crm}: {counts}; quarantined {quarantined}")
     for key in ("model", "rules", "decide", "post"):
@@ -91,6 +117,7 @@ def render_summary(summary: dict) -> str:
 def run_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
 
-    serve_all(db=args.db, project=args.project, sandbox_url=args.sandbox,
-              sandbox_cert=args.sandbox_cert)
+    serve_all(
+        db=args.db, project=args.project, sandbox_url=args.sandbox, sandbox_cert=args.sandbox_cert
+    )
     return 0

@@ -7,9 +7,11 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "sandbox", help="run the local sandbox server in the foreground",
+        "sandbox",
+        help="run the local sandbox server in the foreground",
         description="Run the local HubSpot + Salesforce + sequencer server over HTTPS. "
-        "Writes DIR/cert.pem and prints the URL and certificate path.")
+        "Writes DIR/cert.pem and prints the URL and certificate path.",
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--contacts", type=int, default=0, help="generated contacts")
     parser.add_argument("--seed", type=int, default=0)

@@ -27,14 +27,21 @@ def cycle(
 ) -> dict:
     """One full cycle at `now` (default: the clock); `dry_run` decides and reports but
     posts nothing; `crms`, `rules` and `sequences` narrow the run (default: all)."""
-    target = steps.Target(db=db, project=project, sandbox_url=sandbox_url,
-                          sandbox_cert=sandbox_cert)
+    target = steps.Target(
+        db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
+    )
     run = steps.start_run(target, now, dry_run)
     synced = steps.sync_crms(target, run, crms, full_resync)
     modeled = steps.build_model(target, wait_for=[synced])
     evaluated = steps.evaluate_rules(target, run, rules, wait_for=[modeled])
-    summary = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run,
-               "sync": synced, "model": modeled, "rules": evaluated}
+    summary = {
+        "run_id": run.run_id,
+        "now": run.now.isoformat(),
+        "dry_run": dry_run,
+        "sync": synced,
+        "model": modeled,
+        "rules": evaluated,
+    }
     steps.finish_run(target, run, summary)
     steps.report_run(summary)
     return summary

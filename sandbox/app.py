@@ -90,7 +90,9 @@ class Gate:
         wait = self.faults.retry_after(api)
         if wait is not None:
             status, body = rate_limited_body(api, self.faults.rate_limit_per_10s or 0)
-            headers_out = {"Retry-After": str(max(1, round(wait + 0.5)))} if api == "hubspot" else {}
+            headers_out = (
+                {"Retry-After": str(max(1, round(wait + 0.5)))} if api == "hubspot" else {}
+            )
             return JSONResponse(body, status_code=status, headers=headers_out)
         if self.faults.should_fail():
             status, body = server_error_body(api)
@@ -121,12 +123,24 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
         generate.seed_metadata(state)
         if spec.get("contacts"):
             generate.generate(
-                state, seed=int(spec.get("seed", 0)), contacts=int(spec["contacts"]),
-                companies=spec.get("companies"), deals=spec.get("deals"),
+                state,
+                seed=int(spec.get("seed", 0)),
+                contacts=int(spec["contacts"]),
+                companies=spec.get("companies"),
+                deals=spec.get("deals"),
             )
-        counts = {t: state.rows(f"select count(*) as n from {t}")[0]["n"]
-                  for t in ("hs_contacts", "hs_companies", "hs_deals", "sf_contact", "sf_lead",
-                            "sf_account", "sf_opportunity")}
+        counts = {
+            t: state.rows(f"select count(*) as n from {t}")[0]["n"]
+            for t in (
+                "hs_contacts",
+                "hs_companies",
+                "hs_deals",
+                "sf_contact",
+                "sf_lead",
+                "sf_account",
+                "sf_opportunity",
+            )
+        }
         return reply({"ok": True, "counts": counts})
 
     async def clock(request: Request) -> Response:
@@ -146,8 +160,13 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
 
     async def salesforce_upsert(request: Request) -> Response:
         records = await body_of(request)
-        return reply({"results": salesforce_api.upsert_records(
-            state, request.path_params["sobject"], records)})
+        return reply(
+            {
+                "results": salesforce_api.upsert_records(
+                    state, request.path_params["sobject"], records
+                )
+            }
+        )
 
     async def sequences(request: Request) -> Response:
         if request.method == "POST":
@@ -155,9 +174,12 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
         return reply(sequencer.list_sequences(state))
 
     async def enrollments(request: Request) -> Response:
-        return reply(state.rows(
-            """select email, contact_id, sequence_id, state, step, reason, enrolled_at,
-                      updated_at, crm, id from sb_enrollments order by id"""))
+        return reply(
+            state.rows(
+                """select email, contact_id, sequence_id, state, step, reason, enrolled_at,
+                      updated_at, crm, id from sb_enrollments order by id"""
+            )
+        )
 
     async def fault_settings(request: Request) -> Response:
         if request.method == "POST":
@@ -173,10 +195,13 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
         return reply({"ok": True})
 
     async def sent(request: Request) -> Response:
-        return reply(state.rows(
-            """select t.email, t.sequence_id, s.name as sequence, t.step, t.sent_at as time,
+        return reply(
+            state.rows(
+                """select t.email, t.sequence_id, s.name as sequence, t.step, t.sent_at as time,
                       t.enrollment_id from sb_sent t join sb_sequences s on s.id = t.sequence_id
-               order by t.sent_at, t.enrollment_id"""))
+               order by t.sent_at, t.enrollment_id"""
+            )
+        )
 
     async def events(request: Request) -> Response:
         return reply(state.rows("select * from sb_events order by happened_at"))
@@ -208,11 +233,18 @@ def build_app(state: SandboxState | None = None) -> ASGIApp:
     state = state or SandboxState()
     generate.seed_metadata(state)
     faults, log = Faults(), []
-    routes = control_routes(state, faults, log) + hubspot_api.routes(state) + salesforce_api.routes(state)
+    routes = (
+        control_routes(state, faults, log)
+        + hubspot_api.routes(state)
+        + salesforce_api.routes(state)
+    )
     app = Starlette(
         routes=routes,
-        exception_handlers={ValueError: control_errors, KeyError: control_errors,
-                            sequencer.EnrollmentRefused: control_errors},
+        exception_handlers={
+            ValueError: control_errors,
+            KeyError: control_errors,
+            sequencer.EnrollmentRefused: control_errors,
+        },
     )
     app.state.sandbox = state
     return Gate(app, state, faults, log)

@@ -37,8 +37,14 @@ class SandboxClient:
             raise RuntimeError(f"sandbox {method} {path}: {response.status_code} {response.text}")
         return response.json()
 
-    def reset(self, seed: int = 0, contacts: int = 0, companies: int | None = None,
-              deals: int | None = None, now: datetime | str | None = None) -> dict:
+    def reset(
+        self,
+        seed: int = 0,
+        contacts: int = 0,
+        companies: int | None = None,
+        deals: int | None = None,
+        now: datetime | str | None = None,
+    ) -> dict:
         body: dict[str, Any] = {"seed": seed, "contacts": contacts}
         if companies is not None:
             body["companies"] = companies
@@ -49,7 +55,9 @@ class SandboxClient:
         return self._call("POST", "reset", body)
 
     def set_clock(self, now: datetime | str) -> dict:
-        return self._call("POST", "clock", {"now": now if isinstance(now, str) else now.isoformat()})
+        return self._call(
+            "POST", "clock", {"now": now if isinstance(now, str) else now.isoformat()}
+        )
 
     def clock(self) -> str:
         return self._call("GET", "clock")["now"]
@@ -86,15 +94,38 @@ class SandboxClient:
 
 
 @contextmanager
-def running_sandbox(data_dir: str | Path, port: int = 0, contacts: int = 0, seed: int = 0,
-                    timeout: float = 180.0, quiet: bool = True) -> Iterator[SandboxClient]:
+def running_sandbox(
+    data_dir: str | Path,
+    port: int = 0,
+    contacts: int = 0,
+    seed: int = 0,
+    timeout: float = 180.0,
+    quiet: bool = True,
+) -> Iterator[SandboxClient]:
     """A sandbox server in a child process for the duration of the block."""
-    command = [sys.executable, "-m", "sandbox", "--port", str(port), "--data-dir",
-               str(data_dir), "--contacts", str(contacts), "--seed", str(seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--contacts",
+        str(contacts),
+        "--seed",
+        str(seed),
+    ]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=None if not quiet else
-                               subprocess.DEVNULL, text=True, env=env, cwd=root)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=None if not quiet else subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=root,
+    )
     try:
         client = _wait_ready(process, timeout)
         yield client
@@ -112,8 +143,10 @@ def _wait_ready(process: subprocess.Popen, timeout: float) -> SandboxClient:
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if line.startswith(READY_PREFIX):
-            url, _, rest = line[len(READY_PREFIX):].partition(" (certificate: ")
+            url, _, rest = line[len(READY_PREFIX) :].partition(" (certificate: ")
             return SandboxClient(url.strip(), rest.rstrip().rstrip(")"))
         if not line and process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with code {process.returncode} before it was ready")
+            raise RuntimeError(
+                f"the sandbox exited with code {process.returncode} before it was ready"
+            )
     raise RuntimeError(f"the sandbox was not ready within {timeout:.0f} s")

@@ -37,8 +37,12 @@ class Faults:
         self._calls = {}
 
     def as_dict(self) -> dict:
-        return {"rate_limit_per_10s": self.rate_limit_per_10s, "error_rate": self.error_rate,
-                "latency_ms": self.latency_ms, "seed": self.seed}
+        return {
+            "rate_limit_per_10s": self.rate_limit_per_10s,
+            "error_rate": self.error_rate,
+            "latency_ms": self.latency_ms,
+            "seed": self.seed,
+        }
 
     def retry_after(self, api: str) -> float | None:
         """Seconds until `api` may call again, or None when this call is within the limit."""
@@ -69,16 +73,28 @@ def rate_limited_body(api: str, limit: int) -> tuple[int, object]:
             "policyName": "TEN_SECONDLY_ROLLING",
             "groupName": "publicapi:private-app:sandbox",
         }
-    return 403, [{"message": f"TotalRequests Limit exceeded ({limit} per 10 s in the sandbox).",
-                  "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    return 403, [
+        {
+            "message": f"TotalRequests Limit exceeded ({limit} per 10 s in the sandbox).",
+            "errorCode": "REQUEST_LIMIT_EXCEEDED",
+        }
+    ]
 
 
 def server_error_body(api: str) -> tuple[int, object]:
     if api == "hubspot":
-        return 502, {"status": "error", "message": "Bad Gateway (sandbox fault)",
-                     "correlationId": str(uuid.uuid4()), "category": "INTERNAL_ERROR"}
-    return 503, [{"message": "Server temporarily unavailable (sandbox fault)",
-                  "errorCode": "SERVER_UNAVAILABLE"}]
+        return 502, {
+            "status": "error",
+            "message": "Bad Gateway (sandbox fault)",
+            "correlationId": str(uuid.uuid4()),
+            "category": "INTERNAL_ERROR",
+        }
+    return 503, [
+        {
+            "message": "Server temporarily unavailable (sandbox fault)",
+            "errorCode": "SERVER_UNAVAILABLE",
+        }
+    ]
 
 
 def unauthorized_body(api: str) -> tuple[int, object]:

@@ -31,13 +31,12 @@ def salesforce_id(sobject: str, n: int) -> str:
 
 def reserve(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
     """Reserve `count` ids from a named counter; returns the first one (1-based)."""
-    row = con.execute(
+    rows = con.execute(
         """
         insert into sb_counters values (?, ?)
         on conflict (name) do update set value = sb_counters.value + excluded.value
         returning value
         """,
         [counter, count],
-    ).fetchone()
-    assert row is not None
-    return int(row[0]) - count + 1
+    ).fetchall()  # fetchall settles the result; a pending one blocks register() on con
+    return int(rows[0][0]) - count + 1

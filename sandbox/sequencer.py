@@ -97,7 +97,8 @@ def enroll(
         if open_rows:
             raise EnrollmentRefused(
                 "ALREADY_ENROLLED",
-                f"Contact {contact_id} is already enrolled in sequence {open_rows[0]['sequence_id']}",
+                f"Contact {contact_id} is already enrolled in sequence "
+                f"{open_rows[0]['sequence_id']}",
             )
         now = state.now()
         first_delay = sequence["steps"][0]["after_minutes"] if sequence["steps"] else None
@@ -110,9 +111,19 @@ def enroll(
                 values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?,
                         ? + to_minutes(cast(? as bigint)))
                 """,
-                [enrollment_id, crm, str(contact_id), contact["email"], sequence["id"],
-                 "active" if first_delay is not None else "finished", sender, now, now,
-                 now, first_delay],
+                [
+                    enrollment_id,
+                    crm,
+                    str(contact_id),
+                    contact["email"],
+                    sequence["id"],
+                    "active" if first_delay is not None else "finished",
+                    sender,
+                    now,
+                    now,
+                    now,
+                    first_delay,
+                ],
             )
         return state.rows("select * from sb_enrollments where id = ?", [enrollment_id])[0]
 
@@ -210,9 +221,7 @@ def tick(state: SandboxState) -> int:
 
 def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
     """Write the sent steps and the engagements the CRMs would show for them."""
-    con.execute(
-        "insert into sb_sent select id, email, sequence_id, step, sent_at from due"
-    )
+    con.execute("insert into sb_sent select id, email, sequence_id, step, sent_at from due")
     hubspot_count = con.execute("select count(*) from due where crm = 'hubspot'").fetchone()[0]
     if hubspot_count:
         first = reserve(con, "hs_emails", hubspot_count)

@@ -28,8 +28,9 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
-def serve(port: int = 0, data_dir: str | Path = "data/sandbox", contacts: int = 0,
-          seed: int = 0) -> None:
+def serve(
+    port: int = 0, data_dir: str | Path = "data/sandbox", contacts: int = 0, seed: int = 0
+) -> None:
     """Generate data, write the certificate, print the URL and serve until stopped."""
     from sandbox import generate
 
@@ -41,8 +42,13 @@ def serve(port: int = 0, data_dir: str | Path = "data/sandbox", contacts: int = 
     sock = bind(port)
     url = f"https://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn.Config(
-        build_app(state), ssl_certfile=str(cert), ssl_keyfile=str(key),
-        log_level="warning", access_log=False, timeout_keep_alive=30,
+        build_app(state),
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
     )
     print(f"{READY_PREFIX}{url} (certificate: {cert.resolve()})", flush=True)
     try:

@@ -46,7 +46,11 @@ class Credential:
                 ) from exc
         raise ConfigError(
             f"{setting}: no credential; set the environment variable {self.env}"
-            + (f" or create the Prefect Secret block '{self.secret_block}'" if self.secret_block else "")
+            + (
+                f" or create the Prefect Secret block '{self.secret_block}'"
+                if self.secret_block
+                else ""
+            )
         )
 
 
@@ -90,7 +94,9 @@ def sandbox_config(url: str, cert: str | Path) -> Config:
     """The configuration for the local sandbox: both CRMs at one URL, fake tokens."""
     cert = str(cert)
     return Config(
-        hubspot=HubSpotConfig(url=url, token=Credential(literal=SANDBOX_HUBSPOT_TOKEN), ca_cert=cert),
+        hubspot=HubSpotConfig(
+            url=url, token=Credential(literal=SANDBOX_HUBSPOT_TOKEN), ca_cert=cert
+        ),
         salesforce=SalesforceConfig(
             url=url, session=Credential(literal=SANDBOX_SALESFORCE_SESSION), ca_cert=cert
         ),
@@ -107,12 +113,16 @@ def parse_duration(value: Any, setting: str) -> timedelta:
             return timedelta(**{units[text[-1]]: float(text[:-1])})
         return timedelta(minutes=float(text))
     except (ValueError, IndexError) as exc:
-        raise ConfigError(f"{setting}: '{value}' is not a duration; write e.g. 30m, 2h or 0") from exc
+        raise ConfigError(
+            f"{setting}: '{value}' is not a duration; write e.g. 30m, 2h or 0"
+        ) from exc
 
 
 def _credential(raw: dict[str, Any], env_default: str) -> Credential:
-    return Credential(env=raw.get("token_env", raw.get("session_env", env_default)),
-                      secret_block=raw.get("secret_block"))
+    return Credential(
+        env=raw.get("token_env", raw.get("session_env", env_default)),
+        secret_block=raw.get("secret_block"),
+    )
 
 
 def load_config(project_dir: str | Path) -> Config | None:
@@ -138,14 +148,18 @@ def load_config(project_dir: str | Path) -> Config | None:
             ca_cert=hubspot.get("ca_cert"),
             properties=hubspot.get("properties", {}) or {},
             user_id=hubspot.get("user_id"),
-        ) if hubspot else None,
+        )
+        if hubspot
+        else None,
         salesforce=SalesforceConfig(
             url=salesforce.get("url", ""),
             session=_credential(salesforce, "SEQGUARD_SALESFORCE_SESSION"),
             ca_cert=salesforce.get("ca_cert"),
             api_version=str(salesforce.get("api_version", "59.0")),
             fields=salesforce.get("fields", {}) or {},
-        ) if salesforce else None,
+        )
+        if salesforce
+        else None,
         sequencer=raw.get("sequencer", "hubspot"),
         propagation_delay=parse_duration(raw.get("propagation_delay", "30m"), "propagation_delay"),
         unenroll_threshold_pct=float(raw.get("unenroll_threshold_pct", 20)),
@@ -156,8 +170,9 @@ def load_config(project_dir: str | Path) -> Config | None:
     )
 
 
-def resolve_config(project_dir: str | Path, sandbox_url: str | None = None,
-                   sandbox_cert: str | None = None) -> Config:
+def resolve_config(
+    project_dir: str | Path, sandbox_url: str | None = None, sandbox_cert: str | None = None
+) -> Config:
     """The run's configuration: the sandbox when a URL is given, else seqguard.yml."""
     if sandbox_url:
         cert = sandbox_cert or DEFAULT_SANDBOX_CERT

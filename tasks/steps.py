@@ -49,7 +49,9 @@ def current_run_id() -> str:
     """The Prefect flow run id when inside a flow, else a fresh id."""
     try:
         context = get_run_context()
-        flow_run = getattr(context, "flow_run", None) or getattr(context.task_run, "flow_run_id", None)
+        flow_run = getattr(context, "flow_run", None) or getattr(
+            context.task_run, "flow_run_id", None
+        )
         if flow_run is not None:
             return str(getattr(flow_run, "id", flow_run))
     except RuntimeError:
@@ -60,8 +62,9 @@ def current_run_id() -> str:
 @task(name="start-run")
 def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
     """Fix the cycle's time and record the run."""
-    cycle_time = (now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now) or \
-        datetime.now(UTC).replace(tzinfo=None)
+    cycle_time = (
+        now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now
+    ) or datetime.now(UTC).replace(tzinfo=None)
     run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
     runs.record_start(target.db, run.run_id, run.now, dry_run)
     return run
@@ -77,12 +80,25 @@ def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: boo
     wanted = set(crms or ["hubspot", "salesforce"])
     results: dict[str, Any] = {}
     if config.hubspot and "hubspot" in wanted:
-        results["hubspot"] = as_dict(sync_hubspot(target.db, config, run.now, full_resync=full_resync,
-                                                  progress=report.sync_progress("hubspot")))
+        results["hubspot"] = as_dict(
+            sync_hubspot(
+                target.db,
+                config,
+                run.now,
+                full_resync=full_resync,
+                progress=report.sync_progress("hubspot"),
+            )
+        )
     if config.salesforce and "salesforce" in wanted:
-        results["salesforce"] = as_dict(sync_salesforce(
-            target.db, config, run.now, full_resync=full_resync,
-            progress=report.sync_progress("salesforce")))
+        results["salesforce"] = as_dict(
+            sync_salesforce(
+                target.db,
+                config,
+                run.now,
+                full_resync=full_resync,
+                progress=report.sync_progress("salesforce"),
+            )
+        )
     return results
 
 
@@ -99,8 +115,16 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
     from tasks.rules import evaluate_rules as evaluate
 
-    return as_dict(evaluate(target.db, target.project, run.run_id, run.now,
-                            target.config().propagation_delay, only=rules))
+    return as_dict(
+        evaluate(
+            target.db,
+            target.project,
+            run.run_id,
+            run.now,
+            target.config().propagation_delay,
+            only=rules,
+        )
+    )
 
 
 @task(name="finish-run")

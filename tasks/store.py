@@ -68,8 +68,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             continue
         with transaction(con):
             con.execute(file.read_text())
-            con.execute(
-                "insert into ops.migrations values (?, now()::timestamp)", [file.name]
-            )
+            con.execute("insert into ops.migrations values (?, now()::timestamp)", [file.name])
         applied.append(file.name)
     return applied

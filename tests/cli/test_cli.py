@@ -9,20 +9,41 @@ import pytest
 
 from flows.cli import main
 
-DESIGN_COMMANDS = ["cycle", "serve", "lint", "explain", "preview", "enroll", "unenroll",
-                   "recover", "sandbox"]
+DESIGN_COMMANDS = [
+    "cycle",
+    "serve",
+    "lint",
+    "explain",
+    "preview",
+    "enroll",
+    "unenroll",
+    "recover",
+    "sandbox",
+]
 
 
 def test_help_lists_every_design_command() -> None:
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "--help"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--help"], capture_output=True, text=True, check=True
+    )
     for command in DESIGN_COMMANDS:
         assert command in result.stdout
 
 
 def test_cycle_with_a_missing_certificate_is_one_line_and_exit_2(tmp_path, capsys) -> None:
-    code = main(["cycle", "--db", str(tmp_path / "db.duckdb"), "--project", str(tmp_path),
-                 "--sandbox", "https://127.0.0.1:9", "--sandbox-cert", str(tmp_path / "no.pem")])
+    code = main(
+        [
+            "cycle",
+            "--db",
+            str(tmp_path / "db.duckdb"),
+            "--project",
+            str(tmp_path),
+            "--sandbox",
+            "https://127.0.0.1:9",
+            "--sandbox-cert",
+            str(tmp_path / "no.pem"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1
@@ -30,8 +51,17 @@ def test_cycle_with_a_missing_certificate_is_one_line_and_exit_2(tmp_path, capsy
 
 
 def test_bad_now_is_refused_with_the_format_to_use(tmp_path, capsys) -> None:
-    code = main(["cycle", "--db", str(tmp_path / "db.duckdb"), "--now", "yesterday",
-                 "--sandbox", "https://127.0.0.1:9"])
+    code = main(
+        [
+            "cycle",
+            "--db",
+            str(tmp_path / "db.duckdb"),
+            "--now",
+            "yesterday",
+            "--sandbox",
+            "https://127.0.0.1:9",
+        ]
+    )
     assert code == 2
     assert "--now: 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
 

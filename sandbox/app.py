@@ -206,7 +206,25 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
     async def events(request: Request) -> Response:
         return reply(state.rows("select * from sb_events order by happened_at"))
 
+    async def table(request: Request) -> Response:
+        name = request.path_params["name"]
+        known = {
+            r["table_name"]
+            for r in state.rows("select table_name from duckdb_tables() where schema_name = 'main'")
+        }
+        if name not in known:
+            return reply(
+                {
+                    "error": "UNKNOWN_TABLE",
+                    "message": f"no sandbox table {name}",
+                    "tables": sorted(known),
+                },
+                404,
+            )
+        return reply(state.rows(f'select * from "{name}"'))
+
     return [
+        Route("/_sandbox/table/{name}", table, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/hubspot/{object}", hubspot_upsert, methods=["POST"]),

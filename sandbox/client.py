@@ -89,6 +89,10 @@ class SandboxClient:
     def sent(self) -> list[dict]:
         return self._call("GET", "sent")
 
+    def table(self, name: str) -> list[dict]:
+        """Every row of one of the sandbox's own tables (its ground truth)."""
+        return self._call("GET", f"table/{name}")
+
     def events(self) -> list[dict]:
         return self._call("GET", "events")
 

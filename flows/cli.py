@@ -42,7 +42,7 @@ def sandbox_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows import cli_cycle, cli_rules, cli_sandbox
+    from flows import cli_cycle, cli_enrollments, cli_rules, cli_sandbox
 
     parser = argparse.ArgumentParser(
         prog="seqguard",
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     common, crm = common_options(), sandbox_options()
     cli_cycle.register(subparsers, common, crm)
     cli_rules.register(subparsers, common)
+    cli_enrollments.register(subparsers, common, crm)
     cli_sandbox.register(subparsers)
     return parser
 

@@ -18,30 +18,33 @@ def cycle(
     dry_run: bool = False,
     crms: list[Crm] | None = None,
     rules: list[str] | None = None,
-    sequences: list[str] | None = None,
     full_resync: bool = False,
+    wait_for_approval: bool = False,
     db: str = "data/seqguard.duckdb",
     project: str = ".",
     sandbox_url: str | None = None,
     sandbox_cert: str | None = None,
 ) -> dict:
-    """One full cycle at `now` (default: the clock); `dry_run` decides and reports but
-    posts nothing; `crms`, `rules` and `sequences` narrow the run (default: all)."""
+    """One full cycle at `now` (default: the clock). `dry_run` decides and reports but
+    posts nothing; `crms` and `rules` narrow the run; `wait_for_approval` pauses a run
+    that trips the circuit breaker until someone approves it in the UI."""
     target = steps.Target(
         db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
     )
     run = steps.start_run(target, now, dry_run)
-    synced = steps.sync_crms(target, run, crms, full_resync)
-    modeled = steps.build_model(target, wait_for=[synced])
-    evaluated = steps.evaluate_rules(target, run, rules, wait_for=[modeled])
-    summary = {
-        "run_id": run.run_id,
-        "now": run.now.isoformat(),
-        "dry_run": dry_run,
-        "sync": synced,
-        "model": modeled,
-        "rules": evaluated,
-    }
+    summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
+    summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
+    summary["model"] = steps.build_model(target)
+    summary["enrollments"] = steps.read_enrollments(target, run)
+    summary["rules"] = steps.evaluate_rules(target, run, rules)
+    summary["plays"] = steps.queue_plays(target, run)
+    summary["decide"] = steps.decide_changes(target, run)
+    summary["breaker"] = steps.check_breaker(target, run)
+    if summary["breaker"]["tripped"]:
+        summary["approval"] = steps.await_approval(
+            target, run, summary["breaker"], wait_for_approval
+        )
+    summary["post"] = steps.post_changes(target, run)
     steps.finish_run(target, run, summary)
-    steps.report_run(summary)
+    steps.report_run(target, summary)
     return summary

@@ -3,69 +3,167 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
+    create_table_artifact,
     update_progress_artifact,
 )
 from prefect.context import FlowRunContext, TaskRunContext
 
+from tasks.store import connect
+
 REPORT_KEY = "cycle-report"
+CHANGES_KEY = "exclusion-changes"
+CHANGES_CAP = 500
 
 
 def in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def sync_progress(crm: str) -> Callable[[str, int], None] | None:
-    """A callback(object, rows) that moves a Prefect progress artifact for one CRM."""
+def progress_bar(key: str, description: str, total: int) -> Callable[[str, int], None] | None:
+    """A callback(item, count) that moves a Prefect progress artifact as items finish."""
     if not in_prefect_run():
         return None
-    artifact_id = create_progress_artifact(
-        progress=0.0, key=f"sync-progress-{crm}", description=f"{crm} sync progress"
-    )
-    done_objects: list[str] = []
+    artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
+    seen: set[str] = set()
 
-    def advance(obj: str, rows: int) -> None:
-        if obj not in done_objects:
-            done_objects.append(obj)
-        # objects finish one by one; the bar counts objects done out of a typical 8
-        update_progress_artifact(artifact_id, progress=min(100.0, 100.0 * len(done_objects) / 8))
+    def advance(item: str, count: int) -> None:
+        if item not in seen:
+            seen.add(item)
+            update_progress_artifact(artifact_id, progress=min(100.0, 100.0 * len(seen) / total))
 
     return advance
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
-    """The run report: rows synced per CRM, model sizes, rules run and their times."""
+def sync_progress(crm: str, objects: int = 9) -> Callable[[str, int], None] | None:
+    return progress_bar(f"sync-progress-{crm}", f"{crm} sync: objects started", objects)
+
+
+def post_progress(batches: int = 20) -> Callable[[str, int], None] | None:
+    return progress_bar("post-progress", "posting: batches sent", batches)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def sync_section(sync: dict) -> list[str]:
+    rows = [
+        [
+            crm,
+            obj,
+            c.get("fetched"),
+            c.get("merged"),
+            c.get("deleted"),
+            c.get("quarantined"),
+            c.get("seconds"),
+        ]
+        for crm, result in sync.items()
+        for obj, c in (result.get("objects") or {}).items()
+    ]
+    return ["## Sync", ""] + _table(
+        ["CRM", "object", "fetched", "merged", "deleted", "quarantined", "seconds"], rows
+    )
+
+
+def rules_section(rules: dict) -> list[str]:
+    runs = rules.get("runs") or []
+    lines = [
+        "## Rules",
+        "",
+        f"{rules.get('rules_run', 0)} rules run in "
+        f"{rules.get('seconds', 0)} s, {rules.get('matches', 0)} matches.",
+        "",
+    ]
+    lines += _table(
+        ["rule", "version", "pending", "status", "people", "seconds", "error"],
+        [
+            [
+                r["rule"],
+                r["version"][:10],
+                r["is_pending"],
+                r["status"],
+                r["people"],
+                r["seconds"],
+                r.get("error"),
+            ]
+            for r in runs
+        ],
+    )
+    if rules.get("rules_failed"):
+        lines += [
+            "**Failed rules (failed closed: they block new enrollments into the "
+            "sequences they cover and remove no one):** " + ", ".join(rules["rules_failed"]),
+            "",
+        ]
+    if rules.get("pending"):
+        lines += ["## Pending rule versions", ""]
+        lines += [
+            f"- {p}" if isinstance(p, str) else f"- {p.get('summary', p)}" for p in rules["pending"]
+        ] + [""]
+    if rules.get("problems"):
+        lines += ["## File problems", ""] + [f"- {p}" for p in rules["problems"]] + [""]
+    return lines
+
+
+def changes_rows(db_path: str | Path, run_id: str) -> tuple[list[dict], dict[str, int], int]:
+    """The run's decisions (capped), counts by kind and rule, and the total."""
+    with connect(db_path) as con:
+        total = con.execute(
+            "select count(*) from ops.decisions where run_id = ?", [run_id]
+        ).fetchall()[0][0]
+        cursor = con.execute(
+            """select kind, email, sequence_id, rule, scope, reason from ops.decisions
+               where run_id = ? order by kind, rule, email limit ?""",
+            [run_id, CHANGES_CAP],
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        by_kind_rule = dict(
+            con.execute(
+                """select kind || coalesce(' / ' || rule, ''), count(*) from ops.decisions
+               where run_id = ? group by all order by 2 desc""",
+                [run_id],
+            ).fetchall()
+        )
+    return rows, by_kind_rule, total
+
+
+def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int]) -> str:
+    """The run report a person reads in the Prefect UI."""
     lines = [
         f"# seqguard cycle {summary['run_id']}",
         "",
-        f"Cycle time: {summary['now']}" + (" (dry run)" if summary.get("dry_run") else ""),
+        f"Cycle time {summary['now']}"
+        + (" (dry run: nothing posted)" if summary.get("dry_run") else ""),
         "",
     ]
-    sync = summary.get("sync") or {}
-    if sync:
-        lines += [
-            "## Sync",
-            "",
-            "| CRM | object | rows | quarantined |",
-            "| --- | --- | --- | --- |",
-        ]
-        for crm, result in sync.items():
-            for obj, counts in (result.get("objects") or {}).items():
-                lines.append(
-                    f"| {crm} | {obj} | {counts.get('rows', counts.get('merged', ''))} "
-                    f"| {counts.get('quarantined', 0)} |"
-                )
-        lines.append("")
+    lines += sync_section(summary.get("sync") or {})
+    lines += rules_section(summary.get("rules") or {})
+    lines += ["## Changes", ""] + _table(
+        ["kind / rule", "count"], [[k, v] for k, v in by_kind_rule.items()]
+    )
+    for key in ("decide", "breaker", "approval", "post", "enrollments"):
+        if summary.get(key):
+            lines += [f"## {key.title()}", "", "```", str(summary[key]), "```", ""]
     return "\n".join(lines)
 
 
-def publish(summary: dict[str, Any]) -> None:
-    """Create the run's artifacts (only inside a Prefect run)."""
-    if in_prefect_run():
-        create_markdown_artifact(
-            render_markdown(summary), key=REPORT_KEY, description="seqguard cycle report"
-        )
+def publish(db_path: str | Path, summary: dict[str, Any]) -> None:
+    """Create the run's report and change-table artifacts (only inside a Prefect run)."""
+    if not in_prefect_run():
+        return
+    rows, by_kind_rule, total = changes_rows(db_path, summary["run_id"])
+    create_markdown_artifact(
+        render_markdown(summary, by_kind_rule), key=REPORT_KEY, description="seqguard cycle report"
+    )
+    create_table_artifact(
+        rows, key=CHANGES_KEY, description=f"{min(total, CHANGES_CAP)} of {total} changes this run"
+    )

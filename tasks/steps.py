@@ -110,6 +110,14 @@ def build_model(target: Target) -> dict:
     return as_dict(rebuild(target.db, target.project, target.config()))
 
 
+@task(name="read-enrollments", retries=2, retry_delay_seconds=[10, 30])
+def read_enrollments(target: Target, run: Run) -> dict:
+    """Refresh ops.enrollments from the sequencer; confirm unenrolls now visible."""
+    from tasks.outbox import read_enrollments as read
+
+    return as_dict(read(target.db, target.config(), run.now))
+
+
 @task(name="evaluate-rules")
 def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
@@ -127,12 +135,69 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     )
 
 
+@task(name="queue-plays")
+def queue_plays(target: Target, run: Run) -> dict:
+    """Run the play audiences and queue new people with their release time."""
+    from tasks.plays import queue_plays as queue
+
+    return as_dict(queue(target.db, target.project, run.now, crm=target.config().sequencer))
+
+
+@task(name="decide-changes")
+def decide_changes(target: Target, run: Run) -> dict:
+    """Unenroll, block, skip and enroll as sets; outbox rows in the same transaction."""
+    from tasks.enrollments import decide
+
+    return as_dict(
+        decide(
+            target.db,
+            target.project,
+            run.run_id,
+            run.now,
+            crm=target.config().sequencer,
+            dry_run=run.dry_run,
+        )
+    )
+
+
+@task(name="check-breaker")
+def check_breaker(target: Target, run: Run) -> dict:
+    """Hold the run's unenrolls when they pass the threshold (they wait for approval)."""
+    from tasks import breaker
+
+    verdict = breaker.check(target.db, run.run_id, target.config())
+    if verdict.tripped:
+        breaker.hold(target.db, run.run_id)
+    return as_dict(verdict)
+
+
+@task(name="post-changes", retries=2, retry_delay_seconds=[10, 30])
+def post_changes(target: Target, run: Run) -> dict:
+    """Send pending outbox rows exactly once through the sequencer adapter."""
+    from tasks.outbox import post_pending
+
+    if run.dry_run:
+        return {"skipped": "dry run"}
+    return as_dict(
+        post_pending(target.db, target.config(), run.now, progress=report.post_progress())
+    )
+
+
+@task(name="await-approval")
+def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
+    """Pause for a person's decision on held unenrolls, or leave them held for the CLI."""
+    from tasks import approval
+
+    return approval.decide_held_run(target.db, run.run_id, verdict, wait)
+
+
 @task(name="finish-run")
 def finish_run(target: Target, run: Run, summary: dict) -> None:
-    runs.record_finish(target.db, run.run_id, "finished", summary)
+    held = (summary.get("approval") or {}).get("status") == "held"
+    runs.record_finish(target.db, run.run_id, "awaiting_approval" if held else "finished", summary)
 
 
 @task(name="report-run")
-def report_run(summary: dict) -> None:
-    """The run's Prefect artifacts."""
-    report.publish(summary)
+def report_run(target: Target, summary: dict) -> None:
+    """The run's Prefect artifacts: the report and the table of changes."""
+    report.publish(target.db, summary)

@@ -22,6 +22,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -234,7 +236,7 @@ def state_at(history: list[Observation], new: list[Observation], now: datetime) 
 def has_rules_schema(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'rules' "
-        "and table_name = 'versions'").fetchone()[0])
+        "and table_name = 'versions'").fetchall()[0][0])
 
 
 def load_history(con: duckdb.DuckDBPyConnection) -> list[Observation]:
@@ -323,3 +325,17 @@ def preview_state(con: duckdb.DuckDBPyConnection | None, project: Project, now: 
     new = plan(history, current_observations(project, now), now, delay,
                rulesets_known=not project.rulesets.broken)
     return state_at(history, new, now)
+
+
+def pending_changes(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
+    """What each pending version will change once effective, as the run stored it:
+    kind, name, version, effective_from, status, error, newly_excluded,
+    no_longer_excluded, would_remove [{sequence, people}], summary (one report line)."""
+    from tasks import store
+
+    with store.connect(db_path, read_only=True) as con:
+        result = con.execute(
+            "select * exclude (run_id) from rules.pending_changes where run_id = ? "
+            "order by kind desc, name", [run_id])
+        names = [c[0] for c in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]

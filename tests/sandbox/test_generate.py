@@ -465,3 +465,26 @@ def test_timestamps_span_two_years_before_now(sandbox_data: SandboxState) -> Non
     iso = one(sandbox_data, "select hs_timestamp from hs_emails limit 1")
     assert isinstance(iso, str) and iso.endswith(".000Z")
     assert datetime.fromisoformat(iso.replace("Z", "")) <= NOW
+
+
+# over HTTP, as the app serves it
+
+
+def test_reset_generates_data_the_hubspot_client_pages_through(sandbox, hubspot_client) -> None:
+    counts = sandbox.reset(seed=5, contacts=500, now=NOW)["counts"]
+    assert counts["hs_contacts"] == 500 and counts["hs_companies"] == 100
+    api = hubspot_client.crm.contacts.basic_api
+    properties = hubspot_client.crm.properties.core_api
+    try:
+        first = api.get_page(limit=100, properties=["email", "lifecyclestage"])
+        assert len(first.results) == 100 and first.paging.next.after == "100"
+        second = api.get_page(limit=100, after=first.paging.next.after)
+        assert second.results[0].id == "101"
+        stage = properties.get_by_name("contacts", "lifecyclestage")
+        labels = {o.value: o.label for o in stage.options}
+        assert labels["salesqualifiedlead"] == "Sales Qualified Lead"
+    finally:
+        # idle keep-alive connections would hold up the server's shutdown
+        for client in (api, properties):
+            client.api_client.rest_client.pool_manager.clear()
+    assert sandbox.reset()["counts"]["hs_contacts"] == 0

@@ -33,6 +33,9 @@ class RateLimiter:
 
     limit: int | None
     period: float = 10.0
+    # a request is counted by the server when it arrives, a little after we send it:
+    # keep the window this much longer so the two clocks never disagree into a 429
+    margin: float = 0.25
     _stamps: deque[float] = field(default_factory=deque)
     _paused_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,10 +51,11 @@ class RateLimiter:
                 now = time.monotonic()
                 wait = self._paused_until - now
                 if wait <= 0 and self.limit is not None:
-                    while self._stamps and self._stamps[0] <= now - self.period:
+                    window = self.period + self.margin
+                    while self._stamps and self._stamps[0] <= now - window:
                         self._stamps.popleft()
                     if len(self._stamps) >= self.limit:
-                        wait = self._stamps[0] + self.period - now
+                        wait = self._stamps[0] + window - now
                 if wait <= 0:
                     if self.limit is not None:
                         self._stamps.append(now)

@@ -97,7 +97,7 @@ def test_latest_fetched_copy_wins_and_tombstones_are_kept(tmp_path):
 
 
 def test_limiter_never_lets_more_than_the_limit_through_in_any_window():
-    limiter = RateLimiter(limit=5, period=0.3)
+    limiter = RateLimiter(limit=5, period=0.3, margin=0.02)
     stamps: list[float] = []
     lock = threading.Lock()
 

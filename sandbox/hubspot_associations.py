@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,13 +26,36 @@ from sandbox.hubspot_common import (
     resolve_type,
     validation_error,
 )
-from sandbox.hubspot_records import (
-    ASSOCIATION_TYPES,
-    association_pairs_sql,
-    association_type,
-    parse_id,
-)
+from sandbox.hubspot_records import parse_id
 from sandbox.state import SandboxState
+
+# association type ids and v3 labels per served direction (HubSpot's defaults)
+ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, str]] = {
+    ("contacts", "companies"): (1, "contact_to_company"),
+    ("companies", "contacts"): (2, "company_to_contact"),
+    ("deals", "contacts"): (3, "deal_to_contact"),
+    ("contacts", "deals"): (4, "contact_to_deal"),
+    ("deals", "companies"): (5, "deal_to_company"),
+    ("companies", "deals"): (6, "company_to_deal"),
+    ("companies", "emails"): (185, "company_to_email"),
+    ("emails", "companies"): (186, "email_to_company"),
+    ("companies", "meetings"): (187, "company_to_meeting_event"),
+    ("meetings", "companies"): (188, "meeting_event_to_company"),
+    ("contacts", "emails"): (197, "contact_to_email"),
+    ("emails", "contacts"): (198, "email_to_contact"),
+    ("contacts", "meetings"): (199, "contact_to_meeting_event"),
+    ("meetings", "contacts"): (200, "meeting_event_to_contact"),
+    ("deals", "emails"): (209, "deal_to_email"),
+    ("emails", "deals"): (210, "email_to_deal"),
+    ("deals", "meetings"): (211, "deal_to_meeting_event"),
+    ("meetings", "deals"): (212, "meeting_event_to_deal"),
+}
+
+
+def association_type(from_type: str, to_type: str) -> tuple[int, str]:
+    return ASSOCIATION_TYPES.get(
+        (from_type, to_type), (1, f"{SINGULAR[from_type]}_to_{SINGULAR[to_type]}"))
+
 
 TYPE_BY_ID = {type_id: pair for pair, (type_id, _) in ASSOCIATION_TYPES.items()}
 TYPE_BY_ID.update({279: ("contacts", "companies"), 280: ("companies", "contacts"),
@@ -201,3 +225,40 @@ def associate_inline(state: SandboxState, object_type: str, record_id: int,
                      "to_id": to_id})
     if rows:
         insert_associations(state, rows)
+
+
+def associations_json(con: duckdb.DuckDBPyConnection, from_type: str, to_type: str,
+                      ids: list[int]) -> dict[int, str]:
+    """id -> `[{"id","type"}, ...]` JSON text of the v3 associations of these records."""
+    _, label = association_type(from_type, to_type)
+    rows = con.execute(
+        f"""
+        with pairs as ({association_pairs_sql()})
+        select src, '[' || string_agg(json_object('id', cast(dst as varchar), 'type', $label), ','
+                                      order by dst) || ']'
+        from pairs group by src
+        """,
+        {"from": from_type, "to": to_type, "ids": ids, "label": label},
+    ).fetchall()
+    return dict(rows)
+
+
+def association_pairs_sql() -> str:
+    """SQL of (src, dst) pairs from $from to $to for source ids $ids, from either stored
+    direction (hs_associations holds each pair once)."""
+    return """
+        select from_id as src, to_id as dst from hs_associations
+        where from_type = $from and to_type = $to and from_id in (select unnest($ids))
+        union
+        select to_id, from_id from hs_associations
+        where from_type = $to and to_type = $from and to_id in (select unnest($ids))
+    """
+
+
+def embed_associations(records: dict[int, str], embedded: dict[str, dict[int, str]]) -> None:
+    """Add `"associations": {type: {"results": [...]}}` to records that have any."""
+    for record_id, text in records.items():
+        parts = [f'"{t}":{{"results":{by_id[record_id]}}}'
+                 for t, by_id in embedded.items() if record_id in by_id]
+        if parts:
+            records[record_id] = text[:-1] + ',"associations":{' + ",".join(parts) + "}}"

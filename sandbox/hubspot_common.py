@@ -253,7 +253,14 @@ class Catalog:
         return quote(name)
 
 
-DERIVED_TYPES = {"hs_object_id": ("number", "number", "Record ID")}
+# (type, fieldType, label) of the derived properties, as HubSpot defines them
+DERIVED_DEFINITIONS = {
+    "hs_object_id": ("number", "number", "Record ID"),
+    "createdate": ("datetime", "date", "Create Date"),
+    "hs_createdate": ("datetime", "date", "Create Date"),
+    "hs_lastmodifieddate": ("datetime", "date", "Last Modified Date"),
+    "lastmodifieddate": ("datetime", "date", "Last Modified Date"),
+}
 
 
 def load_catalog(con: duckdb.DuckDBPyConnection, object_type: str) -> Catalog:
@@ -275,9 +282,7 @@ def load_catalog(con: duckdb.DuckDBPyConnection, object_type: str) -> Catalog:
             name, type_ or "string", field_type or "text", label or name, group or "sandbox",
             json.loads(options) if options else [], defined=type_ is not None)
     for name in derived_properties(object_type):
-        type_, field_type, label = DERIVED_TYPES.get(
-            name, ("datetime", "date", "Last Modified Date" if "modified" in name
-                   else "Create Date"))
+        type_, field_type, label = DERIVED_DEFINITIONS[name]
         properties[name] = Property(name, type_, field_type, label, "sandbox", [], True)
     return Catalog(object_type, properties)
 

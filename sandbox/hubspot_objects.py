@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.hubspot_associations import associate_inline
+from sandbox.hubspot_associations import associate_inline, associations_json, embed_associations
 from sandbox.hubspot_common import (
     SINGULAR,
     Catalog,
@@ -34,8 +34,6 @@ from sandbox.hubspot_common import (
 )
 from sandbox.hubspot_records import (
     Write,
-    associations_json,
-    embed_associations,
     ensure_ids_exist,
     parse_id,
     read_properties,
@@ -91,8 +89,7 @@ def get_object(state: SandboxState, request: Request, body: Any) -> Response:
     to_types = [resolve_type(t) for t in requested_properties(request, "associations")]
     with state.lock:
         catalog = catalog_of(state, object_type)
-        record_id = lookup_id(state, catalog.table, raw_id, request.query_params.get(
-            "idProperty"), catalog.get)
+        record_id = lookup_id(state, catalog, raw_id, request.query_params.get("idProperty"))
         properties = read_properties(catalog, requested_properties(request))
         found = records_by_id(state.con, catalog, properties,
                               [record_id] if record_id else [], archived)
@@ -104,16 +101,17 @@ def get_object(state: SandboxState, request: Request, body: Any) -> Response:
     return raw_json(next(iter(found.values())))
 
 
-def lookup_id(state: SandboxState, table: str, raw_id: str, id_property: str | None,
-              known: Any) -> int | None:
+def lookup_id(state: SandboxState, catalog: Catalog, raw_id: str,
+              id_property: str | None) -> int | None:
     """A path id, or the record whose `idProperty` (a unique property) has that value."""
     if not id_property or id_property == "hs_object_id":
         return parse_id(raw_id)
-    if known(id_property) is None or known(id_property).derived:
+    prop = catalog.get(id_property)
+    if prop is None or prop.derived:
         raise validation_error(f"Unable to find unique property {id_property}")
     row = state.con.execute(
-        f"select id from {table} where lower({quote(id_property)}) = lower(?) and not archived "
-        "order by id limit 1", [raw_id]).fetchone()
+        f"select id from {catalog.table} where lower({quote(id_property)}) = lower(?) "
+        "and not archived order by id limit 1", [raw_id]).fetchone()
     return row[0] if row else None
 
 
@@ -136,8 +134,7 @@ def update_object(state: SandboxState, request: Request, body: Any) -> Response:
     body = require_properties_object(body)
     with state.lock:
         catalog = catalog_of(state, object_type)
-        record_id = lookup_id(state, catalog.table, raw_id,
-                              request.query_params.get("idProperty"), catalog.get)
+        record_id = lookup_id(state, catalog, raw_id, request.query_params.get("idProperty"))
         if record_id is None or not ensure_ids_exist(state.con, catalog, [record_id]):
             raise not_found(raw_id)
         write = api_write(record_id, body)
@@ -168,8 +165,7 @@ def batch_read(state: SandboxState, request: Request, body: Any) -> Response:
         properties = read_properties(catalog, [p for p in body.get("properties") or []])
         id_property = body.get("idProperty")
         raw_ids = [str(i.get("id", "")) for i in inputs]
-        ids = {raw: lookup_id(state, catalog.table, raw, id_property, catalog.get)
-               for raw in raw_ids}
+        ids = {raw: lookup_id(state, catalog, raw, id_property) for raw in raw_ids}
         found = records_by_id(state.con, catalog, properties,
                               sorted({i for i in ids.values() if i}), False)
     missing = [raw for raw, i in ids.items() if i not in found]

@@ -18,7 +18,6 @@ from sandbox.hubspot_common import (
     CLOSED_DEAL_STAGES,
     DEFAULT_PROPERTIES,
     PROPERTY_NAME,
-    SINGULAR,
     Catalog,
     HubSpotError,
     catalog_of,
@@ -33,42 +32,13 @@ from sandbox.hubspot_common import (
     validation_error,
     with_times,
 )
+from sandbox.hubspot_sequences import UNENROLL_PROPERTY, run_unenroll_workflow
 from sandbox.ids import reserve
 from sandbox.state import SandboxState
 
 ALWAYS_PROPERTIES = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 WRITABLE_DERIVED = ("createdate", "hs_createdate")
 CALCULATED = {"deals": ("hs_is_closed", "hs_is_closed_won")}
-UNENROLL_PROPERTY = "seqguard_unenroll_sequence"
-UNENROLL_REASON = "seqguard_unenroll_reason"
-
-# association type ids and v3 labels per served direction (HubSpot's defaults)
-ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, str]] = {
-    ("contacts", "companies"): (1, "contact_to_company"),
-    ("companies", "contacts"): (2, "company_to_contact"),
-    ("deals", "contacts"): (3, "deal_to_contact"),
-    ("contacts", "deals"): (4, "contact_to_deal"),
-    ("deals", "companies"): (5, "deal_to_company"),
-    ("companies", "deals"): (6, "company_to_deal"),
-    ("companies", "emails"): (185, "company_to_email"),
-    ("emails", "companies"): (186, "email_to_company"),
-    ("companies", "meetings"): (187, "company_to_meeting_event"),
-    ("meetings", "companies"): (188, "meeting_event_to_company"),
-    ("contacts", "emails"): (197, "contact_to_email"),
-    ("emails", "contacts"): (198, "email_to_contact"),
-    ("contacts", "meetings"): (199, "contact_to_meeting_event"),
-    ("meetings", "contacts"): (200, "meeting_event_to_contact"),
-    ("deals", "emails"): (209, "deal_to_email"),
-    ("emails", "deals"): (210, "email_to_deal"),
-    ("deals", "meetings"): (211, "deal_to_meeting_event"),
-    ("meetings", "deals"): (212, "meeting_event_to_deal"),
-}
-
-
-def association_type(from_type: str, to_type: str) -> tuple[int, str]:
-    return ASSOCIATION_TYPES.get(
-        (from_type, to_type), (1, f"{SINGULAR[from_type]}_to_{SINGULAR[to_type]}"))
-
 
 # --- reads --------------------------------------------------------------------------------
 
@@ -110,43 +80,6 @@ def records_by_id(con: duckdb.DuckDBPyConnection, catalog: Catalog, properties: 
         {"ids": ids, "archived": archived},
     ).fetchall()
     return dict(rows)
-
-
-def associations_json(con: duckdb.DuckDBPyConnection, from_type: str, to_type: str,
-                      ids: list[int]) -> dict[int, str]:
-    """id -> `[{"id","type"}, ...]` JSON text of the v3 associations of these records."""
-    _, label = association_type(from_type, to_type)
-    rows = con.execute(
-        f"""
-        with pairs as ({association_pairs_sql()})
-        select src, '[' || string_agg(json_object('id', cast(dst as varchar), 'type', $label), ','
-                                      order by dst) || ']'
-        from pairs group by src
-        """,
-        {"from": from_type, "to": to_type, "ids": ids, "label": label},
-    ).fetchall()
-    return dict(rows)
-
-
-def association_pairs_sql() -> str:
-    """SQL of (src, dst) pairs from $from to $to for source ids $ids, from either stored
-    direction (hs_associations holds each pair once)."""
-    return """
-        select from_id as src, to_id as dst from hs_associations
-        where from_type = $from and to_type = $to and from_id in (select unnest($ids))
-        union
-        select to_id, from_id from hs_associations
-        where from_type = $to and to_type = $from and to_id in (select unnest($ids))
-    """
-
-
-def embed_associations(records: dict[int, str], embedded: dict[str, dict[int, str]]) -> None:
-    """Add `"associations": {type: {"results": [...]}}` to records that have any."""
-    for record_id, text in records.items():
-        parts = [f'"{t}":{{"results":{by_id[record_id]}}}'
-                 for t, by_id in embedded.items() if record_id in by_id]
-        if parts:
-            records[record_id] = text[:-1] + ',"associations":{' + ",".join(parts) + "}}"
 
 
 # --- writes -------------------------------------------------------------------------------
@@ -401,37 +334,6 @@ def write_records(state: SandboxState, object_type: str, writes: list[Write], *,
                          if w.properties.get(UNENROLL_PROPERTY) and w.id is not None]
             run_unenroll_workflow(state, triggered)
     return catalog, ids
-
-
-def run_unenroll_workflow(state: SandboxState, contact_ids: list[int]) -> None:
-    """The HubSpot workflow seqguard's README sets up: a set `seqguard_unenroll_sequence`
-    (a sequence id or `*`) unenrolls the contact, with `seqguard_unenroll_reason`."""
-    if not contact_ids:
-        return
-    from sandbox import sequencer
-
-    reason_sql = UNENROLL_REASON if has_column(state, "contacts", UNENROLL_REASON) else "null"
-    rows = state.rows(
-        f"""select id, {UNENROLL_PROPERTY} as target, {reason_sql} as reason
-            from hs_contacts where id in (select unnest(?)) order by id""",
-        [sorted(set(contact_ids))],
-    )
-    for row in rows:
-        target = (row["target"] or "").strip()
-        if not target:
-            continue
-        sequencer.change_state(
-            state, crm="hubspot", contact_id=str(row["id"]),
-            sequence_id=None if target == "*" else target, to_state="unenrolled",
-            reason=row["reason"],
-        )
-
-
-def has_column(state: SandboxState, object_type: str, name: str) -> bool:
-    rows = state.rows(
-        "select 1 from duckdb_columns() where table_name = ? and column_name = ?",
-        [f"hs_{object_type}", name])
-    return bool(rows)
 
 
 def ensure_ids_exist(con: duckdb.DuckDBPyConnection, catalog: Catalog,

@@ -22,6 +22,8 @@ from sandbox.hubspot_common import (
 )
 from sandbox.state import SandboxState
 
+UNENROLL_PROPERTY = "seqguard_unenroll_sequence"
+UNENROLL_REASON = "seqguard_unenroll_reason"
 STATUS = {"active": "ACTIVE", "paused": "PAUSED", "finished": "FINISHED",
           "unenrolled": "UNENROLLED"}
 
@@ -133,3 +135,34 @@ def enrollment_status(state: SandboxState, request: Request, body: Any) -> Respo
 
 def as_time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def run_unenroll_workflow(state: SandboxState, contact_ids: list[int]) -> None:
+    """The HubSpot workflow seqguard's README sets up: a set `seqguard_unenroll_sequence`
+    (a sequence id or `*`) unenrolls the contact, with `seqguard_unenroll_reason`."""
+    if not contact_ids:
+        return
+    from sandbox import sequencer
+
+    reason_sql = UNENROLL_REASON if has_column(state, "contacts", UNENROLL_REASON) else "null"
+    rows = state.rows(
+        f"""select id, {UNENROLL_PROPERTY} as target, {reason_sql} as reason
+            from hs_contacts where id in (select unnest(?)) order by id""",
+        [sorted(set(contact_ids))],
+    )
+    for row in rows:
+        target = (row["target"] or "").strip()
+        if not target:
+            continue
+        sequencer.change_state(
+            state, crm="hubspot", contact_id=str(row["id"]),
+            sequence_id=None if target == "*" else target, to_state="unenrolled",
+            reason=row["reason"],
+        )
+
+
+def has_column(state: SandboxState, object_type: str, name: str) -> bool:
+    rows = state.rows(
+        "select 1 from duckdb_columns() where table_name = ? and column_name = ?",
+        [f"hs_{object_type}", name])
+    return bool(rows)

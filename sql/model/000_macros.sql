@@ -1,0 +1,56 @@
+-- The model's shared definitions, created (or replaced) at the start of every model
+-- build, so they follow the code without a migration. They live in the database, so
+-- rules and the duckdb cli can call them too: crm.normalize_domain('https://www.Acme.com/').
+
+-- a domain as the model keys companies by: lower case, no scheme, no user, no `www.`,
+-- no port, path, query or trailing dot/slash; null when nothing domain-like is left
+-- (at least two labels). Works on websites, bare domains and email addresses.
+create or replace macro crm.normalize_domain(value) as nullif(regexp_extract(
+    lower(trim(value)),
+    '^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/?#\s]*@)?(?:www\.)?((?:[^./?#:@\s,;]+\.)+[^./?#:@\s,;]+)',
+    1), '');
+
+-- an email address as the model keys people by: trimmed, lower case; null unless it
+-- looks like one address (local@domain.tld)
+create or replace macro crm.normalize_email(value) as
+    case when regexp_full_match(lower(trim(value)), '[^@\s<>;,]+@[^@\s<>;,]+\.[^@\s<>;,]+')
+        then lower(trim(value)) end;
+
+-- the first address in a header-like value: 'a@x.com; b@y.com' or 'Ann <a@x.com>'
+create or replace macro crm.first_email(value) as
+    crm.normalize_email(regexp_extract(value, '[^@\s<>;,"'']+@[^@\s<>;,"'']+', 0));
+
+-- mailbox providers: their domain says nothing about the person's company
+create or replace macro crm.free_mail_domains() as [
+    'gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'hotmail.co.uk', 'hotmail.fr',
+    'live.com', 'msn.com', 'yahoo.com', 'yahoo.co.uk', 'yahoo.fr', 'yahoo.de', 'ymail.com',
+    'rocketmail.com', 'aol.com', 'icloud.com', 'me.com', 'mac.com', 'proton.me',
+    'protonmail.com', 'pm.me', 'gmx.com', 'gmx.de', 'gmx.net', 'web.de', 'mail.com',
+    'yandex.com', 'yandex.ru', 'mail.ru', 'zoho.com', 'fastmail.com', 'hey.com',
+    'tutanota.com', 'qq.com', '163.com', '126.com', 'naver.com', 'comcast.net', 'att.net',
+    'verizon.net', 'orange.fr', 'free.fr', 't-online.de', 'libero.it'
+];
+
+create or replace macro crm.is_free_mail_domain(domain) as
+    list_contains(crm.free_mail_domains(), domain);
+
+-- a HubSpot datetime string as naive UTC: ISO 8601 ('...Z' or with an offset), a date,
+-- or epoch milliseconds (older APIs); null when unparsable
+create or replace macro crm.parse_time(value) as case
+    when regexp_matches(trim(value), '[+-]\d\d:?\d\d$')
+        then try_cast(trim(value) as timestamptz) at time zone 'UTC'
+    when regexp_full_match(trim(value), '\d{11,}')
+        then make_timestamp(trim(value)::bigint * 1000)
+    else try_cast(trim(value) as timestamp)
+end;
+
+-- HubSpot's string booleans
+create or replace macro crm.is_true(value) as coalesce(lower(trim(value)) = 'true', false);
+
+-- how far along the funnel a HubSpot lifecycle stage is, to fold several records into
+-- the most advanced one; custom stages (numeric ids) rank lowest
+create or replace macro crm.lifecycle_rank(stage) as case stage
+    when 'subscriber' then 1 when 'lead' then 2 when 'marketingqualifiedlead' then 3
+    when 'salesqualifiedlead' then 4 when 'opportunity' then 5 when 'customer' then 6
+    when 'evangelist' then 7 when 'other' then 0 else -1
+end;

@@ -1,0 +1,220 @@
+-- crm.engagements: emails, meetings and calls of both CRMs, one row per activity.
+-- `email` is the person the activity is with: for an email the other party's address
+-- (the sender of an inbound one, the first recipient of an outbound one), moved to the
+-- person's own address when it is one of their HubSpot additional emails, or to the
+-- contact the CRM logged it on when the address is nobody's. `from_email` keeps the
+-- sender as written, so rules can tell mail from an alias. Sequencer-sent emails carry
+-- the sequence (HubSpot hs_sequence_id, Salesforce ActionCadenceId): own activity is
+-- not a signal.
+with hubspot_contacts as (
+    select id, crm.normalize_email(email) as email, hs_additional_emails
+    from raw_hubspot.contacts
+    where not coalesce(archived, false)
+),
+
+-- every address that is some person's own
+own_addresses as (
+    select email from hubspot_contacts where email is not null
+    union
+    select crm.normalize_email(Email) from raw_salesforce.Contact
+    where not coalesce(IsDeleted, false) and crm.normalize_email(Email) is not null
+    union
+    select crm.normalize_email(Email) from raw_salesforce.Lead
+    where not coalesce(IsDeleted, false) and crm.normalize_email(Email) is not null
+),
+
+-- other addresses of a HubSpot contact (';'-separated), unless they are someone's own
+alias_owners as (
+    select alias, min(email) as email
+    from (
+        select
+            crm.normalize_email(
+                unnest(string_split_regex(hs_additional_emails, '[;,\s]+'))
+            ) as alias,
+            email
+        from hubspot_contacts
+        where hs_additional_emails is not null and email is not null
+    )
+    where alias is not null and alias not in (select email from own_addresses)
+    group by alias
+),
+
+-- the contact HubSpot logged each email or meeting on (the lowest id when several)
+logged_on as (
+    select
+        a.from_type,
+        a.from_id,
+        arg_min(c.email, c.id) as email
+    from raw_hubspot.associations as a
+    join hubspot_contacts as c on c.id = a.to_id
+    where a.from_type in ('emails', 'meetings')
+        and a.to_type = 'contacts'
+        and c.email is not null
+    group by a.from_type, a.from_id
+),
+
+hubspot_emails as (
+    select
+        id,
+        case upper(trim(hs_email_direction))
+            when 'INCOMING_EMAIL' then 'inbound'
+            when 'EMAIL' then 'outbound'
+            when 'FORWARDED_EMAIL' then 'outbound'
+        end as direction,
+        crm.first_email(hs_email_from_email) as from_email,
+        crm.first_email(hs_email_to_email) as to_email,
+        -- out of office: Auto-Submitted: auto-replied or an X-Autoreply/X-Autorespond
+        -- header (a real reply may say Auto-Submitted: no), or the subject says so
+        coalesce(
+            lower(hs_email_headers) like '%auto-replied%'
+            or regexp_matches(lower(hs_email_headers), '"?x-auto-?(reply|respond)')
+            or regexp_matches(
+                hs_email_subject, '(?i)(automatic reply|out[ -]of[ -](the )?office)'
+            ),
+            false
+        ) as is_ooo,
+        coalesce(upper(trim(hs_email_status)) = 'BOUNCED', false) as is_bounce,
+        nullif(trim(hs_sequence_id), '') as sent_by_sequence,
+        coalesce(crm.parse_time(hs_timestamp), created_at) as occurred_at
+    from raw_hubspot.emails
+    where not coalesce(archived, false)
+),
+
+hubspot_email_rows as (
+    select
+        'email:' || e.id as engagement_id,
+        'hubspot' as crm,
+        'email' as type,
+        e.direction,
+        coalesce(
+            o.email,
+            ao.email,
+            l.email,
+            case when e.direction = 'inbound' then e.from_email else e.to_email end
+        ) as email,
+        e.from_email,
+        e.is_ooo,
+        e.is_bounce,
+        e.sent_by_sequence,
+        e.occurred_at
+    from hubspot_emails as e
+    left join own_addresses as o
+        on o.email = case when e.direction = 'inbound' then e.from_email else e.to_email end
+    left join alias_owners as ao
+        on ao.alias = case when e.direction = 'inbound' then e.from_email else e.to_email end
+    left join logged_on as l
+        on l.from_type = 'emails' and l.from_id = e.id
+),
+
+hubspot_meeting_rows as (
+    select
+        'meeting:' || m.id as engagement_id,
+        'hubspot' as crm,
+        'meeting' as type,
+        null::varchar as direction,
+        coalesce(o.email, ao.email, l.email, crm.first_email(m.hs_attendee_email)) as email,
+        null::varchar as from_email,
+        false as is_ooo,
+        false as is_bounce,
+        null::varchar as sent_by_sequence,
+        coalesce(crm.parse_time(m.hs_timestamp), m.created_at) as occurred_at
+    from raw_hubspot.meetings as m
+    left join own_addresses as o on o.email = crm.first_email(m.hs_attendee_email)
+    left join alias_owners as ao on ao.alias = crm.first_email(m.hs_attendee_email)
+    left join logged_on as l on l.from_type = 'meetings' and l.from_id = m.id
+    where not coalesce(m.archived, false)
+),
+
+-- Salesforce activities name their person by WhoId (a Contact or Lead); a deleted
+-- record still says whose activity it was
+who as (
+    select Id, crm.normalize_email(Email) as email from raw_salesforce.Contact
+    union all
+    select Id, crm.normalize_email(Email) from raw_salesforce.Lead
+),
+
+owners as (
+    select Id, crm.normalize_email(Email) as email from raw_salesforce."User"
+),
+
+salesforce_tasks as (
+    select
+        t.*,
+        -- logged emails read 'Email: <subject>'; what the person sent is marked by an
+        -- arrow or a reply prefix, anything else is ours
+        regexp_replace(trim(coalesce(t.Subject, '')), '(?i)^(→|->)?\s*(email:\s*)?', '')
+            as bare_subject,
+        case
+            when t.TaskSubtype in ('Email', 'ListEmail') then 'email'
+            when t.TaskSubtype = 'Call' then 'call'
+            -- orgs that predate TaskSubtype say it in Type
+            when t.Type = 'Email' then 'email'
+            when t.Type = 'Call' then 'call'
+        end as activity_type
+    from raw_salesforce.Task as t
+    where not coalesce(t.IsDeleted, false)
+        -- an open task is a to-do, not something that happened
+        and (t.CompletedDateTime is not null or lower(t.Status) = 'completed')
+),
+
+salesforce_task_rows as (
+    select
+        t.Id as engagement_id,
+        'salesforce' as crm,
+        t.activity_type as type,
+        case
+            when t.activity_type <> 'email' then null
+            when regexp_matches(trim(coalesce(t.Subject, '')), '^(←|<-)')
+                or regexp_matches(
+                    t.bare_subject, '(?i)^(re|aw|sv|antw|automatic reply|out of office)\s*:'
+                )
+                then 'inbound'
+            else 'outbound'
+        end as direction,
+        w.email,
+        null::varchar as from_email,
+        coalesce(
+            regexp_matches(t.Subject, '(?i)(automatic reply|out[ -]of[ -](the )?office)'), false
+        ) as is_ooo,
+        false as is_bounce,
+        nullif(trim(t.ActionCadenceId), '') as sent_by_sequence,
+        coalesce(t.CompletedDateTime, t.ActivityDate::timestamp, t.CreatedDate) as occurred_at,
+        o.email as owner_email
+    from salesforce_tasks as t
+    left join who as w on w.Id = t.WhoId
+    left join owners as o on o.Id = t.OwnerId
+    where t.activity_type is not null
+),
+
+salesforce_event_rows as (
+    select
+        e.Id as engagement_id,
+        'salesforce' as crm,
+        'meeting' as type,
+        null::varchar as direction,
+        w.email,
+        null::varchar as from_email,
+        false as is_ooo,
+        false as is_bounce,
+        null::varchar as sent_by_sequence,
+        coalesce(e.StartDateTime, e.CreatedDate) as occurred_at
+    from raw_salesforce.Event as e
+    left join who as w on w.Id = e.WhoId
+    where not coalesce(e.IsDeleted, false)
+),
+
+final as (
+    select * from hubspot_email_rows
+    union all
+    select * from hubspot_meeting_rows
+    union all
+    -- a Salesforce email's sender: the person when they wrote, else the task's owner
+    select * exclude (owner_email) replace (
+        case when direction = 'inbound' then email else owner_email end as from_email
+    )
+    from salesforce_task_rows
+    union all
+    select * from salesforce_event_rows
+)
+
+select * from final

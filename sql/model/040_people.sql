@@ -1,0 +1,205 @@
+-- crm.people: one row per normalized email address, with the person's record id in each
+-- CRM. Several records of one address (HubSpot contact, Salesforce Contact and Lead, in
+-- any letter case or padding) are one person: names and owner come from the preferred
+-- record (HubSpot, then Contact, then Lead; the most recently updated first), opt-outs
+-- and bounces from any of them, so a flag set in one CRM is never lost.
+-- A converted lead is its contact now: it adds only its opt-out and bounce flags.
+-- The custom properties seqguard.yml names arrive as model_people_properties (email and
+-- one column per property), built by tasks/model.py before this runs.
+with hubspot_owners as (
+    select id, crm.normalize_email(email) as email from raw_hubspot.owners
+),
+
+salesforce_users as (
+    select Id, crm.normalize_email(Email) as email from raw_salesforce."User"
+),
+
+company_records as (
+    select 'hubspot' as crm, unnest(hubspot_ids) as record_id, company_domain
+    from crm.companies
+    union all
+    select 'salesforce' as crm, unnest(salesforce_account_ids) as record_id, company_domain
+    from crm.companies
+),
+
+-- the company a HubSpot contact is associated with (the lowest company id when several)
+hubspot_contact_companies as (
+    select a.from_id as contact_id, arg_min(r.company_domain, a.to_id) as company_domain
+    from raw_hubspot.associations as a
+    join company_records as r on r.crm = 'hubspot' and r.record_id = a.to_id
+    where a.from_type = 'contacts' and a.to_type = 'companies'
+    group by a.from_id
+),
+
+hubspot_records as (
+    select
+        crm.normalize_email(c.email) as email,
+        1 as source_rank,
+        c.id as hubspot_id,
+        c.firstname as first_name,
+        c.lastname as last_name,
+        o.email as owner_email,
+        nullif(trim(c.lifecyclestage), '') as lifecycle_stage,
+        crm.is_true(c.hs_email_optout) as is_unsubscribed,
+        crm.is_true(c.hs_email_bad_address) as is_bounced,
+        hc.company_domain as associated_domain,
+        crm.normalize_domain(c.website) as website_domain,
+        c.created_at,
+        c.updated_at
+    from raw_hubspot.contacts as c
+    left join hubspot_owners as o on o.id = c.hubspot_owner_id
+    left join hubspot_contact_companies as hc on hc.contact_id = c.id
+    where not coalesce(c.archived, false)
+),
+
+salesforce_contacts as (
+    select
+        crm.normalize_email(c.Email) as email,
+        2 as source_rank,
+        c.Id as salesforce_contact_id,
+        c.FirstName as first_name,
+        c.LastName as last_name,
+        u.email as owner_email,
+        coalesce(c.HasOptedOutOfEmail, false) as is_unsubscribed,
+        nullif(trim(c.EmailBouncedReason), '') is not null
+            or c.EmailBouncedDate is not null as is_bounced,
+        r.company_domain as associated_domain,
+        c.CreatedDate as created_at,
+        c.LastModifiedDate as updated_at
+    from raw_salesforce.Contact as c
+    left join salesforce_users as u on u.Id = c.OwnerId
+    left join company_records as r on r.crm = 'salesforce' and r.record_id = c.AccountId
+    where not coalesce(c.IsDeleted, false)
+),
+
+salesforce_leads as (
+    select
+        crm.normalize_email(l.Email) as email,
+        3 as source_rank,
+        l.Id as salesforce_lead_id,
+        l.FirstName as first_name,
+        l.LastName as last_name,
+        u.email as owner_email,
+        coalesce(l.HasOptedOutOfEmail, false) as is_unsubscribed,
+        nullif(trim(l.EmailBouncedReason), '') is not null
+            or l.EmailBouncedDate is not null as is_bounced,
+        crm.normalize_domain(l.Website) as website_domain,
+        l.CreatedDate as created_at,
+        l.LastModifiedDate as updated_at
+    from raw_salesforce.Lead as l
+    left join salesforce_users as u on u.Id = l.OwnerId
+    where not coalesce(l.IsDeleted, false) and not coalesce(l.IsConverted, false)
+),
+
+converted_leads as (
+    select
+        crm.normalize_email(c.Email) as email,
+        4 as source_rank,
+        coalesce(l.HasOptedOutOfEmail, false) as is_unsubscribed,
+        nullif(trim(l.EmailBouncedReason), '') is not null
+            or l.EmailBouncedDate is not null as is_bounced
+    from raw_salesforce.Lead as l
+    join raw_salesforce.Contact as c on c.Id = l.ConvertedContactId
+    where coalesce(l.IsConverted, false)
+        and not coalesce(l.IsDeleted, false)
+        and not coalesce(c.IsDeleted, false)
+),
+
+records as (
+    select
+        *,
+        -- lower sorts first: the CRM's rank, then the most recently updated record
+        {
+            source_rank: source_rank,
+            staleness: -coalesce(epoch_us(updated_at), 0),
+            record_id: coalesce(hubspot_id, salesforce_contact_id, salesforce_lead_id)
+        } as preference
+    from (
+        select * from hubspot_records
+        union all by name
+        select * from salesforce_contacts
+        union all by name
+        select * from salesforce_leads
+        union all by name
+        select * from converted_leads
+    )
+    where email is not null
+),
+
+bounced_addresses as (
+    select distinct email from crm.engagements where is_bounce and email is not null
+),
+
+people as (
+    select
+        email,
+        arg_min(hubspot_id, preference) filter (where hubspot_id is not null) as hubspot_id,
+        arg_min(salesforce_contact_id, preference)
+            filter (where salesforce_contact_id is not null) as salesforce_contact_id,
+        arg_min(salesforce_lead_id, preference)
+            filter (where salesforce_lead_id is not null) as salesforce_lead_id,
+        arg_min(first_name, preference)
+            filter (where nullif(trim(first_name), '') is not null) as first_name,
+        arg_min(last_name, preference)
+            filter (where nullif(trim(last_name), '') is not null) as last_name,
+        arg_min(owner_email, preference) filter (where owner_email is not null) as owner_email,
+        -- several HubSpot records: the most advanced stage any of them reached
+        arg_max(
+            lifecycle_stage,
+            {rank: crm.lifecycle_rank(lifecycle_stage), preference: preference}
+        )
+            filter (where lifecycle_stage is not null) as lifecycle_stage,
+        bool_or(is_unsubscribed) as is_unsubscribed,
+        bool_or(is_bounced) as is_bounced,
+        arg_min(associated_domain, preference)
+            filter (where associated_domain is not null) as associated_domain,
+        arg_min(website_domain, preference)
+            filter (
+                where website_domain is not null and not crm.is_free_mail_domain(website_domain)
+            ) as website_domain,
+        min(created_at) as created_at,
+        max(updated_at) as updated_at
+    from records
+    group by email
+),
+
+-- the company: the one a CRM associates the person with, else their email's domain
+-- (unless a mailbox provider's), else the website on their lead or contact record;
+-- an alias or a folded duplicate's domain becomes the company's own domain
+with_company as (
+    select
+        p.*,
+        coalesce(
+            p.associated_domain,
+            case
+                when not crm.is_free_mail_domain(crm.normalize_domain(p.email))
+                    then crm.normalize_domain(p.email)
+            end,
+            p.website_domain
+        ) as found_domain
+    from people as p
+),
+
+final as (
+    select
+        p.email,
+        p.first_name,
+        p.last_name,
+        coalesce(d.company_domain, p.found_domain) as company_domain,
+        p.owner_email,
+        p.lifecycle_stage,
+        p.is_unsubscribed,
+        p.is_bounced or b.email is not null as is_bounced,
+        p.hubspot_id,
+        p.salesforce_contact_id,
+        p.salesforce_lead_id,
+        p.created_at,
+        p.updated_at,
+        pp.* exclude (email)
+    from with_company as p
+    left join crm.company_domains as d on d.domain = p.found_domain
+    left join bounced_addresses as b on b.email = p.email
+    left join model_people_properties as pp on pp.email = p.email
+)
+
+select * from final

@@ -1,0 +1,99 @@
+-- crm.opportunities: HubSpot deals and Salesforce Opportunities, one row each (a deal
+-- open in one CRM and closed in the other for the same company is two rows, and the
+-- open one is enough for "the company has an open opportunity"). The company is the one
+-- the deal is associated with, else the company of its contacts.
+with company_records as (
+    select 'hubspot' as crm, unnest(hubspot_ids) as record_id, company_domain
+    from crm.companies
+    union all
+    select 'salesforce' as crm, unnest(salesforce_account_ids) as record_id, company_domain
+    from crm.companies
+),
+
+-- HubSpot: the associated company with the lowest id
+deal_companies as (
+    select a.from_id as deal_id, arg_min(r.company_domain, a.to_id) as company_domain
+    from raw_hubspot.associations as a
+    join company_records as r on r.crm = 'hubspot' and r.record_id = a.to_id
+    where a.from_type = 'deals' and a.to_type = 'companies'
+    group by a.from_id
+),
+
+hubspot_contacts as (
+    select id, crm.normalize_email(email) as email
+    from raw_hubspot.contacts
+    where not coalesce(archived, false)
+),
+
+deal_contact_companies as (
+    select a.from_id as deal_id, min(p.company_domain) as company_domain
+    from raw_hubspot.associations as a
+    join hubspot_contacts as c on c.id = a.to_id
+    join crm.people as p on p.email = c.email
+    where a.from_type = 'deals' and a.to_type = 'contacts' and p.company_domain is not null
+    group by a.from_id
+),
+
+hubspot_deals as (
+    select
+        d.id as opportunity_id,
+        'hubspot' as crm,
+        d.dealname as name,
+        d.dealstage as stage,
+        -- hs_is_closed says it for any pipeline; without it, the default pipeline's
+        -- closed stages
+        case
+            when lower(trim(d.hs_is_closed)) in ('true', 'false') then crm.is_true(d.hs_is_closed)
+            else coalesce(d.dealstage in ('closedwon', 'closedlost'), false)
+        end as is_closed,
+        case
+            when lower(trim(d.hs_is_closed_won)) in ('true', 'false')
+                then crm.is_true(d.hs_is_closed_won)
+            else coalesce(d.dealstage = 'closedwon', false)
+        end as is_won,
+        try_cast(d.amount as double) as amount,
+        crm.parse_time(d.closedate)::date as close_date,
+        coalesce(dc.company_domain, cc.company_domain) as company_domain,
+        d.updated_at
+    from raw_hubspot.deals as d
+    left join deal_companies as dc on dc.deal_id = d.id
+    left join deal_contact_companies as cc on cc.deal_id = d.id
+    where not coalesce(d.archived, false)
+),
+
+opportunity_contact_companies as (
+    select r.OpportunityId, min(p.company_domain) as company_domain
+    from raw_salesforce.OpportunityContactRole as r
+    join raw_salesforce.Contact as c on c.Id = r.ContactId
+    join crm.people as p on p.email = crm.normalize_email(c.Email)
+    where not coalesce(r.IsDeleted, false)
+        and not coalesce(c.IsDeleted, false)
+        and p.company_domain is not null
+    group by r.OpportunityId
+),
+
+salesforce_opportunities as (
+    select
+        o.Id as opportunity_id,
+        'salesforce' as crm,
+        o.Name as name,
+        o.StageName as stage,
+        coalesce(o.IsClosed, o.StageName in ('Closed Won', 'Closed Lost'), false) as is_closed,
+        coalesce(o.IsWon, o.StageName = 'Closed Won', false) as is_won,
+        o.Amount as amount,
+        o.CloseDate as close_date,
+        coalesce(r.company_domain, cc.company_domain) as company_domain,
+        o.LastModifiedDate as updated_at
+    from raw_salesforce.Opportunity as o
+    left join company_records as r on r.crm = 'salesforce' and r.record_id = o.AccountId
+    left join opportunity_contact_companies as cc on cc.OpportunityId = o.Id
+    where not coalesce(o.IsDeleted, false)
+),
+
+final as (
+    select * from hubspot_deals
+    union all
+    select * from salesforce_opportunities
+)
+
+select * from final

@@ -7,6 +7,7 @@ step (rules.evaluations, rules.matches, rules.scopes) and the sequencer read
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -124,11 +125,20 @@ class World:
             "where ? is null or run_id = ? order by all", [run_id, run_id])
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    path = tmp_path / "seqguard.duckdb"
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated database per session; each test starts from a copy (migrating a new
+    file takes most of a second)."""
+    path = tmp_path_factory.mktemp("template") / "seqguard.duckdb"
     with connect(path):
         pass
+    return path
+
+
+@pytest.fixture
+def world(tmp_path: Path, migrated: Path) -> Iterator[World]:
+    path = tmp_path / "seqguard.duckdb"
+    shutil.copyfile(migrated, path)
     world = World(path)
     yield world
     world.release()

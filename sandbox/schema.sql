@@ -19,7 +19,10 @@ create table hs_contacts (
     archived boolean not null default false, archived_at timestamp,
     email varchar, firstname varchar, lastname varchar, company varchar, website varchar,
     lifecyclestage varchar, hubspot_owner_id varchar, hs_email_optout varchar,
-    hs_email_bad_address varchar, hs_additional_emails varchar, product_interest varchar
+    hs_email_bad_address varchar, hs_additional_emails varchar, product_interest varchar,
+    -- calculated by the sequencer, as HubSpot does: is the contact in a sequence now?
+    hs_sequences_is_enrolled varchar, hs_latest_sequence_enrolled varchar,
+    hs_latest_sequence_enrolled_date varchar
 );
 create table hs_companies (
     id bigint primary key, created_at timestamp not null, updated_at timestamp not null,

@@ -9,6 +9,7 @@ test can always ask "was a step sent to someone who was excluded?".
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import duckdb
 
@@ -169,6 +170,7 @@ def change_state(
             """,
             [to_state, reason, now, to_state, now, ids],
         )
+        refresh_contact_flags(con, now)
     return state.rows("select * from sb_enrollments where id in (select unnest(?))", [ids])
 
 
@@ -216,7 +218,36 @@ def tick(state: SandboxState) -> int:
                 from due d where d.id = e.id
                 """
             )
+        if sent_total:
+            refresh_contact_flags(con, now)
     return sent_total
+
+
+def refresh_contact_flags(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """Keep HubSpot's calculated enrollment properties in step with the enrollments.
+
+    Like HubSpot, a change to them moves the contact's last-modified time, so an
+    incremental sync sees who entered or left a sequence.
+    """
+    con.execute(
+        """
+        with flags as (
+            select cast(contact_id as bigint) as id,
+                   case when bool_or(state in ('active', 'paused')) then 'true' else 'false'
+                   end as enrolled,
+                   arg_max(sequence_id, enrolled_at) as latest,
+                   strftime(max(enrolled_at), '%Y-%m-%dT%H:%M:%S.%gZ') as latest_at
+            from sb_enrollments where crm = 'hubspot' group by contact_id
+        )
+        update hs_contacts c set hs_sequences_is_enrolled = f.enrolled,
+            hs_latest_sequence_enrolled = f.latest,
+            hs_latest_sequence_enrolled_date = f.latest_at, updated_at = ?
+        from flags f
+        where f.id = c.id and (c.hs_sequences_is_enrolled is distinct from f.enrolled
+            or c.hs_latest_sequence_enrolled is distinct from f.latest)
+        """,
+        [now],
+    )
 
 
 def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:

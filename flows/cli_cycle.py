@@ -35,6 +35,11 @@ def register(
     cycle.add_argument("--seed", type=int, default=0, help="seed of a self-started sandbox")
     cycle.add_argument("--json", action="store_true", help="print the summary as JSON")
     cycle.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    decision = cycle.add_mutually_exclusive_group()
+    decision.add_argument(
+        "--approve", metavar="RUN", help="post the unenrolls the circuit breaker held for run RUN"
+    )
+    decision.add_argument("--reject", metavar="RUN", help="cancel the unenrolls held for RUN")
     cycle.set_defaults(handler=run_cycle)
 
     serve = subparsers.add_parser(
@@ -61,6 +66,8 @@ def parse_now(text: str | None) -> datetime | None:
 
 
 def run_cycle(args: argparse.Namespace) -> int:
+    if args.approve or args.reject:
+        return decide_held(args)
     now = parse_now(args.now)
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
@@ -79,6 +86,35 @@ def run_cycle(args: argparse.Namespace) -> int:
             summary = _run(args, now, sandbox.url, sandbox.cert)
     print(json.dumps(summary, default=str, indent=2) if args.json else render_summary(summary))
     return 0
+
+
+def decide_held(args: argparse.Namespace) -> int:
+    """`--approve RUN` posts a held run's unenrolls; `--reject RUN` cancels them."""
+    from tasks.approval import apply_decision
+    from tasks.manual import user_actor
+    from tasks.outbox import post_pending
+
+    run_id = args.approve or args.reject
+    outcome = apply_decision(args.db, run_id, bool(args.approve), user_actor())
+    moved = outcome.get("released", outcome.get("cancelled", 0))
+    if moved == 0:
+        raise ConfigError(
+            f"run {run_id} has no held changes; check the run id in the "
+            "cycle's summary or the Prefect UI"
+        )
+    print(f"run {run_id}: {outcome['status']} by {outcome['by']} ({moved} changes)")
+    if args.approve:
+        config = resolve_config(args.project, args.sandbox, args.sandbox_cert)
+        posted = post_pending(args.db, config, parse_now(args.now) or _utcnow(), run_id=run_id)
+        print(
+            f"posted: sent {posted.sent}, confirmed {posted.confirmed}, "
+            f"rejected {posted.rejected}, pending {posted.pending}"
+        )
+    return 0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: str | None) -> dict:
@@ -108,6 +144,8 @@ def render_summary(summary: dict) -> str:
         )
         quarantined = sum(c.get("quarantined", 0) for c in objects.values())
         lines.append(f"  synced {crm}: {counts}; quarantined {quarantined}")
+    if (summary.get("approval") or {}).get("message"):
+        lines.append(f"  circuit breaker: {summary['approval']['message']}")
     for key in ("model", "rules", "decide", "post"):
         if summary.get(key):
             lines.append(f"  {key}: {json.dumps(summary[key], default=str)[:300]}")

@@ -40,6 +40,8 @@ class Run:
 
 def as_dict(result: Any) -> Any:
     """Step results as plain data for the summary and the report."""
+    if hasattr(result, "as_dict"):
+        return result.as_dict()
     if is_dataclass(result) and not isinstance(result, type):
         return asdict(result)
     return result

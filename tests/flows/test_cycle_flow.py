@@ -1,0 +1,167 @@
+"""The cycle as Prefect runs it: deployment, parameters, artifacts, approval, secrets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
+from prefect.exceptions import ParameterTypeError
+
+from deployments.serve import CYCLE_CRON, cycle_deployment
+from flows.cycle import cycle
+from sandbox.client import SandboxClient
+
+NOW = datetime(2026, 11, 2, 9, 0)
+SEQUENCES = [
+    {
+        "id": "9001",
+        "name": "Enterprise outbound",
+        "steps": [{"after_minutes": 0}, {"after_minutes": 1440}],
+    }
+]
+
+
+def test_the_cycle_deployment_runs_every_15_minutes_one_at_a_time() -> None:
+    deployment = cycle_deployment("data/x.duckdb", ".", None, None)
+    assert [s.schedule.cron for s in deployment.schedules] == [CYCLE_CRON] == ["*/15 * * * *"]
+    assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert deployment.concurrency_limit == 1
+
+
+def test_bad_parameters_are_refused_with_a_readable_message(prefect_harness) -> None:
+    with pytest.raises(ParameterTypeError, match="now"):
+        cycle(now="next tuesday-ish")  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="crms"):
+        cycle(crms=["pipedrive"])  # type: ignore[list-item]
+
+
+def enrolled_population(sandbox: SandboxClient, people: int) -> list[str]:
+    """A sandbox whose first `people` HubSpot contacts are in a sequence, all unsubscribed
+    (so the built-in rule removes every one of them: enough to trip the breaker)."""
+    sandbox.reset(seed=3, contacts=300, now=NOW)
+    sandbox.define_sequences(SEQUENCES)
+    contacts = sandbox.table("hs_contacts")[:people]
+    ids = [str(c["id"]) for c in contacts]
+    session = sandbox.http
+    for contact_id in ids:
+        response = session.post(
+            f"{sandbox.url}/automation/v4/sequences/enrollments?userId=1",
+            json={"sequenceId": "9001", "contactId": contact_id, "senderEmail": "rep@x.test"},
+            headers={"Authorization": "Bearer sandbox-token"},
+        )
+        assert response.status_code in (200, 400), response.text
+    sandbox.set_clock(NOW)  # the sequencer sends each first step
+    sandbox.upsert_hubspot(
+        "contacts", [{"id": i, "properties": {"hs_email_optout": "true"}} for i in ids]
+    )
+    return ids
+
+
+def artifacts_of(flow_run_id: str) -> dict[str, object]:
+    async def read() -> dict[str, object]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}),
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="")),
+            )
+        return {a.key: a.data for a in found if a.key}
+
+    import asyncio
+
+    return asyncio.run(read())
+
+
+def test_a_run_reports_its_figures_as_artifacts(prefect_harness, sandbox, tmp_path: Path) -> None:
+    enrolled_population(sandbox, 5)
+    db = str(tmp_path / "db.duckdb")
+    summary = cycle(
+        now=NOW, db=db, project=str(tmp_path), sandbox_url=sandbox.url, sandbox_cert=sandbox.cert
+    )
+    assert summary["decide"]["unenroll"] == 5
+    found = artifacts_of(summary["run_id"])
+    report = str(found["cycle-report"])
+    assert "## Sync" in report and "contacts" in report and "## Rules" in report
+    assert "unsubscribed" in report
+    assert "exclusion-changes" in found
+
+
+def test_a_tripped_run_pauses_and_posts_after_approval(
+    prefect_harness, sandbox, tmp_path: Path
+) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    ids = enrolled_population(sandbox, 12)
+    db = str(tmp_path / "db.duckdb")
+    result: dict = {}
+
+    def run() -> None:
+        result["summary"] = cycle(
+            now=NOW,
+            db=db,
+            project=str(tmp_path),
+            sandbox_url=sandbox.url,
+            sandbox_cert=sandbox.cert,
+            wait_for_approval=True,
+        )
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    flow_run_id = wait_for_paused_run()
+    assert all(e["state"] == "active" for e in sandbox.enrollments())  # nothing posted yet
+    resume_flow_run(flow_run_id, run_input={"approve": True, "approver": "ana"})
+    worker.join(120)
+    summary = result["summary"]
+    assert summary["approval"]["status"] == "approved"
+    assert summary["post"]["sent"] == len(ids)
+    assert {e["state"] for e in sandbox.enrollments()} == {"unenrolled"}
+
+
+def wait_for_paused_run(timeout: float = 120) -> str:
+    import asyncio
+
+    from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
+
+    async def paused() -> list:
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["PAUSED"]))
+                )
+            )
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = asyncio.run(paused())
+        if runs:
+            return str(runs[0].id)
+        time.sleep(0.5)
+    raise AssertionError("the run did not pause for approval")
+
+
+def test_no_credential_appears_in_logs_artifacts_or_the_database(
+    prefect_harness, sandbox, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    enrolled_population(sandbox, 3)
+    (tmp_path / "seqguard.yml").write_text(
+        "crms:\n"
+        f"  hubspot: {{url: '{sandbox.url}', ca_cert: '{sandbox.cert}', token_env: HS_TOKEN}}\n"
+        f"  salesforce: {{url: '{sandbox.url}', ca_cert: '{sandbox.cert}', session_env: SF}}\n"
+    )
+    monkeypatch.setenv("HS_TOKEN", "sandbox-token")
+    monkeypatch.setenv("SF", "sandbox-session")
+    db = tmp_path / "db.duckdb"
+    summary = cycle(now=NOW, db=str(db), project=str(tmp_path))
+    assert summary["decide"]["unenroll"] == 3
+    texts = [
+        db.read_bytes().decode("latin-1"),
+        caplog.text,
+        *[str(v) for v in artifacts_of(summary["run_id"]).values()],
+        str(summary),
+    ]
+    for secret in ("sandbox-token", "sandbox-session"):
+        assert not any(secret in text for text in texts)

@@ -204,40 +204,45 @@ class _Poster:
         self._note_errors(row[0] for row in failed)
 
     def _in_doubt(self, con: duckdb.DuckDBPyConnection) -> pa.Table:
-        """Rows that may have reached the sequencer: pending after an attempt, or sent and
-        not yet confirmed (the oldest few thousand)."""
+        """Rows that may have reached the sequencer without their answer being recorded:
+        pending after an attempt. (Sent rows are never posted again, so they cannot be
+        doubled; `read_enrollments` confirms them, and lists those that never took effect.)
+        """
         return _arrow(
-            con, f"""(select {_CHANGE_COLUMNS} from ops.outbox
-                 where crm = $crm and status = 'pending' and attempts > 0)
-                union all
-                (select {_CHANGE_COLUMNS} from ops.outbox
-                 where crm = $crm and status = 'sent'
-                 order by sent_at, change_id limit $cap)""",
-            {"crm": self.crm, "cap": HUBSPOT_STATUS_READS})
+            con, f"""select {_CHANGE_COLUMNS} from ops.outbox
+                     where crm = $crm and status = 'pending' and attempts > 0
+                       and ($run_id is null or run_id = $run_id)""",
+            {"crm": self.crm, "run_id": self.run_id})
 
     def _reconcile(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
-        """Read the sequencer's state for `rows` and mark what already took effect, so
-        nothing that may have been sent is sent again."""
+        """Find out whether `rows` reached the sequencer, so nothing is sent twice.
+
+        First the trace a change leaves (HubSpot: the property write carrying its id):
+        those are sent, and their effect is confirmed by a later read. For kinds without a
+        trace the enrollment state is read: a change whose effect is there is confirmed.
+        What is left did not arrive and is posted again.
+        """
         if rows.num_rows == 0:
             return
-        contacts = rows.select(["contact_id"])
-        snapshot = self.adapter.enrollments(None, contacts)
-        _, _, confirmed = _apply_snapshot(con, self.crm, self.now, snapshot, contacts, False)
-        self.result.confirmed += confirmed
-        still = _arrow(
-            con, f"""select {_CHANGE_COLUMNS} from ops.outbox
-                     where status = 'pending' and attempts > 0
-                       and change_id in (select unnest(?::varchar[]))""",
-            [rows.column("change_id").to_pylist()])
-        written = self.adapter.written(still) if still.num_rows else None
-        if written is not None and written.num_rows:
-            # the write reached the sequencer; its effect shows on a later read
+        written = self.adapter.written(rows)
+        if written.num_rows:
             with transaction(con):
                 con.execute(
                     """update ops.outbox set status = 'sent', sent_at = ?, error = null
-                       where change_id in (select unnest(?::varchar[]))""",
+                       where status = 'pending'
+                         and change_id in (select unnest(?::varchar[]))""",
                     [self.now, written.column("change_id").to_pylist()])
             self.result.sent += written.num_rows
+        traced = pc.is_in(rows.column("kind"),
+                          pa.array(sorted(self.adapter.traceable_kinds), pa.string()))
+        unseen = rows.filter(pc.and_(pc.invert(traced), pc.invert(pc.is_in(
+            rows.column("change_id"), written.column("change_id")))))
+        if unseen.num_rows:
+            contacts = unseen.select(["contact_id"])
+            snapshot = self.adapter.enrollments(None, contacts)
+            _, _, confirmed = _apply_snapshot(con, self.crm, self.now, snapshot, contacts,
+                                              False)
+            self.result.confirmed += confirmed
         for change_id, attempts in con.execute(
                 "select change_id, attempts from ops.outbox where change_id in "
                 "(select unnest(?::varchar[]))", [rows.column("change_id").to_pylist()],

@@ -67,6 +67,9 @@ class Sequencer(Protocol):
 
     crm: str
     requests_made: int
+    # kinds whose arrival `written` proves either way: a change of such a kind that
+    # `written` does not list never reached the sequencer, so no state read is needed
+    traceable_kinds: frozenset[str]
 
     def batch_limit(self, kind: str) -> int:
         """How many changes of `kind` one API call carries."""

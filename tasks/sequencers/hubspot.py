@@ -67,6 +67,8 @@ class HubSpotSequencer:
     """HubSpot Sequences for one account; thread-safe (the poster runs calls in parallel)."""
 
     crm = "hubspot"
+    # the workflow acts on the property write, and the write carries the change id
+    traceable_kinds = frozenset({"unenroll"})
 
     def __init__(self, config: HubSpotConfig, limiter: RateLimiter | None = None) -> None:
         token = config.token.resolve(TOKEN_SETTING)

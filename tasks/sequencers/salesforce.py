@@ -52,6 +52,7 @@ class SalesforceSequencer:
     """Sales Engagement cadences of one org; thread-safe."""
 
     crm = "salesforce"
+    traceable_kinds: frozenset[str] = frozenset()
 
     def __init__(self, config: SalesforceConfig, limiter: RateLimiter | None = None) -> None:
         if not config.url:

@@ -26,6 +26,9 @@ from tasks.store import transaction
 
 # a page is buffered until this many are waiting, then appended as one Arrow batch
 PAGES_PER_APPEND = 20
+# DuckDB's share of a sync's memory: merges of a million rows spill to disk beyond it,
+# which keeps the whole process (Python, Arrow, DuckDB) within ~1.5 GiB
+SYNC_MEMORY_LIMIT = "768MB"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
 
@@ -140,6 +143,12 @@ def reset_staging(con: duckdb.DuckDBPyConnection, spec: ObjectSpec) -> None:
 
 def drop_staging(con: duckdb.DuckDBPyConnection, spec: ObjectSpec) -> None:
     con.execute(f"drop table if exists {spec.staging_table}")
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Bound DuckDB's memory for a sync run; order of inserted rows does not matter."""
+    con.execute(f"set memory_limit = '{SYNC_MEMORY_LIMIT}'")
+    con.execute("set preserve_insertion_order = false")
 
 
 def read_watermark(con: duckdb.DuckDBPyConnection, crm: str, obj: str) -> datetime | None:

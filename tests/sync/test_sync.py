@@ -278,3 +278,27 @@ def test_server_errors_are_retried_and_the_sync_completes(sandbox, config, db):
     assert 502 in statuses
     live = rows(db, "select count(*) from raw_hubspot.contacts where not archived")[0][0]
     assert live == result.objects["contacts"].merged - result.objects["contacts"].deleted
+
+
+def test_a_millisecond_denser_than_the_search_cap_is_read_by_id_ranges(
+        sandbox, config, db, monkeypatch):
+    import tasks.crm.hubspot.settings as hubspot_settings
+
+    sandbox.reset(seed=16, contacts=700, now=NOW)
+    sync_hubspot(db, config, NOW, objects=("contacts",))
+    later = NOW + timedelta(hours=2)
+    sandbox.set_clock(later)  # every change below happens in the same millisecond
+    ids = [r[0] for r in rows(db, "select id from raw_hubspot.contacts where not archived")]
+    sandbox.upsert_hubspot("contacts", [{"id": i, "properties": {"lastname": "Bulk"}}
+                                        for i in ids])
+    # our side of the cap, lowered so a few hundred records exceed it (the sandbox's stays)
+    monkeypatch.setattr(hubspot_settings, "SEARCH_RESULT_CAP", 400)
+    sandbox.clear_requests()
+
+    result = sync_hubspot(db, config, later, objects=("contacts",))
+
+    assert result.objects["contacts"].fetched >= len(ids)
+    assert rows(db, "select count(*) from raw_hubspot.contacts where not archived "
+                    "and lastname is distinct from 'Bulk'")[0][0] == 0
+    searches = [e for e in sandbox.requests() if e["path"].endswith("/search")]
+    assert all(e["status"] == 200 for e in searches)

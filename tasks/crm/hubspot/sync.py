@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from tasks.config import Config, HubSpotConfig
@@ -34,12 +35,13 @@ from tasks.crm.snapshot import (
     SyncResult,
     drop_staging,
     ensure_raw_table,
+    limit_memory,
     merge_object,
     quote,
     read_watermark,
     reset_staging,
 )
-from tasks.errors import ConfigError, SyncError
+from tasks.errors import ConfigError
 from tasks.store import connect, transaction
 
 CRM = "hubspot"
@@ -86,6 +88,7 @@ def sync_hubspot(
     specs = {obj: object_spec(obj, metadata[obj], cfg.properties.get(obj, []))
              for obj in objects}
     with connect(db_path) as con:
+        limit_memory(con)
         for spec in specs.values():
             ensure_raw_table(con, spec)
             reset_staging(con, spec)
@@ -300,7 +303,8 @@ def search_pages(client: HubSpotClient, obj: str, props: list[str], since: datet
     """Every record modified in [since, upper], oldest first, as page bodies.
 
     A window whose total passes the search cap is split in two and each half searched
-    on its own, so no query ever needs to page past 10,000 results.
+    on its own, so no query ever needs to page past 10,000 results. A single millisecond
+    that alone holds more (a bulk update) is read by id ranges instead.
     """
     if upper is None:
         return
@@ -308,31 +312,67 @@ def search_pages(client: HubSpotClient, obj: str, props: list[str], since: datet
     windows = [(_ms(since), _ms(upper) + 1)]
     while windows:
         lo, hi = windows.pop(0)
-        request: dict[str, Any] = {
-            "filterGroups": [{"filters": [
-                {"propertyName": cursor, "operator": "GTE", "value": str(lo)},
-                {"propertyName": cursor, "operator": "LT", "value": str(hi)},
-            ]}],
-            "sorts": [{"propertyName": cursor, "direction": "ASCENDING"}],
-            "properties": props, "limit": settings.SEARCH_PAGE_SIZE,
-        }
+        request = _window_request(cursor, lo, hi, props)
         body, page = client.search(obj, request)
         if int(page.get("total") or 0) > settings.SEARCH_RESULT_CAP:
             if hi - lo <= 1:
-                raise SyncError(
-                    f"HubSpot {obj}: more than {settings.SEARCH_RESULT_CAP} records modified "
-                    f"in the same millisecond ({_from_ms(lo)}); run with full_resync"
-                )
+                yield from dense_window_pages(client, obj, props, lo, hi)
+                continue
             mid = (lo + hi) // 2
             windows[0:0] = [(lo, mid), (mid, hi)]
             continue
-        while True:
-            yield body, len(page.get("results") or [])
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                break
-            request["after"] = after
-            body, page = client.search(obj, request)
+        yield from _follow(client, obj, request, body, page)
+
+
+def dense_window_pages(client: HubSpotClient, obj: str, props: list[str], lo: int,
+                       hi: int) -> Iterator[tuple[str, int]]:
+    """A time window too dense to split, read in ascending id ranges of < 10,000 each.
+
+    Each query asks for ids above the last one seen, sorted by id, and is followed only
+    until the cap; the next query starts after the last id it returned.
+    """
+    cursor = settings.CURSOR_PROPERTY.get(obj, settings.DEFAULT_CURSOR_PROPERTY)
+    last_id = 0
+    while True:
+        request = _window_request(cursor, lo, hi, props, sort="hs_object_id")
+        request["filterGroups"][0]["filters"].append(
+            {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
+        first, page = client.search(obj, request)
+        seen = 0
+        for body, n in _follow(client, obj, request, first, page, stop_at_cap=True):
+            yield body, n
+            seen += n
+            ids = [int(r["id"]) for r in orjson.loads(body).get("results") or []
+                   if str(r.get("id", "")).isdigit()]
+            last_id = max([last_id, *ids])
+        if seen < settings.SEARCH_RESULT_CAP:  # the id ranges ran out before the cap
+            return
+
+
+def _window_request(cursor: str, lo: int, hi: int, props: list[str],
+                    sort: str | None = None) -> dict[str, Any]:
+    return {
+        "filterGroups": [{"filters": [
+            {"propertyName": cursor, "operator": "GTE", "value": str(lo)},
+            {"propertyName": cursor, "operator": "LT", "value": str(hi)},
+        ]}],
+        "sorts": [{"propertyName": sort or cursor, "direction": "ASCENDING"}],
+        "properties": props, "limit": settings.SEARCH_PAGE_SIZE,
+    }
+
+
+def _follow(client: HubSpotClient, obj: str, request: dict[str, Any], body: str, page: dict,
+            stop_at_cap: bool = False) -> Iterator[tuple[str, int]]:
+    """Yield a search's first page and follow `paging.next.after` (up to the cap)."""
+    while True:
+        yield body, len(page.get("results") or [])
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return
+        if stop_at_cap and int(after) + settings.SEARCH_PAGE_SIZE > settings.SEARCH_RESULT_CAP:
+            return
+        request["after"] = after
+        body, page = client.search(obj, request)
 
 
 # ---- associations ----------------------------------------------------------------

@@ -31,6 +31,7 @@ from tasks.crm.snapshot import (
     SyncResult,
     drop_staging,
     ensure_raw_table,
+    limit_memory,
     merge_object,
     quote,
     read_watermark,
@@ -73,6 +74,7 @@ def sync_salesforce(
     described = {obj: client.describe(obj) for obj in objects}
     specs = {obj: object_spec(obj, described[obj], cfg.fields.get(obj, [])) for obj in objects}
     with connect(db_path) as con:
+        limit_memory(con)
         for spec in specs.values():
             ensure_raw_table(con, spec)
             reset_staging(con, spec)

@@ -1,0 +1,213 @@
+"""The soak: days of churn against the sandbox, seqguard's cycle every 15 minutes, then
+the independent oracle's verdict.
+
+    .venv/bin/python bench/soak.py --days 7 --contacts 20000 [--seed 0]
+
+Each cycle moves the sandbox clock 15 minutes (the sequencer sends the steps that came
+due), lets the churn change the CRMs, the rules and the enrollments, then runs one
+seqguard cycle at that time. At the end the oracle (bench/oracle.py, which shares no
+code with seqguard) judges every step sent and every unenroll. Target (issue 8): 0
+wrongful sends, 0 wrongful removals, p95 latency <= 15 min + posting time, 7 days at
+20,000 contacts in under 60 minutes. The last line printed is one JSON object.
+
+`--cycle none` runs a seqguard that does nothing: the oracle must then report the
+wrongful sends such a tool lets through (a check of the oracle itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import oracle  # noqa: E402
+from bench.churn import Churn, ManualActions, Rates  # noqa: E402
+from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
+
+START = datetime(2026, 3, 2, 8, 0)
+CYCLE = timedelta(minutes=15)
+PROPAGATION_DELAY = timedelta(minutes=30)  # seqguard's default; the sandbox config uses it
+
+Cycle = Callable[[str, str, str, str, datetime], Any]
+
+
+def seqguard_cycle() -> Cycle:
+    """seqguard's cycle without Prefect (tasks.pipeline.run_cycle)."""
+    try:
+        from tasks.pipeline import run_cycle
+    except ImportError as exc:
+        raise SystemExit(f"soak: seqguard's cycle is not available ({exc}); "
+                         "run with --cycle none to check the oracle alone") from exc
+
+    def run(db: str, project: str, url: str, cert: str, now: datetime) -> Any:
+        return run_cycle(db, project, url, cert, now, dry_run=False)
+
+    return run
+
+
+def no_cycle(db: str, project: str, url: str, cert: str, now: datetime) -> None:
+    """A seqguard that does nothing: the oracle's own check."""
+
+
+@dataclass
+class SeqguardManual:
+    """A user at the CLI: `seqguard unenroll` / `seqguard enroll`, as functions."""
+
+    db: str
+    url: str
+    cert: str
+
+    def _config(self) -> Any:
+        from tasks.config import sandbox_config
+
+        return sandbox_config(self.url, self.cert)
+
+    def unenroll(self, email: str, sequence: str | None, now: datetime) -> None:
+        from tasks import manual
+
+        config = self._config()
+        manual.unenroll(self.db, email, sequence, now=now, crm=config.sequencer,
+                        actor="user:churn", config=config)
+
+    def enroll(self, email: str, sequence: str, now: datetime) -> None:
+        from tasks import manual
+
+        config = self._config()
+        manual.enroll(self.db, email, sequence, now=now, crm=config.sequencer,
+                      actor="user:churn", config=config)
+
+
+@dataclass
+class Operator:
+    """The person watching the Prefect UI: approves a run the circuit breaker held, as
+    `seqguard cycle --approve RUN` does, in the same 15 minutes. Counted, so the soak
+    says how often seqguard needed a human."""
+
+    db: str
+    url: str
+    cert: str
+    approvals: int = 0
+    held_unenrolls: int = 0
+
+    def review(self, summary: Any, now: datetime) -> None:
+        breaker = (summary or {}).get("breaker") if isinstance(summary, dict) else None
+        if not breaker or not breaker.get("tripped"):
+            return
+        from tasks.approval import apply_decision
+        from tasks.config import sandbox_config
+        from tasks.outbox import post_pending
+
+        apply_decision(self.db, breaker["run_id"], True, "user:soak-operator")
+        post_pending(self.db, sandbox_config(self.url, self.cert), now, run_id=breaker["run_id"])
+        self.approvals += 1
+        self.held_unenrolls += int(breaker.get("unenrolls") or 0)
+
+
+def copy_project(target: Path) -> Path:
+    """A project folder of our own: the churn edits its rule files."""
+    shutil.copytree(ROOT / "sql", target / "sql", ignore=shutil.ignore_patterns("*.duckdb"))
+    return target
+
+
+def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None = None,
+             workdir: str | Path | None = None, manual: bool = True, rates: Rates | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a soak and return the oracle's figures plus the verdict's details."""
+    cycle = cycle or seqguard_cycle()
+    cycles = round(days * 24 * 60 / 15)
+    with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
+        work = Path(workdir or scratch)
+        project = copy_project(work / "project")
+        db = str(work / "seqguard.duckdb")
+        with running_sandbox(work / "sandbox") as sandbox:
+            sandbox.set_clock(START)
+            sandbox.reset(seed=seed, contacts=contacts, now=START)
+            actions: ManualActions | None = (
+                SeqguardManual(db, sandbox.url, sandbox.cert)
+                if manual and cycle is not no_cycle else None)
+            churn = Churn(sandbox, seed=seed, contacts=contacts, project_dir=project,
+                          manual=actions, rates=rates)
+            churn.setup(START)
+            start_truth = oracle.snapshot(sandbox)
+            project_files = oracle.read_project(project)
+            operator = Operator(db, sandbox.url, sandbox.cert)
+            started = time.perf_counter()
+            totals = drive(sandbox, churn, cycle, operator, cycles, db, str(project), progress)
+            soak_seconds = time.perf_counter() - started
+            sandbox.set_clock(START + cycles * CYCLE)  # the last steps come due
+            truth = oracle.collect(sandbox, start_truth)
+    verdict = oracle.judge(truth, project_files, churn.log,
+                           propagation_delay=PROPAGATION_DELAY, grace=CYCLE,
+                           crm="hubspot", send_grid=(START, CYCLE))
+    figures = {"days": days, "contacts": contacts, "cycles": cycles, **verdict.summary()}
+    return {"figures": figures, "verdict": verdict, "churn": dict(totals),
+            "seconds": round(soak_seconds, 1), "log": churn.log,
+            "approvals": operator.approvals, "held_unenrolls": operator.held_unenrolls}
+
+
+def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator, cycles: int,
+          db: str, project: str, progress: Callable[[str], None] | None) -> Counter:
+    """Clock, churn, cycle (and the operator's look at it), once per 15 minutes."""
+    totals: Counter = Counter()
+    started = time.perf_counter()
+    for i in range(cycles):
+        now = START + i * CYCLE
+        sandbox.set_clock(now)
+        totals.update(churn.step(now))
+        operator.review(cycle(db, project, sandbox.url, sandbox.cert, now), now)
+        if progress and (i + 1) % 96 == 0:
+            rate = (time.perf_counter() - started) / (i + 1)
+            progress(f"cycle {i + 1}/{cycles}: {rate:.2f} s per cycle, "
+                     f"eta {rate * (cycles - i - 1) / 60:.1f} min")
+    return totals
+
+
+def print_findings(result: dict[str, Any], limit: int = 15) -> None:
+    verdict: oracle.Verdict = result["verdict"]
+    print(f"churn: {json.dumps(result['churn'], sort_keys=True)}")
+    print(f"soak wall time: {result['seconds']} s; removals judged: {len(verdict.removals)}; "
+          f"wrongful enrollments: {len(verdict.wrongful_enrollments)}; runs the circuit "
+          f"breaker held and the operator approved: {result['approvals']} "
+          f"({result['held_unenrolls']} unenrolls)")
+    if verdict.unmodelled_rules:
+        print(f"rules the oracle cannot judge (left out): {', '.join(verdict.unmodelled_rules)}")
+    for title, rows in (("wrongful send", verdict.wrongful_sends),
+                        ("wrongful removal", verdict.wrongful_removals),
+                        ("wrongful enrollment", verdict.wrongful_enrollments)):
+        for row in rows[:limit]:
+            print(f"{title}: {json.dumps(row, default=str)}")
+        if len(rows) > limit:
+            print(f"... and {len(rows) - limit} more of {title}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=float, default=7)
+    parser.add_argument("--contacts", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cycle", choices=["seqguard", "none"], default="seqguard")
+    parser.add_argument("--workdir", help="keep the sandbox, project and database here")
+    args = parser.parse_args(argv)
+    cycle = no_cycle if args.cycle == "none" else seqguard_cycle()
+    result = run_soak(days=args.days, contacts=args.contacts, seed=args.seed, cycle=cycle,
+                      workdir=args.workdir,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print_findings(result)
+    print(json.dumps(result["figures"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -82,7 +82,11 @@ def run_cycle(args: argparse.Namespace) -> int:
             f"no seqguard.yml and no --sandbox: starting a sandbox with {args.contacts:,} contacts",
             flush=True,
         )
-        with running_sandbox(data_dir, contacts=args.contacts, seed=args.seed) as sandbox:
+        # a live account has people in sequences already: enroll 5% so the cycle has
+        # enrollments to check
+        with running_sandbox(
+            data_dir, contacts=args.contacts, seed=args.seed, enrollments=args.contacts // 20
+        ) as sandbox:
             summary = _run(args, now, sandbox.url, sandbox.cert)
     print(json.dumps(summary, default=str, indent=2) if args.json else render_summary(summary))
     return 0
@@ -144,11 +148,42 @@ def render_summary(summary: dict) -> str:
         )
         quarantined = sum(c.get("quarantined", 0) for c in objects.values())
         lines.append(f"  synced {crm}: {counts}; quarantined {quarantined}")
+    model = summary.get("model") or {}
+    if model.get("rows"):
+        lines.append("  model: " + ", ".join(f"{k} {v:,}" for k, v in model["rows"].items()))
+    rules = summary.get("rules") or {}
+    if rules:
+        failed = rules.get("rules_failed") or []
+        lines.append(
+            f"  rules: {rules.get('rules_run', 0)} run in {rules.get('seconds', 0):.1f} s, "
+            f"{rules.get('matches', 0):,} matches, {len(failed)} failed"
+            + (f" ({', '.join(failed)}: failed closed)" if failed else "")
+            + f", {len(rules.get('pending') or [])} pending versions"
+        )
+    decide = summary.get("decide") or {}
+    if decide:
+        lines.append(
+            "  decided: "
+            + ", ".join(
+                f"{kind} {decide.get(kind, 0):,}"
+                for kind in ("unenroll", "block", "skip", "enroll", "refused", "held")
+            )
+        )
     if (summary.get("approval") or {}).get("message"):
         lines.append(f"  circuit breaker: {summary['approval']['message']}")
-    for key in ("model", "rules", "decide", "post"):
-        if summary.get(key):
-            lines.append(f"  {key}: {json.dumps(summary[key], default=str)[:300]}")
+    post = summary.get("post") or {}
+    if post:
+        lines.append(
+            "  posted: "
+            + (
+                post["skipped"]
+                if "skipped" in post
+                else ", ".join(
+                    f"{kind} {post.get(kind, 0):,}"
+                    for kind in ("sent", "confirmed", "rejected", "failed", "pending")
+                )
+            )
+        )
     return "\n".join(lines)
 
 

@@ -11,8 +11,15 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default="data/sandbox")
+    parser.add_argument("--enrollments", type=int, default=0)
     args = parser.parse_args()
-    serve(port=args.port, data_dir=args.data_dir, contacts=args.contacts, seed=args.seed)
+    serve(
+        port=args.port,
+        data_dir=args.data_dir,
+        contacts=args.contacts,
+        seed=args.seed,
+        enrollments=args.enrollments,
+    )
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ class Gate:
             "status": None,
         }
         self.log.append(entry)
+        sequencer.follow_wall_clock(self.state)
         rejection = self._reject(api, dict(scope["headers"]))
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
@@ -129,6 +130,10 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
                 companies=spec.get("companies"),
                 deals=spec.get("deals"),
             )
+        if spec.get("enrollments"):
+            from sandbox.demo import enroll_demo
+
+            enroll_demo(state, int(spec["enrollments"]))
         counts = {
             t: state.rows(f"select count(*) as n from {t}")[0]["n"]
             for t in (

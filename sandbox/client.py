@@ -44,8 +44,9 @@ class SandboxClient:
         companies: int | None = None,
         deals: int | None = None,
         now: datetime | str | None = None,
+        enrollments: int = 0,
     ) -> dict:
-        body: dict[str, Any] = {"seed": seed, "contacts": contacts}
+        body: dict[str, Any] = {"seed": seed, "contacts": contacts, "enrollments": enrollments}
         if companies is not None:
             body["companies"] = companies
         if deals is not None:
@@ -103,6 +104,7 @@ def running_sandbox(
     port: int = 0,
     contacts: int = 0,
     seed: int = 0,
+    enrollments: int = 0,
     timeout: float = 180.0,
     quiet: bool = True,
 ) -> Iterator[SandboxClient]:
@@ -119,6 +121,8 @@ def running_sandbox(
         str(contacts),
         "--seed",
         str(seed),
+        "--enrollments",
+        str(enrollments),
     ]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}

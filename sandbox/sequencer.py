@@ -183,6 +183,14 @@ def enrollments_of(state: SandboxState, *, crm: str, contact_id: str) -> list[di
     )
 
 
+def follow_wall_clock(state: SandboxState) -> int:
+    """When nobody set the clock, send what is due by the wall clock (at most once a second),
+    so a sandbox left running behaves like a live sequencer."""
+    if state.clock_is_set() or not state.tick_due():
+        return 0
+    return tick(state)
+
+
 def tick(state: SandboxState) -> int:
     """Send every step due by the sandbox clock; returns how many were sent."""
     now = state.now()

@@ -29,7 +29,11 @@ def bind(port: int) -> socket.socket:
 
 
 def serve(
-    port: int = 0, data_dir: str | Path = "data/sandbox", contacts: int = 0, seed: int = 0
+    port: int = 0,
+    data_dir: str | Path = "data/sandbox",
+    contacts: int = 0,
+    seed: int = 0,
+    enrollments: int = 0,
 ) -> None:
     """Generate data, write the certificate, print the URL and serve until stopped."""
     from sandbox import generate
@@ -38,6 +42,10 @@ def serve(
     generate.seed_metadata(state)
     if contacts:
         generate.generate(state, seed=seed, contacts=contacts)
+    if enrollments:
+        from sandbox.demo import enroll_demo
+
+        enroll_demo(state, enrollments)
     cert, key = write_certificate(Path(data_dir))
     sock = bind(port)
     url = f"https://127.0.0.1:{sock.getsockname()[1]}"

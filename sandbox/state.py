@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ class SandboxState:
         self.lock = threading.RLock()
         self.con = duckdb.connect(":memory:")
         self._clock: datetime | None = None
+        self._last_tick = 0.0
         self.reset_schema()
 
     def reset_schema(self) -> None:
@@ -44,6 +46,17 @@ class SandboxState:
     def now(self) -> datetime:
         """The sandbox clock: fixed once set by `/_sandbox/clock`, else the wall clock."""
         return self._clock if self._clock is not None else utcnow()
+
+    def clock_is_set(self) -> bool:
+        return self._clock is not None
+
+    def tick_due(self, every_seconds: float = 1.0) -> bool:
+        """True at most once per `every_seconds` of wall time (throttles wall-clock ticks)."""
+        moment = time.monotonic()
+        if moment - self._last_tick < every_seconds:
+            return False
+        self._last_tick = moment
+        return True
 
     def set_clock(self, now: datetime) -> None:
         self._clock = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now

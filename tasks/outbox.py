@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.config import Config
+from tasks.errors import SequencerRejected
 from tasks.paths import SQL_DIR
 from tasks.sequencers import sequencer_for
 from tasks.sequencers.base import (
@@ -51,6 +52,7 @@ MAX_CONSECUTIVE_FAILURES = 8
 # HubSpot reads enrollment state one contact per call: cap the reads of one refresh and
 # read the oldest-checked first, so a large backlog is worked through over cycles
 HUBSPOT_STATUS_READS = 2_000
+UNVERIFIED_LISTED = 200     # unverified unenrolls carried in a read's result (the report)
 # a Salesforce incremental read starts this far before the newest change already seen
 READ_OVERLAP = timedelta(minutes=5)
 
@@ -87,7 +89,8 @@ class ReadResult:
     confirmed: int = 0
     requests: int = 0
     seconds: float = 0.0
-    unverified: list[dict[str, Any]] = field(default_factory=list)
+    unverified_total: int = 0  # unenrolls written but not seen to take effect
+    unverified: list[dict[str, Any]] = field(default_factory=list)  # the oldest, with owner
 
 
 # ---- entry points ------------------------------------------------------------------------
@@ -116,7 +119,9 @@ def read_enrollments(db_path: str | Path, config: Config, now: datetime,
         counts = _apply_snapshot(con, adapter.crm, now, snapshot, contacts, all_covered)
         result.enrollments_read = snapshot.num_rows
         result.new_enrollments, result.state_changes, result.confirmed = counts
-        result.unverified = unverified_unenrolls(con)
+        unverified = unverified_unenrolls(con)
+        result.unverified_total = len(unverified)
+        result.unverified = unverified[:UNVERIFIED_LISTED]
     result.requests = adapter.requests_made
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -136,6 +141,22 @@ def post_pending(db_path: str | Path, config: Config, now: datetime, run_id: str
     with connect(db_path) as con:
         poster.run(con)
     return poster.result
+
+
+def raise_for_refusals(db_path: str | Path, change_ids: list[str]) -> None:
+    """For an action a user asked for: raise SequencerRejected naming the first refused
+    or unpostable change (and how many more), so the command exits non-zero."""
+    with connect(db_path) as con:
+        bad = con.execute(
+            """select kind, email, sequence_id, crm, error from ops.outbox
+               where change_id in (select unnest(?::varchar[]))
+                 and status in ('rejected', 'failed')
+               order by created_at, change_id""", [change_ids]).fetchall()
+    if bad:
+        kind, email, sequence_id, crm, error = bad[0]
+        more = f" ({len(bad) - 1} more refused; see ops.outbox)" if len(bad) > 1 else ""
+        where = "every sequence" if sequence_id == "*" else f"sequence {sequence_id}"
+        raise SequencerRejected(f"{crm} refused to {kind} {email} ({where}): {error}{more}")
 
 
 def unverified_unenrolls(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import requests
 
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, SyncError
 
 # a change to post: one outbox row, with the CRM record it concerns
 CHANGE_SCHEMA = pa.schema([
@@ -118,8 +118,8 @@ class OutcomeUnknown(Exception):
     """A write may or may not have reached the sequencer (5xx, timeout, dropped connection)."""
 
 
-class RateLimitExhausted(Exception):
-    """The sequencer kept answering 'rate limited' past the wait budget."""
+class RateLimitExhausted(SyncError):
+    """The sequencer kept answering 'rate limited', or failing, past the retry budget."""
 
 
 # ---- building result tables -------------------------------------------------------------
@@ -178,6 +178,7 @@ def send(
     unknown: reads are retried here with backoff, writes raise OutcomeUnknown so the poster
     reads the state first. A 401 is a configuration problem and raises ConfigError.
     """
+    last = "no answer"
     for attempt in range(max_attempts):
         count()
         try:
@@ -186,6 +187,7 @@ def send(
         except (requests.Timeout, requests.ConnectionError) as exc:
             if not idempotent:
                 raise OutcomeUnknown(f"{crm} {method} {_path(url)}: {type(exc).__name__}") from exc
+            last = type(exc).__name__
             sleep(backoff_seconds(attempt))
             continue
         if response.status_code == 401:
@@ -194,6 +196,7 @@ def send(
                 f"check the {crm} token/session setting in seqguard.yml"
             )
         if is_rate_limited(response):
+            last = f"rate limited (HTTP {response.status_code})"
             wait = _retry_after(response)
             limiter.pause((wait if wait is not None else 1.0 + attempt) + random.uniform(0, 0.5))
             continue
@@ -201,12 +204,13 @@ def send(
             if not idempotent:
                 raise OutcomeUnknown(
                     f"{crm} {method} {_path(url)}: HTTP {response.status_code}")
+            last = f"HTTP {response.status_code}"
             sleep(backoff_seconds(attempt))
             continue
         return response
     raise RateLimitExhausted(
-        f"{crm} {method} {_path(url)}: still rate limited or failing after {max_attempts} "
-        "attempts; the rows stay pending for the next run"
+        f"{crm} {method} {_path(url)}: {last} after {max_attempts} attempts; check that "
+        f"{crm} is reachable (the changes stay pending for the next run)"
     )
 
 

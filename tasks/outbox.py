@@ -51,7 +51,7 @@ QUEUED_BATCHES = 8          # batches selected ahead per query of the outbox
 MAX_CONSECUTIVE_FAILURES = 8
 # HubSpot reads enrollment state one contact per call: cap the reads of one refresh and
 # read the oldest-checked first, so a large backlog is worked through over cycles
-HUBSPOT_STATUS_READS = 2_000
+HUBSPOT_STATUS_READS = 500  # ~50 s of a 100-per-10-s budget; enough for a 15-minute cycle
 UNVERIFIED_LISTED = 200     # unverified unenrolls carried in a read's result (the report)
 # a Salesforce incremental read starts this far before the newest change already seen
 READ_OVERLAP = timedelta(minutes=5)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from post_support import (
     NOW,
     add_changes,
@@ -23,7 +24,8 @@ from post_support import (
 
 from sandbox.client import SandboxClient
 from tasks.config import Config
-from tasks.outbox import post_pending, read_enrollments
+from tasks.errors import SequencerRejected
+from tasks.outbox import post_pending, raise_for_refusals, read_enrollments
 from tasks.store import connect
 
 ENROLL_PATH = "/automation/v4/sequences/enrollments"
@@ -72,6 +74,12 @@ def test_refusals_are_recorded_and_never_retried(fresh: SandboxClient, config: C
     assert rows["unsub-0"]["error"].startswith("CONTACT_UNSUBSCRIBED: ")
     assert rows["second-0"]["error"].startswith("ALREADY_ENROLLED: ")
     assert any("CONTACT_UNSUBSCRIBED" in e for e in result.errors)
+    # a user who asked for these gets one line and a non-zero exit
+    with pytest.raises(SequencerRejected,
+                       match=r"hubspot refused to enroll p0@example.com \(sequence 102\): "
+                             r"ALREADY_ENROLLED: .* \(1 more refused; see ops.outbox\)"):
+        raise_for_refusals(db, ["first-0", "unsub-0", "second-0"])
+    raise_for_refusals(db, ["first-0"])  # sent: nothing to say
     # a second pass sends nothing: refusals stay refused
     fresh.clear_requests()
     again = post_pending(db, config, NOW, sequencer=hubspot(config))

@@ -69,14 +69,15 @@ def verdict(run_id: str, unenrolls: int, open_enrollments: int, config: Config,
         pct = round(100.0 * unenrolls / open_enrollments, 2)
     else:
         pct = 100.0 if unenrolls else 0.0  # unenrolling from nothing known: treat as all
-    over_pct = pct > config.unenroll_threshold_pct
+    over_pct = pct > config.unenroll_threshold_pct and unenrolls >= config.unenroll_threshold_min
     over_count = unenrolls > config.unenroll_threshold_count
     tripped = unenrolls > 0 and (over_pct or over_count)
     rules = ", ".join(f"{r} ({n})" for r, n in (top_rules or []))
     if tripped:
         limits = " and ".join(
             text for on, text in (
-                (over_pct, f"{config.unenroll_threshold_pct:g}% of open enrollments"),
+                (over_pct, f"{config.unenroll_threshold_pct:g}% of open enrollments (and at "
+                           f"least {config.unenroll_threshold_min} people)"),
                 (over_count, f"{config.unenroll_threshold_count} people"),
             ) if on)
         reason = (

@@ -83,6 +83,8 @@ class Config:
     propagation_delay: timedelta = timedelta(minutes=30)
     unenroll_threshold_pct: float = 20.0
     unenroll_threshold_count: int = 500
+    # the share only counts from this many people up: 2 of 5 is 40%, but no emergency
+    unenroll_threshold_min: int = 10
     batch_size: int = 200
     timezone: str = "UTC"
     # custom contact properties that become extra crm.people columns
@@ -164,6 +166,7 @@ def load_config(project_dir: str | Path) -> Config | None:
         propagation_delay=parse_duration(raw.get("propagation_delay", "30m"), "propagation_delay"),
         unenroll_threshold_pct=float(raw.get("unenroll_threshold_pct", 20)),
         unenroll_threshold_count=int(raw.get("unenroll_threshold_count", 500)),
+        unenroll_threshold_min=int(raw.get("unenroll_threshold_min", 10)),
         batch_size=int(raw.get("batch_size", 200)),
         timezone=raw.get("timezone", "UTC"),
         people_properties=list(raw.get("people_properties", []) or []),

@@ -44,6 +44,8 @@ def unenrolls(db: Path, n: int, rule: str = "open_opportunity", run_id: str = "r
     (10_000, 500, False),  # 5%, exactly 500 people
     (10_000, 501, True),   # 5%, but more than 500 people
     (0, 0, False),         # nothing to do
+    (5, 4, False),         # 80%, but fewer people than unenroll_threshold_min (10)
+    (12, 10, True),        # 83% and 10 people
 ])
 def test_verdict_trips_over_the_share_or_the_head_count(
         db: Path, open_enrollments: int, unenroll: int, tripped: bool) -> None:
@@ -72,17 +74,17 @@ def test_check_counts_people_against_open_enrollments_and_names_the_top_rules(
 
 
 def test_a_held_run_posts_nothing_until_released(db: Path) -> None:
-    enrolled(db, active=10)
-    unenrolls(db, 5)
+    enrolled(db, active=20)
+    unenrolls(db, 12)
     verdict = breaker.check(db, "run-1", CONFIG)
     assert verdict.tripped
-    assert breaker.hold(db, "run-1") == 5
+    assert breaker.hold(db, "run-1") == 12
     # no poster sends held rows, whichever run asks (nothing here reaches the network)
     result = post_pending(db, Config(), NOW, run_id=None, sequencer=_Unreachable())
     assert (result.sent, result.pending) == (0, 0)
     assert {r["status"] for r in outbox(db).values()} == {"held"}
-    assert breaker.check(db, "run-1", CONFIG).unenrolls == 5  # still judged while held
-    assert breaker.release(db, "run-1", actor="user:ana") == 5
+    assert breaker.check(db, "run-1", CONFIG).unenrolls == 12  # still judged while held
+    assert breaker.release(db, "run-1", actor="user:ana") == 12
     assert {r["status"] for r in outbox(db).values()} == {"pending"}
 
 

@@ -30,14 +30,18 @@ from tasks.paths import SQL_DIR
 MODEL_DIR = SQL_DIR / "model"
 MACROS_FILE = "000_macros.sql"
 DOMAIN_ALIASES = Path("sql") / "domain_aliases.csv"
-# raw tables and columns a custom person property may come from, in order of preference
-PROPERTY_SOURCES = (
-    ("raw_hubspot", "contacts", "email", "updated_at", "coalesce(archived, false)"),
-    ("raw_salesforce", "Contact", "Email", "LastModifiedDate", "coalesce(IsDeleted, false)"),
-    ("raw_salesforce", "Lead", "Email", "LastModifiedDate",
-     "coalesce(IsDeleted, false) or coalesce(IsConverted, false)"),
-)
+# the raw tables a custom person property may come from (030_people.sql's sources)
+PROPERTY_SOURCES = (("raw_hubspot", "contacts"), ("raw_salesforce", "Contact"),
+                    ("raw_salesforce", "Lead"))
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# the null column every people source adds, so its list of custom columns is never empty
+NO_PROPERTY = "_no_property"
+# crm.people's own columns (002_crm.sql); a custom property may not reuse one
+MODEL_COLUMNS = frozenset({
+    "email", "first_name", "last_name", "company_domain", "owner_email", "lifecycle_stage",
+    "is_unsubscribed", "is_bounced", "hubspot_id", "salesforce_contact_id",
+    "salesforce_lead_id", "created_at", "updated_at", NO_PROPERTY,
+})
 
 
 @dataclass(frozen=True)
@@ -83,22 +87,70 @@ def model_files() -> list[tuple[str, str]]:
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> int:
-    """Swap crm.<table>'s rows for the SELECT's: re-create it from its DDL, insert once."""
+    """Make crm.<table> hold exactly the SELECT's rows; returns its row count.
+
+    A keyed table without list columns is merged (only new, changed and gone rows are
+    written: a cycle changes ~1% of them); any other is re-created from its own DDL and
+    filled with one insert (DuckDB updates list columns as delete + insert, which a
+    primary key makes very slow).
+    """
+    name = f'crm."{table}"'
     ddl = con.execute(
         "select sql from duckdb_tables() where schema_name = 'crm' and table_name = ?", [table]
-    ).fetchone()
-    if ddl is None:
+    ).fetchall()
+    if not ddl:
         raise ConfigError(f"sql/model/*_{table}.sql: crm.{table} does not exist; "
                           "add it to a migration in sql/schema/ first")
+    columns = con.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where schema_name = 'crm' and table_name = ? order by column_index", [table]
+    ).fetchall()
+    keys = con.execute(
+        "select constraint_column_names from duckdb_constraints() "
+        "where schema_name = 'crm' and table_name = ? and constraint_type = 'PRIMARY KEY'",
+        [table]).fetchall()
+    con.execute(f"create or replace temp view model_next as {select_sql}")
+    produced = {d[0].lower() for d in con.execute("select * from model_next limit 0").description}
+    # a column the model does not produce (a custom property no longer configured) is null
+    values = {c: f"s.{_quote(c)}" if c.lower() in produced else "null" for c, _ in columns}
+    if keys and not any(t.endswith("[]") for _, t in columns):
+        _merge(con, name, values, keys[0][0])
+    else:
+        _recreate(con, table, ddl[0][0], values)
+    con.execute("drop view model_next")
+    return int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
+
+
+def _merge(con: duckdb.DuckDBPyConnection, name: str, values: dict[str, str],
+           keys: list[str]) -> None:
+    rest = [c for c in values if c not in keys]
+    on = " and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+    old = ", ".join(f"t.{_quote(c)}" for c in rest)
+    new = ", ".join(values[c] for c in rest)
+    con.execute(
+        f"merge into {name} as t using model_next as s on {on} "
+        f"when matched and row({old}) is distinct from row({new}) then update set "
+        + ", ".join(f"{_quote(c)} = {values[c]}" for c in rest)
+        + f" when not matched then insert ({', '.join(map(_quote, values))}) "
+        f"values ({', '.join(values.values())}) "
+        "when not matched by source then delete")
+
+
+def _recreate(con: duckdb.DuckDBPyConnection, table: str, ddl: str,
+              values: dict[str, str]) -> None:
     indexes = [r[0] for r in con.execute(
         "select sql from duckdb_indexes() where schema_name = 'crm' and table_name = ? "
         "and sql is not null", [table]).fetchall()]
     con.execute(f'drop table crm."{table}"')
-    con.execute(ddl[0])
+    con.execute(ddl)
     for index in indexes:
         con.execute(index)
-    con.execute(f'insert into crm."{table}" by name {select_sql}')
-    return int(con.execute(f'select count(*) from crm."{table}"').fetchone()[0])
+    con.execute(f'insert into crm."{table}" ({", ".join(map(_quote, values))}) '
+                f"select {', '.join(values.values())} from model_next as s")
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -133,68 +185,38 @@ def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                union all select line, alias from model_domain_aliases)
            where crm.normalize_domain(value) is null
               or crm.is_free_mail_domain(crm.normalize_domain(value))
-           order by line limit 1""").fetchone()
+           order by line limit 1""").fetchall()
     if bad:
-        raise RuleFileError(f"{path}:{bad[0]}: '{bad[1]}' is not a company domain (empty, "
+        raise RuleFileError(f"{path}:{bad[0][0]}: '{bad[0][1]}' is not a company domain (empty, "
                             "malformed or a free-mail provider); write e.g. acme.com")
     return len(rows)
 
 
 def add_people_properties(con: duckdb.DuckDBPyConnection, properties: list[str]) -> None:
-    """Give crm.people a varchar column per custom property and stage their values as
-    temp view model_people_properties(email, <property>...) for 040_people.sql.
+    """Give crm.people a varchar column per custom property, and set the variable
+    people_properties that 030_people.sql picks the columns by.
 
-    A property's value comes from the first raw source that has the column (HubSpot
-    contact, Salesforce Contact, Salesforce Lead), most recently updated record first.
+    A property's value comes from the most preferred record that has it (HubSpot contact,
+    Salesforce Contact, Lead): it must be a column of at least one of their raw tables.
     """
-    sources = {(s, t): _columns(con, s, t) for s, t, *_ in PROPERTY_SOURCES}
+    sources = [_columns(con, schema, table) for schema, table in PROPERTY_SOURCES]
     for name in properties:
         if not IDENTIFIER.fullmatch(name):
             raise ConfigError(f"seqguard.yml people_properties: '{name}' is not a property API "
                               "name; use the internal name, e.g. product_interest")
-        if name.lower() in _MODEL_COLUMNS:
+        if name.lower() in MODEL_COLUMNS:
             raise ConfigError(f"seqguard.yml people_properties: '{name}' is already a "
                               "crm.people column; remove it from people_properties")
-        if not any(name.lower() in cols for cols in sources.values()):
+        if not any(name.lower() in cols for cols in sources):
             raise ConfigError(
                 f"seqguard.yml people_properties: '{name}' is not a synced contact property "
                 "(no such column in raw_hubspot.contacts, raw_salesforce.Contact or Lead); "
                 "add it under crms.hubspot.properties.contacts and sync again")
     for name in properties:
         con.execute(f'alter table crm.people add column if not exists "{name}" varchar')
-    con.execute(people_properties_sql(properties, sources))
-
-
-# crm.people's own columns (002_crm.sql); a custom property may not reuse one
-_MODEL_COLUMNS = frozenset({
-    "email", "first_name", "last_name", "company_domain", "owner_email", "lifecycle_stage",
-    "is_unsubscribed", "is_bounced", "hubspot_id", "salesforce_contact_id",
-    "salesforce_lead_id", "created_at", "updated_at",
-})
-
-
-def people_properties_sql(properties: list[str],
-                          sources: dict[tuple[str, str], set[str]]) -> str:
-    """The temp view of custom property values per normalized email (only identifiers
-    checked by add_people_properties are spliced in)."""
-    if not properties:
-        return ("create or replace temp view model_people_properties as "
-                "select null::varchar as email where false")
-    selects = []
-    for rank, (schema, table, email, updated, deleted) in enumerate(PROPERTY_SOURCES, 1):
-        have = sources[(schema, table)]
-        values = ", ".join(
-            (f'"{p}"::varchar' if p.lower() in have else "null::varchar") + f' as "{p}"'
-            for p in properties)
-        selects.append(
-            f"select crm.normalize_email({email}) as email, "
-            f"{{rank: {rank}, staleness: -coalesce(epoch_us({updated}), 0)}} as preference, "
-            f'{values} from {schema}."{table}" where not ({deleted})')
-    picks = ", ".join(f'arg_min("{p}", preference) filter (where "{p}" is not null) as "{p}"'
-                      for p in properties)
-    return (f"create or replace temp view model_people_properties as "
-            f"select email, {picks} from ({' union all '.join(selects)}) "
-            f"where email is not null group by email")
+    # the names matched IDENTIFIER above, so they are safe inside a literal
+    names = ", ".join(f"'{n.lower()}'" for n in [*properties, NO_PROPERTY])
+    con.execute(f"set variable people_properties = [{names}]")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:

@@ -19,18 +19,16 @@ deal_companies as (
     group by a.from_id
 ),
 
-hubspot_contacts as (
-    select id, crm.normalize_email(email) as email
-    from raw_hubspot.contacts
-    where not coalesce(archived, false)
-),
-
 deal_contact_companies as (
     select a.from_id as deal_id, min(p.company_domain) as company_domain
     from raw_hubspot.associations as a
-    join hubspot_contacts as c on c.id = a.to_id
-    join crm.people as p on p.email = c.email
-    where a.from_type = 'deals' and a.to_type = 'contacts' and p.company_domain is not null
+    join raw_hubspot.contacts as c on c.id = a.to_id
+    join crm.people as p on p.email = crm.normalize_email(c.email)
+    where a.from_type = 'deals'
+        and a.to_type = 'contacts'
+        and not coalesce(c.archived, false)
+        and crm.has_email(c.email)
+        and p.company_domain is not null
     group by a.from_id
 ),
 
@@ -68,6 +66,7 @@ opportunity_contact_companies as (
     join crm.people as p on p.email = crm.normalize_email(c.Email)
     where not coalesce(r.IsDeleted, false)
         and not coalesce(c.IsDeleted, false)
+        and crm.has_email(c.Email)
         and p.company_domain is not null
     group by r.OpportunityId
 ),

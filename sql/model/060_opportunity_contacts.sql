@@ -10,6 +10,7 @@ with hubspot_deal_contacts as (
     where a.from_type = 'deals'
         and a.to_type = 'contacts'
         and not coalesce(c.archived, false)
+        and crm.has_email(c.email)
 ),
 
 salesforce_contact_roles as (
@@ -19,7 +20,9 @@ salesforce_contact_roles as (
         crm.normalize_email(c.Email) as email
     from raw_salesforce.OpportunityContactRole as r
     join raw_salesforce.Contact as c on c.Id = r.ContactId
-    where not coalesce(r.IsDeleted, false) and not coalesce(c.IsDeleted, false)
+    where not coalesce(r.IsDeleted, false)
+        and not coalesce(c.IsDeleted, false)
+        and crm.has_email(c.Email)
 ),
 
 final as (
@@ -32,7 +35,6 @@ final as (
     -- only opportunities the model has (not deleted)
     semi join crm.opportunities as o
         on o.crm = c.crm and o.opportunity_id = c.opportunity_id
-    where c.email is not null
 )
 
 select * from final

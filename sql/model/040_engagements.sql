@@ -2,25 +2,13 @@
 -- `email` is the person the activity is with: for an email the other party's address
 -- (the sender of an inbound one, the first recipient of an outbound one), moved to the
 -- person's own address when it is one of their HubSpot additional emails, or to the
--- contact the CRM logged it on when the address is nobody's. `from_email` keeps the
+-- contact the CRM logged it on when the address is nobody's (built after crm.people,
+-- which says whose an address is). `from_email` keeps the
 -- sender as written, so rules can tell mail from an alias. Sequencer-sent emails carry
 -- the sequence (HubSpot hs_sequence_id, Salesforce ActionCadenceId): own activity is
 -- not a signal.
-with hubspot_contacts as (
-    select id, crm.normalize_email(email) as email, hs_additional_emails
-    from raw_hubspot.contacts
-    where not coalesce(archived, false)
-),
-
--- every address that is some person's own
-own_addresses as (
-    select email from hubspot_contacts where email is not null
-    union
-    select crm.normalize_email(Email) from raw_salesforce.Contact
-    where not coalesce(IsDeleted, false) and crm.normalize_email(Email) is not null
-    union
-    select crm.normalize_email(Email) from raw_salesforce.Lead
-    where not coalesce(IsDeleted, false) and crm.normalize_email(Email) is not null
+with own_addresses as (
+    select email from crm.people
 ),
 
 -- other addresses of a HubSpot contact (';'-separated), unless they are someone's own
@@ -31,26 +19,13 @@ alias_owners as (
             crm.normalize_email(
                 unnest(string_split_regex(hs_additional_emails, '[;,\s]+'))
             ) as alias,
-            email
-        from hubspot_contacts
-        where hs_additional_emails is not null and email is not null
+            crm.normalize_email(email) as email
+        from raw_hubspot.contacts
+        where hs_additional_emails is not null and not coalesce(archived, false)
     )
-    where alias is not null and alias not in (select email from own_addresses)
+    where alias is not null and email is not null
+        and alias not in (select email from own_addresses)
     group by alias
-),
-
--- the contact HubSpot logged each email or meeting on (the lowest id when several)
-logged_on as (
-    select
-        a.from_type,
-        a.from_id,
-        arg_min(c.email, c.id) as email
-    from raw_hubspot.associations as a
-    join hubspot_contacts as c on c.id = a.to_id
-    where a.from_type in ('emails', 'meetings')
-        and a.to_type = 'contacts'
-        and c.email is not null
-    group by a.from_type, a.from_id
 ),
 
 hubspot_emails as (
@@ -73,11 +48,67 @@ hubspot_emails as (
             ),
             false
         ) as is_ooo,
-        coalesce(upper(trim(hs_email_status)) = 'BOUNCED', false) as is_bounce,
+        coalesce(hs_email_status = 'BOUNCED', false) as is_bounce,
         nullif(trim(hs_sequence_id), '') as sent_by_sequence,
         coalesce(crm.parse_time(hs_timestamp), created_at) as occurred_at
     from raw_hubspot.emails
     where not coalesce(archived, false)
+),
+
+hubspot_meetings as (
+    select
+        id,
+        crm.first_email(hs_attendee_email) as attendee,
+        coalesce(crm.parse_time(hs_timestamp), created_at) as occurred_at
+    from raw_hubspot.meetings
+    where not coalesce(archived, false)
+),
+
+-- every HubSpot activity with the address it names: the other party of an email (the
+-- sender of an inbound one, the first recipient of an outbound one), a meeting's attendee
+hubspot_parties as (
+    select
+        'emails' as object,
+        id,
+        case when direction = 'inbound' then from_email else to_email end as address
+    from hubspot_emails
+    union all
+    select 'meetings' as object, id, attendee as address
+    from hubspot_meetings
+),
+
+-- whose address it is: the person's own, an alias of theirs, or (for an address nobody
+-- has) the contact HubSpot logged the activity on, the lowest id when several
+resolved as (
+    select
+        p.object,
+        p.id,
+        coalesce(o.email, ao.email) as email,
+        p.address
+    from hubspot_parties as p
+    left join own_addresses as o on o.email = p.address
+    left join alias_owners as ao on ao.alias = p.address
+),
+
+logged_on as (
+    select
+        r.object,
+        r.id,
+        arg_min(crm.normalize_email(c.email), c.id) as email
+    from resolved as r
+    join raw_hubspot.associations as a
+        on a.from_type = r.object and a.from_id = r.id and a.to_type = 'contacts'
+    join raw_hubspot.contacts as c on c.id = a.to_id
+    where r.email is null
+        and not coalesce(c.archived, false)
+        and crm.has_email(c.email)
+    group by r.object, r.id
+),
+
+hubspot_people as (
+    select r.object, r.id, coalesce(r.email, l.email, r.address) as email
+    from resolved as r
+    left join logged_on as l on l.object = r.object and l.id = r.id
 ),
 
 hubspot_email_rows as (
@@ -86,24 +117,14 @@ hubspot_email_rows as (
         'hubspot' as crm,
         'email' as type,
         e.direction,
-        coalesce(
-            o.email,
-            ao.email,
-            l.email,
-            case when e.direction = 'inbound' then e.from_email else e.to_email end
-        ) as email,
+        p.email,
         e.from_email,
         e.is_ooo,
         e.is_bounce,
         e.sent_by_sequence,
         e.occurred_at
     from hubspot_emails as e
-    left join own_addresses as o
-        on o.email = case when e.direction = 'inbound' then e.from_email else e.to_email end
-    left join alias_owners as ao
-        on ao.alias = case when e.direction = 'inbound' then e.from_email else e.to_email end
-    left join logged_on as l
-        on l.from_type = 'emails' and l.from_id = e.id
+    join hubspot_people as p on p.object = 'emails' and p.id = e.id
 ),
 
 hubspot_meeting_rows as (
@@ -112,17 +133,14 @@ hubspot_meeting_rows as (
         'hubspot' as crm,
         'meeting' as type,
         null::varchar as direction,
-        coalesce(o.email, ao.email, l.email, crm.first_email(m.hs_attendee_email)) as email,
+        p.email,
         null::varchar as from_email,
         false as is_ooo,
         false as is_bounce,
         null::varchar as sent_by_sequence,
-        coalesce(crm.parse_time(m.hs_timestamp), m.created_at) as occurred_at
-    from raw_hubspot.meetings as m
-    left join own_addresses as o on o.email = crm.first_email(m.hs_attendee_email)
-    left join alias_owners as ao on ao.alias = crm.first_email(m.hs_attendee_email)
-    left join logged_on as l on l.from_type = 'meetings' and l.from_id = m.id
-    where not coalesce(m.archived, false)
+        m.occurred_at
+    from hubspot_meetings as m
+    join hubspot_people as p on p.object = 'meetings' and p.id = m.id
 ),
 
 -- Salesforce activities name their person by WhoId (a Contact or Lead); a deleted

@@ -2,10 +2,13 @@
 -- CRM. Several records of one address (HubSpot contact, Salesforce Contact and Lead, in
 -- any letter case or padding) are one person: names and owner come from the preferred
 -- record (HubSpot, then Contact, then Lead; the most recently updated first), opt-outs
--- and bounces from any of them, so a flag set in one CRM is never lost.
+-- and bounces from any of them (and from bounced emails), so a flag set in one CRM is
+-- never lost.
 -- A converted lead is its contact now: it adds only its opt-out and bounce flags.
--- The custom properties seqguard.yml names arrive as model_people_properties (email and
--- one column per property), built by tasks/model.py before this runs.
+-- The custom properties seqguard.yml names (people_properties) ride along as extra columns
+-- of each record, picked like the names: tasks/model.py sets the variable
+-- people_properties to their lower-case names plus `_no_property`, a null column every
+-- source has, so the COLUMNS(...) lists are never empty.
 with hubspot_owners as (
     select id, crm.normalize_email(email) as email from raw_hubspot.owners
 ),
@@ -22,9 +25,9 @@ company_records as (
     from crm.companies
 ),
 
--- the company a HubSpot contact is associated with (the lowest company id when several)
+-- the company a HubSpot contact is associated with (the first by domain when several)
 hubspot_contact_companies as (
-    select a.from_id as contact_id, arg_min(r.company_domain, a.to_id) as company_domain
+    select a.from_id as contact_id, min(r.company_domain) as company_domain
     from raw_hubspot.associations as a
     join company_records as r on r.crm = 'hubspot' and r.record_id = a.to_id
     where a.from_type = 'contacts' and a.to_type = 'companies'
@@ -36,17 +39,18 @@ hubspot_records as (
         crm.normalize_email(c.email) as email,
         1 as source_rank,
         c.id as hubspot_id,
-        c.firstname as first_name,
-        c.lastname as last_name,
+        nullif(trim(c.firstname), '') as first_name,
+        nullif(trim(c.lastname), '') as last_name,
         o.email as owner_email,
         nullif(trim(c.lifecyclestage), '') as lifecycle_stage,
         crm.is_true(c.hs_email_optout) as is_unsubscribed,
         crm.is_true(c.hs_email_bad_address) as is_bounced,
         hc.company_domain as associated_domain,
-        crm.normalize_domain(c.website) as website_domain,
+        nullif(trim(c.website), '') as website,
         c.created_at,
-        c.updated_at
-    from raw_hubspot.contacts as c
+        c.updated_at,
+        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+    from (select *, null as _no_property from raw_hubspot.contacts) as c
     left join hubspot_owners as o on o.id = c.hubspot_owner_id
     left join hubspot_contact_companies as hc on hc.contact_id = c.id
     where not coalesce(c.archived, false)
@@ -57,16 +61,17 @@ salesforce_contacts as (
         crm.normalize_email(c.Email) as email,
         2 as source_rank,
         c.Id as salesforce_contact_id,
-        c.FirstName as first_name,
-        c.LastName as last_name,
+        nullif(trim(c.FirstName), '') as first_name,
+        nullif(trim(c.LastName), '') as last_name,
         u.email as owner_email,
         coalesce(c.HasOptedOutOfEmail, false) as is_unsubscribed,
         nullif(trim(c.EmailBouncedReason), '') is not null
             or c.EmailBouncedDate is not null as is_bounced,
         r.company_domain as associated_domain,
         c.CreatedDate as created_at,
-        c.LastModifiedDate as updated_at
-    from raw_salesforce.Contact as c
+        c.LastModifiedDate as updated_at,
+        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+    from (select *, null as _no_property from raw_salesforce.Contact) as c
     left join salesforce_users as u on u.Id = c.OwnerId
     left join company_records as r on r.crm = 'salesforce' and r.record_id = c.AccountId
     where not coalesce(c.IsDeleted, false)
@@ -77,16 +82,17 @@ salesforce_leads as (
         crm.normalize_email(l.Email) as email,
         3 as source_rank,
         l.Id as salesforce_lead_id,
-        l.FirstName as first_name,
-        l.LastName as last_name,
+        nullif(trim(l.FirstName), '') as first_name,
+        nullif(trim(l.LastName), '') as last_name,
         u.email as owner_email,
         coalesce(l.HasOptedOutOfEmail, false) as is_unsubscribed,
         nullif(trim(l.EmailBouncedReason), '') is not null
             or l.EmailBouncedDate is not null as is_bounced,
-        crm.normalize_domain(l.Website) as website_domain,
+        nullif(trim(l.Website), '') as website,
         l.CreatedDate as created_at,
-        l.LastModifiedDate as updated_at
-    from raw_salesforce.Lead as l
+        l.LastModifiedDate as updated_at,
+        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+    from (select *, null as _no_property from raw_salesforce.Lead) as l
     left join salesforce_users as u on u.Id = l.OwnerId
     where not coalesce(l.IsDeleted, false) and not coalesce(l.IsConverted, false)
 ),
@@ -109,11 +115,10 @@ records as (
     select
         *,
         -- lower sorts first: the CRM's rank, then the most recently updated record
-        {
-            source_rank: source_rank,
-            staleness: -coalesce(epoch_us(updated_at), 0),
-            record_id: coalesce(hubspot_id, salesforce_contact_id, salesforce_lead_id)
-        } as preference
+        crm.preference(
+            source_rank, updated_at,
+            coalesce(hubspot_id, salesforce_contact_id, salesforce_lead_id)
+        ) as preference
     from (
         select * from hubspot_records
         union all by name
@@ -123,44 +128,48 @@ records as (
         union all by name
         select * from converted_leads
     )
-    where email is not null
 ),
 
+-- an address an email to which bounced (what crm.engagements marks is_bounce); read
+-- from raw so people need not wait for engagements, which map addresses to people
 bounced_addresses as (
-    select distinct email from crm.engagements where is_bounce and email is not null
+    select distinct crm.first_email(hs_email_to_email) as email
+    from raw_hubspot.emails
+    where hs_email_status = 'BOUNCED' and not coalesce(archived, false)
 ),
 
 people as (
+    -- arg_min skips nulls: each column comes from the most preferred record that has it
     select
         email,
-        arg_min(hubspot_id, preference) filter (where hubspot_id is not null) as hubspot_id,
-        arg_min(salesforce_contact_id, preference)
-            filter (where salesforce_contact_id is not null) as salesforce_contact_id,
-        arg_min(salesforce_lead_id, preference)
-            filter (where salesforce_lead_id is not null) as salesforce_lead_id,
-        arg_min(first_name, preference)
-            filter (where nullif(trim(first_name), '') is not null) as first_name,
-        arg_min(last_name, preference)
-            filter (where nullif(trim(last_name), '') is not null) as last_name,
-        arg_min(owner_email, preference) filter (where owner_email is not null) as owner_email,
-        -- several HubSpot records: the most advanced stage any of them reached
+        arg_min(hubspot_id, preference) as hubspot_id,
+        arg_min(salesforce_contact_id, preference) as salesforce_contact_id,
+        arg_min(salesforce_lead_id, preference) as salesforce_lead_id,
+        arg_min(first_name, preference) as first_name,
+        arg_min(last_name, preference) as last_name,
+        arg_min(owner_email, preference) as owner_email,
+        -- several HubSpot records: the most advanced stage any of them reached, then
+        -- the preferred record's
         arg_max(
             lifecycle_stage,
-            {rank: crm.lifecycle_rank(lifecycle_stage), preference: preference}
-        )
-            filter (where lifecycle_stage is not null) as lifecycle_stage,
+            ((crm.lifecycle_rank(lifecycle_stage) + 2)::hugeint << 110) - preference
+        ) as lifecycle_stage,
         bool_or(is_unsubscribed) as is_unsubscribed,
         bool_or(is_bounced) as is_bounced,
-        arg_min(associated_domain, preference)
-            filter (where associated_domain is not null) as associated_domain,
-        arg_min(website_domain, preference)
-            filter (
-                where website_domain is not null and not crm.is_free_mail_domain(website_domain)
-            ) as website_domain,
+        arg_min(associated_domain, preference) as associated_domain,
+        -- normalized below, only for the people nothing else places
+        arg_min(website, preference) as website,
         min(created_at) as created_at,
-        max(updated_at) as updated_at
+        max(updated_at) as updated_at,
+        arg_min(
+            columns(lambda c: list_contains(getvariable('people_properties'), lower(c))),
+            preference
+        )
     from records
     group by email
+    -- records without a usable address fall into one null group, dropped here (filtering
+    -- before would normalize every address twice)
+    having email is not null
 ),
 
 -- the company: the one a CRM associates the person with, else their email's domain
@@ -168,14 +177,17 @@ people as (
 -- an alias or a folded duplicate's domain becomes the company's own domain
 with_company as (
     select
-        p.*,
+        p.* exclude (website),
         coalesce(
             p.associated_domain,
             case
-                when not crm.is_free_mail_domain(crm.normalize_domain(p.email))
-                    then crm.normalize_domain(p.email)
+                when not crm.is_free_mail_domain(crm.email_domain(p.email))
+                    then crm.email_domain(p.email)
             end,
-            p.website_domain
+            case
+                when not crm.is_free_mail_domain(crm.normalize_domain(p.website))
+                    then crm.normalize_domain(p.website)
+            end
         ) as found_domain
     from people as p
 ),
@@ -195,11 +207,10 @@ final as (
         p.salesforce_lead_id,
         p.created_at,
         p.updated_at,
-        pp.* exclude (email)
+        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))
     from with_company as p
     left join crm.company_domains as d on d.domain = p.found_domain
     left join bounced_addresses as b on b.email = p.email
-    left join model_people_properties as pp on pp.email = p.email
 )
 
 select * from final

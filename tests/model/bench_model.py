@@ -1,0 +1,69 @@
+"""How long the model rebuild takes on generated raw data (run by hand, not by pytest).
+
+    .venv/bin/python tests/model/bench_model.py --contacts 1000000
+
+Generates the sandbox's CRM data, copies it into the raw snapshot tables of a fresh
+seqguard database (as a full sync would leave them), then rebuilds the crm.* model a few
+times and prints each rebuild's seconds. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from model_support import copy_to_raw, generated_state  # noqa: E402
+
+from tasks.config import Config  # noqa: E402
+from tasks.model import build_model  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--builds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        started = time.perf_counter()
+        state = generated_state(args.contacts, seed=args.seed)
+        generated = time.perf_counter() - started
+        started = time.perf_counter()
+        raw = copy_to_raw(state, db)
+        copied = time.perf_counter() - started
+        state.con.close()
+        del state
+        print(f"generated {args.contacts:,} contacts in {generated:.1f} s, "
+              f"copied {sum(raw.values()):,} raw rows in {copied:.1f} s", flush=True)
+
+        config = Config(people_properties=["product_interest"])
+        seconds = []
+        result = None
+        for n in range(args.builds):
+            result = build_model(db, tmp, config)
+            seconds.append(result.seconds)
+            print(f"build {n + 1}: {result.seconds:.2f} s", flush=True)
+        assert result is not None
+        for table, count in result.rows.items():
+            print(f"  crm.{table}: {count:,}")
+        print(json.dumps({
+            "contacts": args.contacts,
+            "raw_rows": sum(raw.values()),
+            "build_seconds": seconds,
+            "crm_rows": result.rows,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }))
+
+
+if __name__ == "__main__":
+    main()

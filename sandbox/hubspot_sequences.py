@@ -150,15 +150,12 @@ def run_unenroll_workflow(state: SandboxState, contact_ids: list[int]) -> None:
             from hs_contacts where id in (select unnest(?)) order by id""",
         [sorted(set(contact_ids))],
     )
-    for row in rows:
-        target = (row["target"] or "").strip()
-        if not target:
-            continue
-        sequencer.change_state(
-            state, crm="hubspot", contact_id=str(row["id"]),
-            sequence_id=None if target == "*" else target, to_state="unenrolled",
-            reason=row["reason"],
-        )
+    targets = [
+        {"contact_id": str(row["id"]), "reason": row["reason"],
+         "sequence_id": None if row["target"].strip() == "*" else row["target"].strip()}
+        for row in rows if (row["target"] or "").strip()
+    ]
+    sequencer.change_states(state, crm="hubspot", targets=targets, to_state="unenrolled")
 
 
 def has_column(state: SandboxState, object_type: str, name: str) -> bool:

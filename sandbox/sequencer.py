@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 from sandbox.ids import SALESFORCE_ID_SQL, reserve
 from sandbox.state import SandboxState
@@ -139,38 +140,52 @@ def change_state(
     reason: str | None,
 ) -> list[dict]:
     """Unenroll, pause or resume a contact's open enrollments (one sequence or all)."""
+    targets = [{"contact_id": str(contact_id), "sequence_id": sequence_id, "reason": reason}]
+    return change_states(state, crm=crm, targets=targets, to_state=to_state)
+
+
+def change_states(
+    state: SandboxState, *, crm: str, targets: list[dict], to_state: str
+) -> list[dict]:
+    """`change_state` for many contacts in one statement: targets are
+    `{contact_id, sequence_id (id, name or None = all), reason}`."""
     if to_state not in ("unenrolled", "paused", "active"):
         raise ValueError(f"unknown enrollment state {to_state}")
+    if not targets:
+        return []
     from_states = ["paused"] if to_state == "active" else ["active", "paused"]
+    wanted = pa.table(
+        {
+            "contact_id": pa.array([str(t["contact_id"]) for t in targets], pa.string()),
+            "sequence_key": pa.array([t.get("sequence_id") for t in targets], pa.string()),
+            "reason": pa.array([t.get("reason") for t in targets], pa.string()),
+        }
+    )
+    now = state.now()
     with state.transaction() as con:
-        ids = [
-            r[0]
-            for r in con.execute(
-                f"""
-                select e.id from sb_enrollments e join sb_sequences s on s.id = e.sequence_id
-                where e.crm = ? and e.contact_id = ?
-                  and (? is null or e.sequence_id = ? or s.name = ?)
-                  and e.state in ({", ".join("?" for _ in from_states)})
-                """,
-                [crm, str(contact_id), sequence_id, sequence_id, sequence_id, *from_states],
-            ).fetchall()
-        ]
-        if not ids:
-            return []
-        now = state.now()
+        con.register("wanted_changes", wanted)
         # a resumed enrollment sends its next step one step-delay from now
-        con.execute(
+        changed = con.execute(
             """
-            update sb_enrollments e set state = ?, reason = coalesce(?, e.reason), updated_at = ?,
-                next_step_at = case when ? = 'active' then ? + to_minutes(cast(
+            update sb_enrollments e set state = $to_state,
+                reason = coalesce(w.reason, e.reason), updated_at = $now,
+                next_step_at = case when $to_state = 'active' then $now + to_minutes(cast(
                     json_extract(s.steps, '$[' || e.step || '].after_minutes') as bigint))
                     else null end
-            from sb_sequences s
-            where s.id = e.sequence_id and e.id in (select unnest(?))
+            from sb_sequences s, wanted_changes w
+            where s.id = e.sequence_id and e.crm = $crm and e.contact_id = w.contact_id
+              and (w.sequence_key is null or w.sequence_key in (e.sequence_id, s.name))
+              and list_contains($from_states, e.state)
+            returning e.id
             """,
-            [to_state, reason, now, to_state, now, ids],
-        )
-        refresh_contact_flags(con, now)
+            {"to_state": to_state, "now": now, "crm": crm, "from_states": from_states},
+        ).fetchall()
+        con.unregister("wanted_changes")
+        ids = [r[0] for r in changed]
+        if ids:
+            refresh_contact_flags(con, now)
+    if not ids:
+        return []
     return state.rows("select * from sb_enrollments where id in (select unnest(?))", [ids])
 
 

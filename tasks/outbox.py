@@ -398,7 +398,8 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
 
     Salesforce lists trackers changed since a time, so one incremental query covers every
     enrollment. HubSpot answers per contact: the contacts of outbox rows awaiting
-    confirmation first, then open enrollments and people the sequencer mailed lately,
+    confirmation and contacts whose HubSpot sequence flag disagrees with ops.enrollments
+    first, then open enrollments,
     the least recently checked first, up to a budget of calls.
     """
     waiting = _arrow(
@@ -424,20 +425,21 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                where crm = 'hubspot' and state in ('active', 'paused')
                group by contact_id
            ),
-           mailed as (
-               -- someone the sequencer mailed that seqguard has not seen enrolled:
-               -- a rep enrolled them in HubSpot directly
-               select p.hubspot_id as contact_id, 1 as priority, null::timestamp as checked
-               from crm.engagements g join crm.people p on p.email = g.email
-               where g.crm = 'hubspot' and g.sent_by_sequence is not null
-                 and p.hubspot_id is not null
-                 and p.hubspot_id not in (select contact_id from ops.enrollments
-                                          where crm = 'hubspot' and contact_id is not null)
+           flagged as (
+               -- HubSpot's own flag says the contact's sequence state differs from what
+               -- seqguard last read: a rep enrolled them by hand, or they left
+               select c.id as contact_id, 0 as priority, null::timestamp as checked
+               from raw_hubspot.contacts c
+               left join (select distinct contact_id from ops.enrollments
+                          where crm = 'hubspot' and state in ('active', 'paused')) o
+                 on o.contact_id = c.id
+               where not c.archived
+                 and (c.hs_sequences_is_enrolled = 'true') <> (o.contact_id is not null)
            ),
            final as (
                select contact_id, min(priority) as priority, min(checked) as checked
                from (select * from waiting union all select * from open
-                     union all select * from mailed)
+                     union all select * from flagged)
                group by contact_id
                order by priority, checked nulls first, contact_id
                limit ?

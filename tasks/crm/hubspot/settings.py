@@ -10,7 +10,9 @@ OBJECTS = ("contacts", "companies", "deals", "emails", "meetings")
 DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": ("email", "firstname", "lastname", "company", "website", "lifecyclestage",
                  "hubspot_owner_id", "hs_email_optout", "hs_email_bad_address",
-                 "hs_additional_emails", "product_interest"),
+                 "hs_additional_emails", "product_interest",
+                 # HubSpot's calculated sequence flags: who is in a sequence now
+                 "hs_sequences_is_enrolled", "hs_latest_sequence_enrolled"),
     "companies": ("name", "domain", "hs_additional_domains", "lifecyclestage", "industry",
                   "hubspot_owner_id"),
     "deals": ("dealname", "pipeline", "dealstage", "amount", "closedate", "hs_is_closed",

@@ -36,6 +36,29 @@ def cycle_deployment(
     )
 
 
+def _where(db: str, project: str, sandbox_url: str | None, sandbox_cert: str | None) -> dict:
+    return {"db": db, "project": project, "sandbox_url": sandbox_url, "sandbox_cert": sandbox_cert}
+
+
+def adhoc_deployments(
+    db: str, project: str, sandbox_url: str | None, sandbox_cert: str | None
+) -> list[RunnerDeployment]:
+    """Unscheduled deployments for what a person does by hand."""
+    from flows.adhoc import enroll_person, recover_removals, unenroll_people
+
+    where = _where(db, project, sandbox_url, sandbox_cert)
+    return [
+        adhoc.to_deployment(
+            name=name, parameters=where, tags=["seqguard", "ad-hoc"], description=adhoc.__doc__
+        )
+        for name, adhoc in (
+            ("enroll", enroll_person),
+            ("unenroll", unenroll_people),
+            ("recover", recover_removals),
+        )
+    ]
+
+
 def all_deployments(
     db: str, project: str, sandbox_url: str | None = None, sandbox_cert: str | None = None
 ) -> list[RunnerDeployment]:
@@ -43,7 +66,10 @@ def all_deployments(
 
     config = load_config(project)
     timezone = config.timezone if config else "UTC"
-    return [cycle_deployment(db, project, sandbox_url, sandbox_cert, timezone)]
+    return [
+        cycle_deployment(db, project, sandbox_url, sandbox_cert, timezone),
+        *adhoc_deployments(db, project, sandbox_url, sandbox_cert),
+    ]
 
 
 def serve_all(

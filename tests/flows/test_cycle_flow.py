@@ -165,3 +165,15 @@ def test_no_credential_appears_in_logs_artifacts_or_the_database(
     ]
     for secret in ("sandbox-token", "sandbox-session"):
         assert not any(secret in text for text in texts)
+
+
+def test_ad_hoc_flows_are_unscheduled_deployments_with_described_parameters() -> None:
+    from deployments.serve import all_deployments
+
+    deployments = {d.name: d for d in all_deployments("data/x.duckdb", ".")}
+    assert set(deployments) == {"cycle", "enroll", "unenroll", "recover"}
+    for name in ("enroll", "unenroll", "recover"):
+        assert not deployments[name].schedules
+        assert deployments[name].description
+    assert "sequence" in deployments["enroll"].parameter_openapi_schema["properties"]
+    assert deployments["cycle"].parameters["wait_for_approval"] is True

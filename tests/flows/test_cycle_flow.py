@@ -175,5 +175,5 @@ def test_ad_hoc_flows_are_unscheduled_deployments_with_described_parameters() ->
     for name in ("enroll", "unenroll", "recover"):
         assert not deployments[name].schedules
         assert deployments[name].description
-    assert "sequence" in deployments["enroll"].parameter_openapi_schema["properties"]
+    assert "sequence" in deployments["enroll"]._parameter_openapi_schema.properties
     assert deployments["cycle"].parameters["wait_for_approval"] is True

@@ -25,12 +25,7 @@ def cycle_deployment(
         name="cycle",
         schedules=[Cron(CYCLE_CRON, timezone=timezone)],
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
-        parameters={
-            "db": db,
-            "project": project,
-            "sandbox_url": sandbox_url,
-            "sandbox_cert": sandbox_cert,
-        },
+        parameters={**_where(db, project, sandbox_url, sandbox_cert), "wait_for_approval": True},
         description="Every 15 minutes: sync the CRMs, run the rules, post enrollment changes.",
         tags=["seqguard"],
     )
@@ -49,7 +44,10 @@ def adhoc_deployments(
     where = _where(db, project, sandbox_url, sandbox_cert)
     return [
         adhoc.to_deployment(
-            name=name, parameters=where, tags=["seqguard", "ad-hoc"], description=adhoc.__doc__
+            name=name,
+            parameters=where,
+            tags=["seqguard", "ad-hoc"],
+            description=(adhoc.description or "").split("\n")[0],
         )
         for name, adhoc in (
             ("enroll", enroll_person),

@@ -12,8 +12,13 @@ create or replace macro crm.domain_part(value) as rtrim(regexp_replace(regexp_ex
     '^[^/?#:,;\s]*'), '^www\.', ''), '.');
 
 create or replace macro crm.normalize_domain(value) as
-    case when regexp_full_match(crm.domain_part(value), '[^.]+(\.[^.]+)+')
-        then crm.domain_part(value) end;
+    case
+        -- already clean (most CRM domain fields): no rewriting needed
+        when regexp_full_match(value, '[a-z0-9-]+(\.[a-z0-9-]+)+')
+            and not starts_with(value, 'www.') then value
+        when regexp_full_match(crm.domain_part(value), '[^.]+(\.[^.]+)+')
+            then crm.domain_part(value)
+    end;
 
 -- an email address as the model keys people by: trimmed, lower case; null unless it has
 -- an @ (the sync quarantines malformed addresses, so this stays a cheap check). Filter

@@ -25,13 +25,13 @@ company_records as (
     from crm.companies
 ),
 
--- the company a HubSpot contact is associated with (the first by domain when several)
+-- the companies a HubSpot contact is associated with (a row each: the aggregate below
+-- takes the first by domain, cheaper than grouping a million associations here)
 hubspot_contact_companies as (
-    select a.from_id as contact_id, min(r.company_domain) as company_domain
+    select a.from_id as contact_id, r.company_domain
     from raw_hubspot.associations as a
     join company_records as r on r.crm = 'hubspot' and r.record_id = a.to_id
     where a.from_type = 'contacts' and a.to_type = 'companies'
-    group by a.from_id
 ),
 
 hubspot_records as (
@@ -45,7 +45,7 @@ hubspot_records as (
         nullif(trim(c.lifecyclestage), '') as lifecycle_stage,
         crm.is_true(c.hs_email_optout) as is_unsubscribed,
         crm.is_true(c.hs_email_bad_address) as is_bounced,
-        hc.company_domain as associated_domain,
+        hc.company_domain as hubspot_company,
         nullif(trim(c.website), '') as website,
         c.created_at,
         c.updated_at,
@@ -67,7 +67,7 @@ salesforce_contacts as (
         coalesce(c.HasOptedOutOfEmail, false) as is_unsubscribed,
         nullif(trim(c.EmailBouncedReason), '') is not null
             or c.EmailBouncedDate is not null as is_bounced,
-        r.company_domain as associated_domain,
+        r.company_domain as account_company,
         c.CreatedDate as created_at,
         c.LastModifiedDate as updated_at,
         columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
@@ -156,7 +156,8 @@ people as (
         ) as lifecycle_stage,
         bool_or(is_unsubscribed) as is_unsubscribed,
         bool_or(is_bounced) as is_bounced,
-        arg_min(associated_domain, preference) as associated_domain,
+        min(hubspot_company) as hubspot_company,
+        arg_min(account_company, preference) as account_company,
         -- normalized below, only for the people nothing else places
         arg_min(website, preference) as website,
         min(created_at) as created_at,
@@ -179,7 +180,8 @@ with_company as (
     select
         p.* exclude (website),
         coalesce(
-            p.associated_domain,
+            p.hubspot_company,
+            p.account_company,
             case
                 when not crm.is_free_mail_domain(crm.email_domain(p.email))
                     then crm.email_domain(p.email)

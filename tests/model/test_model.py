@@ -214,6 +214,24 @@ def test_custom_properties_become_people_columns(world):
         ("a@acme.com", "analytics;crm_sync")]
 
 
+def test_a_custom_property_comes_from_the_preferred_record_that_has_it(world):
+    # a Salesforce custom field, synced as a typed column of the raw Contact table
+    world.sql('alter table raw_salesforce.Contact add column "Segment__c" double')
+    world.sql("alter table raw_hubspot.contacts add column tier varchar")
+    world.hubspot("contacts", {"id": "1", "email": "a@acme.com", "tier": "gold"},
+                  {"id": "2", "email": "b@acme.com"})
+    world.salesforce("Contact", {"Id": "003A", "Email": "A@acme.com", "Segment__c": 2.5},
+                     {"Id": "003B", "Email": "b@acme.com", "Segment__c": 7.0})
+    world.build(Config(people_properties=["Segment__c", "tier"]))
+
+    assert world.sql('select email, "Segment__c", tier from crm.people order by 1') == [
+        ("a@acme.com", "2.5", "gold"), ("b@acme.com", "7.0", None)]
+    # dropped from the config: the column stays, empty, so rules naming it still parse
+    world.build(Config(people_properties=["tier"]))
+    assert world.sql('select email, "Segment__c", tier from crm.people order by 1') == [
+        ("a@acme.com", None, "gold"), ("b@acme.com", None, None)]
+
+
 def test_a_custom_property_nobody_syncs_is_a_config_error(world):
     with pytest.raises(ConfigError, match="people_properties: 'shoe_size' is not a synced"):
         world.build(Config(people_properties=["shoe_size"]))

@@ -167,7 +167,7 @@ def preview_lines(data: dict[str, Any]) -> list[str]:
     for row in data["rules"]:
         version = row["version"][:8] + (" pending" if row["pending"] else "")
         if row["status"] == "error":
-            applies = f"FAILED: {row['error']}"
+            applies = "FAILED (fails closed; see below)"
         elif row["status"] in ("disabled", "deleted"):
             applies = row["status"]
         else:
@@ -179,4 +179,6 @@ def preview_lines(data: dict[str, Any]) -> list[str]:
     for r in rows:
         lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    lines += [f"FAILED {row['rule']}: {row['error']}" for row in data["rules"]
+              if row["status"] == "error"]
     return lines

@@ -641,7 +641,8 @@ def _check_names(project: Project) -> None:
 
 def read_list(list_file: ListFile) -> pa.Table:
     """Read a list CSV as strings plus each row's index; a malformed row raises RuleFileError."""
-    with list_file.path.open(newline="") as handle:
+    # utf-8-sig: spreadsheets often save a byte-order mark before the header
+    with list_file.path.open(newline="", encoding="utf-8-sig") as handle:
         columns = [c.strip() for c in next(csv.reader(handle), [])]
     unknown = [c for c in columns if c not in LIST_COLUMNS]
     if unknown or not ({"email", "company_domain"} & set(columns)):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks import store
 from tasks.errors import StoreError
@@ -58,7 +59,7 @@ HAS_OPTION_MACRO = (
     "create or replace temp macro has_option(value, option) as list_contains("
     "list_transform(string_split(coalesce(value, ''), ';'), lambda x: trim(x)), option)"
 )
-KEEP_RUNS = 8  # matches and scopes are kept for the last few evaluations only
+KEEP_RUNS = 3  # matches and scopes are kept for the last few evaluations only
 RULESETS_PSEUDO_RULE = "rulesets.yml"
 
 
@@ -101,7 +102,7 @@ class RuleRun:
     error: str | None = None
     seconds: float = 0.0
     output_rows: int = 0
-    people: int = 0
+    people: int = 0  # rows stored: company rows expanded to the people they reach
     effective_from: datetime | None = None
 
 
@@ -176,16 +177,19 @@ def output_column_problem(columns: Iterable[str], level: str) -> str | None:
 
 
 def normalize_output(table: pa.Table, level: str) -> tuple[pa.Table, str | None]:
-    """(key, reason) as strings, or the reason the output does not fit the level."""
+    """(key, reason) as strings, keys trimmed and lower case, rows without a key dropped;
+    or the reason the output does not fit the level. Vectorized (Arrow compute)."""
     problem = output_column_problem(table.column_names, level)
     if problem:
         return table, problem
     names = [c.lower() for c in table.column_names]
     key = LEVEL_COLUMN[level]
-    key_col = table.column(names.index(key)).cast(pa.string())
+    key_col = pc.utf8_lower(pc.ascii_trim_whitespace(table.column(names.index(key))
+                                                     .cast(pa.string())))
     reason = (table.column(names.index("reason")).cast(pa.string()) if "reason" in names
               else pa.nulls(table.num_rows, pa.string()))
-    return pa.table({key: key_col, "reason": reason}), None
+    output = pa.table({key: key_col, "reason": reason})
+    return output.filter(pc.fill_null(pc.not_equal(key_col, ""), False)), None
 
 
 # --- scopes --------------------------------------------------------------------------------
@@ -356,6 +360,7 @@ class Evaluation:
     runs: list[RuleRun]
     problems: list[str]  # broken lists, rulesets.yml, plays: file:line messages
     pending: list[dict]
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: prepare, run, store
 
 
 def evaluate_rules(
@@ -379,6 +384,7 @@ def evaluate_rules(
     with store.connect(db_path) as con, store.transaction(con):
         list_problems = load_lists(con, project)
         state = observe(con, project, now, propagation_delay)
+    phases = {"prepare": time.perf_counter() - started}
     jobs = _jobs(state)
     runs: list[RuleRun] = []
     outputs: dict[tuple[str, str, bool], pa.Table] = {}
@@ -392,6 +398,7 @@ def evaluate_rules(
             runs.append(run)
             if output is not None:
                 outputs[(run.rule, run.version, is_pending)] = output
+    phases["run"] = time.perf_counter() - started - phases["prepare"]
     with store.connect(db_path) as con, store.transaction(con):
         _carry_forward(con, run_id, runs)
         for run in runs:
@@ -407,8 +414,7 @@ def evaluate_rules(
         _save_runs(con, run_id, runs, project, list_problems)
         _save_scopes(con, run_id, scopes)
         pending = save_pending_changes(con, run_id, state, runs, scopes, project)
-        matches = con.execute("select count(*) from rules.matches where run_id = ?",
-                              [run_id]).fetchall()[0][0]
+        matches = sum(r.people for r in runs if r.status in ("ok", "carried"))
         failed = sorted({r.rule for r in runs if r.status == "error" and not r.is_pending}
                         | ({RULESETS_PSEUDO_RULE} if project.rulesets.broken else set()))
         seconds = time.perf_counter() - started
@@ -418,8 +424,10 @@ def evaluate_rules(
              len(failed), matches],
         )
         prune(con, keep_runs)
+    phases["store"] = time.perf_counter() - started - phases["prepare"] - phases["run"]
+    seconds = time.perf_counter() - started
     return Evaluation(run_id, now, seconds, len([r for r in runs if r.status == "ok"]), failed,
-                      matches, runs, problems, pending)
+                      matches, runs, problems, pending, phases)
 
 
 def _jobs(state: VersionState) -> list[tuple[Observation, bool]]:
@@ -433,12 +441,12 @@ def _jobs(state: VersionState) -> list[tuple[Observation, bool]]:
     return jobs
 
 
+# keys arrive normalized (normalize_output); a rule naming a person twice is stored twice,
+# which every reader tolerates (they group by person) and costs less than deduplicating
 CONTACT_MATCHES_SQL = """
 insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
-select $run_id, $rule, $version, email, null, any_value(reason), $is_pending
-from (select lower(trim(email)) as email, reason from rule_output)
-where email is not null and email <> ''
-group by email
+select $run_id, $rule, $version, email, null, reason, $is_pending
+from rule_output
 """
 
 # a company row reaches every person whose domain names the company: its own domain, an
@@ -446,9 +454,8 @@ group by email
 COMPANY_MATCHES_SQL = """
 insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
 with named as (
-    select lower(trim(company_domain)) as domain, any_value(reason) as reason
+    select company_domain as domain, any_value(reason) as reason
     from rule_output
-    where company_domain is not null and trim(company_domain) <> ''
     group by 1
 ),
 companies as (
@@ -464,11 +471,12 @@ reach as (
     from companies as c
     join crm.company_domains as d on d.company_domain = c.company_domain
 ),
+-- each domain names one company (crm.company_domains is keyed by domain), so every
+-- person is reached once
 final as (
-    select p.email, any_value(r.company_domain) as company_domain, any_value(r.reason) as reason
+    select p.email, r.company_domain, r.reason
     from reach as r
     join crm.people as p on p.company_domain = r.domain
-    group by p.email
 )
 select $run_id, $rule, $version, email, company_domain, reason, $is_pending from final
 """
@@ -488,6 +496,7 @@ def insert_matches(con: duckdb.DuckDBPyConnection, run_id: str, run: RuleRun,
                                  "is_pending": run.is_pending}).fetchall()
     finally:
         con.unregister("rule_output")
+    # contact rows are people already (counting distinct ones would cost more than the insert)
     return int(rows[0][0]) if rows else 0
 
 

@@ -400,6 +400,7 @@ def evaluate_rules(
                 outputs[(run.rule, run.version, is_pending)] = output
     phases["run"] = time.perf_counter() - started - phases["prepare"]
     with store.connect(db_path) as con, store.transaction(con):
+        forget_run(con, run_id)  # a re-run of the same run replaces it, never doubles it
         _carry_forward(con, run_id, runs)
         for run in runs:
             output = outputs.get((run.rule, run.version, run.is_pending))
@@ -594,6 +595,12 @@ def _save_scopes(con: duckdb.DuckDBPyConnection, run_id: str, scopes: list[Scope
         con.execute("insert into rules.scopes by name select * from scope_rows")
     finally:
         con.unregister("scope_rows")
+
+
+def forget_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Remove what an earlier attempt of this run stored (a retry after a crash)."""
+    for table in ("runs", "matches", "scopes", "pending_changes"):
+        con.execute(f"delete from rules.{table} where run_id = ?", [run_id])
 
 
 def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:

@@ -280,3 +280,13 @@ def test_old_runs_matches_are_pruned(db: Path, project: Path) -> None:
     assert query(db, "select distinct run_id from rules.matches order by 1") == \
         [("run-2",), ("run-3",)]
     assert query(db, "select count(distinct run_id) from rules.runs") == [(4,)]
+
+
+def test_running_the_same_run_twice_replaces_it(db: Path, project: Path) -> None:
+    own_builtins(project)
+    people(db, "ann@acme.com")
+    write_rule(project, "all_people", "select email from crm.people")
+    evaluate_rules(db, project, "run-1", NOW)
+    evaluate_rules(db, project, "run-1", NOW)
+    assert query(db, "select count(*) from rules.matches") == [(1,)]
+    assert query(db, "select count(*) from rules.runs where rule = 'all_people'") == [(1,)]

@@ -426,15 +426,23 @@ def test_property_options_of_both_crms_mark_multi_selects(world):
 
 # --- the build -----------------------------------------------------------------------------
 
-def test_a_rebuild_replaces_every_row_and_reports_counts(world):
-    world.hubspot("contacts", {"id": "1", "email": "a@acme.com"})
+def test_a_rebuild_adds_changes_and_removes_rows_and_reports_counts(world):
+    world.hubspot("contacts", {"id": "1", "email": "a@acme.com", "firstname": "Ann"})
+    world.hubspot("companies", {"id": "9", "domain": "acme.com"})
     first = world.build()
     world.hubspot("contacts", {"id": "2", "email": "b@acme.com"})
     second = world.build()
+    world.sql("update raw_hubspot.contacts set firstname = 'Anna' where id = '1'")
+    world.sql("update raw_hubspot.contacts set archived = true where id = '2'")
+    world.build()
 
     assert first.rows["people"] == 1 and second.rows["people"] == 2
-    assert set(second.rows) == {"companies", "company_domains", "engagements", "people",
-                                "opportunities", "opportunity_contacts", "property_options"}
-    # the tables keep their declared keys after being re-created
+    assert set(second.rows) == set(second.table_seconds) == {
+        "companies", "company_domains", "engagements", "people", "opportunities",
+        "opportunity_contacts", "property_options"}
+    assert world.sql("select email, first_name from crm.people") == [("a@acme.com", "Anna")]
+    # the tables keep their declared keys
     with pytest.raises(duckdb.ConstraintException, match="(?i)duplicate key"):
         world.sql("insert into crm.people (email) values ('a@acme.com')")
+    with pytest.raises(duckdb.ConstraintException, match="(?i)duplicate key"):
+        world.sql("insert into crm.companies (company_domain) values ('acme.com')")

@@ -49,7 +49,7 @@ hubspot_records as (
         nullif(trim(c.website), '') as website,
         c.created_at,
         c.updated_at,
-        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
     from (select *, null as _no_property from raw_hubspot.contacts) as c
     left join hubspot_owners as o on o.id = c.hubspot_owner_id
     left join hubspot_contact_companies as hc on hc.contact_id = c.id
@@ -70,7 +70,7 @@ salesforce_contacts as (
         r.company_domain as account_company,
         c.CreatedDate as created_at,
         c.LastModifiedDate as updated_at,
-        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
     from (select *, null as _no_property from raw_salesforce.Contact) as c
     left join salesforce_users as u on u.Id = c.OwnerId
     left join company_records as r on r.crm = 'salesforce' and r.record_id = c.AccountId
@@ -91,7 +91,7 @@ salesforce_leads as (
         nullif(trim(l.Website), '') as website,
         l.CreatedDate as created_at,
         l.LastModifiedDate as updated_at,
-        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))::varchar
+        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
     from (select *, null as _no_property from raw_salesforce.Lead) as l
     left join salesforce_users as u on u.Id = l.OwnerId
     where not coalesce(l.IsDeleted, false) and not coalesce(l.IsConverted, false)
@@ -163,7 +163,7 @@ people as (
         min(created_at) as created_at,
         max(updated_at) as updated_at,
         arg_min(
-            columns(lambda c: list_contains(getvariable('people_properties'), lower(c))),
+            columns(lambda col: list_contains(getvariable('people_properties'), lower(col))),
             preference
         )
     from records
@@ -209,7 +209,7 @@ final as (
         p.salesforce_lead_id,
         p.created_at,
         p.updated_at,
-        columns(lambda c: list_contains(getvariable('people_properties'), lower(c)))
+        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))
     from with_company as p
     left join crm.company_domains as d on d.domain = p.found_domain
     left join bounced_addresses as b on b.email = p.email

@@ -2,11 +2,12 @@
 -- `email` is the person the activity is with: for an email the other party's address
 -- (the sender of an inbound one, the first recipient of an outbound one), moved to the
 -- person's own address when it is one of their HubSpot additional emails, or to the
--- contact the CRM logged it on when the address is nobody's (built after crm.people,
--- which says whose an address is). `from_email` keeps the
--- sender as written, so rules can tell mail from an alias. Sequencer-sent emails carry
--- the sequence (HubSpot hs_sequence_id, Salesforce ActionCadenceId): own activity is
--- not a signal.
+-- contact the CRM logged it on when the address is nobody's (so this runs after
+-- crm.people, which says whose an address is). `from_email` keeps the sender as
+-- written, so rules can tell mail from an alias. Sequencer-sent emails carry their
+-- sequence (HubSpot hs_sequence_id, Salesforce ActionCadenceId): own activity is not a
+-- signal. HubSpot ids are prefixed by object ('email:1', 'meeting:1'): emails and
+-- meetings number their ids apart.
 with own_addresses as (
     select email from crm.people
 ),
@@ -146,9 +147,9 @@ hubspot_meeting_rows as (
 -- Salesforce activities name their person by WhoId (a Contact or Lead); a deleted
 -- record still says whose activity it was
 who as (
-    select Id, crm.normalize_email(Email) as email from raw_salesforce.Contact
+    select Id, Email from raw_salesforce.Contact
     union all
-    select Id, crm.normalize_email(Email) from raw_salesforce.Lead
+    select Id, Email from raw_salesforce.Lead
 ),
 
 owners as (
@@ -159,7 +160,8 @@ salesforce_tasks as (
     select
         t.*,
         -- logged emails read 'Email: <subject>'; what the person sent is marked by an
-        -- arrow or a reply prefix, anything else is ours
+        -- arrow or a reply prefix ('Email: Re: ...'), anything else is ours (a rep's own
+        -- reply logged the same way reads as theirs: it errs toward excluding)
         regexp_replace(trim(coalesce(t.Subject, '')), '(?i)^(→|->)?\s*(email:\s*)?', '')
             as bare_subject,
         case
@@ -189,7 +191,7 @@ salesforce_task_rows as (
                 then 'inbound'
             else 'outbound'
         end as direction,
-        w.email,
+        crm.normalize_email(w.Email) as email,
         null::varchar as from_email,
         coalesce(
             regexp_matches(t.Subject, '(?i)(automatic reply|out[ -]of[ -](the )?office)'), false
@@ -210,7 +212,7 @@ salesforce_event_rows as (
         'salesforce' as crm,
         'meeting' as type,
         null::varchar as direction,
-        w.email,
+        crm.normalize_email(w.Email) as email,
         null::varchar as from_email,
         false as is_ooo,
         false as is_bounce,

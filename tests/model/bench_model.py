@@ -4,7 +4,8 @@
 
 Generates the sandbox's CRM data, copies it into the raw snapshot tables of a fresh
 seqguard database (as a full sync would leave them), then rebuilds the crm.* model a few
-times and prints each rebuild's seconds. The last line is one JSON object.
+times, then once more after 1% of the contacts changed, printing wall and CPU seconds
+(the machine may be shared). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from model_support import copy_to_raw, generated_state  # noqa: E402
 
 from tasks.config import Config  # noqa: E402
 from tasks.model import build_model  # noqa: E402
+from tasks.store import connect  # noqa: E402
 
 
 def _cpu() -> float:
@@ -64,6 +66,17 @@ def main() -> None:
             print(f"build {n + 1}: {result.seconds:.2f} s wall, {cpu_seconds[-1]:.2f} s cpu",
                   flush=True)
         assert result is not None
+        # a cycle's worth of change: 1% of contacts edited, then one more rebuild
+        with connect(db) as con:
+            con.execute("update raw_hubspot.contacts set firstname = firstname || 'x', "
+                        "updated_at = updated_at + interval 1 minute where hash(id) % 100 = 0")
+        cpu = _cpu()
+        changed = build_model(db, tmp, config)
+        changed_cpu = round(_cpu() - cpu, 2)
+        print(f"build after 1% of contacts changed: {changed.seconds:.2f} s wall, "
+              f"{changed_cpu:.2f} s cpu", flush=True)
+        print("  seconds per table: " + ", ".join(
+            f"{t} {s:.2f}" for t, s in changed.table_seconds.items()))
         for table, count in result.rows.items():
             print(f"  crm.{table}: {count:,}")
         print(json.dumps({
@@ -71,6 +84,8 @@ def main() -> None:
             "raw_rows": sum(raw.values()),
             "build_seconds": seconds,
             "build_cpu_seconds": cpu_seconds,
+            "changed_1pct_seconds": changed.seconds,
+            "changed_1pct_cpu_seconds": changed_cpu,
             "crm_rows": result.rows,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }))

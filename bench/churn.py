@@ -589,3 +589,21 @@ class Churn:
         except Exception as exc:  # seqguard's one-line refusals are all we expect here
             return False, f"{type(exc).__name__}: {exc}"
         return True, None
+
+
+def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
+    """The operator watching the Prefect UI: approve and post every run the circuit
+    breaker holds (`seqguard cycle --approve RUN`), also one whose cycle crashed while
+    it waited. Returns how many runs were approved."""
+    from tasks.approval import apply_decision
+    from tasks.config import sandbox_config
+    from tasks.outbox import post_pending
+    from tasks.store import connect
+
+    with connect(db) as con:
+        held = [r[0] for r in con.execute(
+            "select distinct run_id from ops.outbox where status = 'held' order by 1").fetchall()]
+    for run_id in held:
+        apply_decision(db, run_id, True, "user:operator")
+        post_pending(db, sandbox_config(url, cert), now, run_id=run_id)
+    return len(held)

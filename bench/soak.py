@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import oracle  # noqa: E402
-from bench.churn import Churn, ManualActions, Rates  # noqa: E402
+from bench.churn import Churn, ManualActions, Rates, approve_held  # noqa: E402
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 
 START = datetime(2026, 3, 2, 8, 0)
@@ -91,9 +91,8 @@ class SeqguardManual:
 
 @dataclass
 class Operator:
-    """The person watching the Prefect UI: approves a run the circuit breaker held, as
-    `seqguard cycle --approve RUN` does, in the same 15 minutes. Counted, so the soak
-    says how often seqguard needed a human."""
+    """The person watching the Prefect UI: approves what the circuit breaker held, in the
+    same 15 minutes. Counted, so the soak says how often seqguard needed a human."""
 
     db: str
     url: str
@@ -103,16 +102,9 @@ class Operator:
 
     def review(self, summary: Any, now: datetime) -> None:
         breaker = (summary or {}).get("breaker") if isinstance(summary, dict) else None
-        if not breaker or not breaker.get("tripped"):
-            return
-        from tasks.approval import apply_decision
-        from tasks.config import sandbox_config
-        from tasks.outbox import post_pending
-
-        apply_decision(self.db, breaker["run_id"], True, "user:soak-operator")
-        post_pending(self.db, sandbox_config(self.url, self.cert), now, run_id=breaker["run_id"])
-        self.approvals += 1
-        self.held_unenrolls += int(breaker.get("unenrolls") or 0)
+        if breaker and breaker.get("tripped"):
+            self.held_unenrolls += int(breaker.get("unenrolls") or 0)
+        self.approvals += approve_held(self.db, self.url, self.cert, now)
 
 
 def copy_project(target: Path) -> Path:
@@ -166,7 +158,9 @@ def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator
         now = START + i * CYCLE
         sandbox.set_clock(now)
         totals.update(churn.step(now))
-        operator.review(cycle(db, project, sandbox.url, sandbox.cert, now), now)
+        summary = cycle(db, project, sandbox.url, sandbox.cert, now)
+        if cycle is not no_cycle:
+            operator.review(summary, now)
         if progress and (i + 1) % 96 == 0:
             rate = (time.perf_counter() - started) / (i + 1)
             progress(f"cycle {i + 1}/{cycles}: {rate:.2f} s per cycle, "

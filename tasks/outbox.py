@@ -51,6 +51,7 @@ QUEUED_BATCHES = 8          # batches selected ahead per query of the outbox
 MAX_CONSECUTIVE_FAILURES = 8
 # HubSpot reads enrollment state one contact per call: cap the reads of one refresh and
 # read the oldest-checked first, so a large backlog is worked through over cycles
+HUBSPOT_OPEN_REREADS = 25
 HUBSPOT_STATUS_READS = 500  # ~50 s of a 100-per-10-s budget; enough for a 15-minute cycle
 UNVERIFIED_LISTED = 200     # unverified unenrolls carried in a read's result (the report)
 # a Salesforce incremental read starts this far before the newest change already seen
@@ -420,10 +421,14 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                  and (status = 'sent' or (status = 'pending' and attempts > 0))
            ),
            open as (
+               -- the flag shows who entered or left; pauses and steps it does not, so a
+               -- few open enrollments are re-read each cycle, the least recently seen first
                select contact_id, 1 as priority, max(seen_at) as checked
                from ops.enrollments
                where crm = 'hubspot' and state in ('active', 'paused')
                group by contact_id
+               order by checked, contact_id
+               limit ?
            ),
            flagged as (
                -- HubSpot's own flag says the contact's sequence state differs from what
@@ -445,7 +450,7 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                limit ?
            )
            select contact_id from final""",
-        [HUBSPOT_STATUS_READS])
+        [HUBSPOT_OPEN_REREADS, HUBSPOT_STATUS_READS])
     return None, contacts, False
 
 

@@ -19,17 +19,30 @@ deal_companies as (
     group by a.from_id
 ),
 
-deal_contact_companies as (
-    select a.from_id as deal_id, min(p.company_domain) as company_domain
+-- a deal without a company: the company of its contacts (the first by domain). Staged
+-- as materialized steps so the few such deals are found before any contact is read
+-- (left to itself, DuckDB joins every contact to every person first)
+unplaced_deal_contacts as materialized (
+    select a.from_id as deal_id, a.to_id as contact_id
     from raw_hubspot.associations as a
-    join raw_hubspot.contacts as c on c.id = a.to_id
-    join crm.people as p on p.email = crm.normalize_email(c.email)
     where a.from_type = 'deals'
         and a.to_type = 'contacts'
-        and not coalesce(c.archived, false)
-        and crm.has_email(c.email)
-        and p.company_domain is not null
-    group by a.from_id
+        and a.from_id not in (select deal_id from deal_companies)
+),
+
+unplaced_deal_emails as materialized (
+    select u.deal_id, crm.normalize_email(c.email) as email
+    from unplaced_deal_contacts as u
+    join raw_hubspot.contacts as c on c.id = u.contact_id
+    where not coalesce(c.archived, false) and crm.has_email(c.email)
+),
+
+deal_contact_companies as (
+    select e.deal_id, min(p.company_domain) as company_domain
+    from unplaced_deal_emails as e
+    join crm.people as p on p.email = e.email
+    where p.company_domain is not null
+    group by e.deal_id
 ),
 
 hubspot_deals as (
@@ -59,16 +72,27 @@ hubspot_deals as (
     where not coalesce(d.archived, false)
 ),
 
-opportunity_contact_companies as (
-    select r.OpportunityId, min(p.company_domain) as company_domain
+-- an Opportunity whose Account names no company: the company of its contacts
+unplaced_opportunity_emails as materialized (
+    select r.OpportunityId, crm.normalize_email(c.Email) as email
     from raw_salesforce.OpportunityContactRole as r
     join raw_salesforce.Contact as c on c.Id = r.ContactId
-    join crm.people as p on p.email = crm.normalize_email(c.Email)
-    where not coalesce(r.IsDeleted, false)
+    where r.OpportunityId not in (
+            select o.Id
+            from raw_salesforce.Opportunity as o
+            join company_records as a on a.crm = 'salesforce' and a.record_id = o.AccountId
+        )
+        and not coalesce(r.IsDeleted, false)
         and not coalesce(c.IsDeleted, false)
         and crm.has_email(c.Email)
-        and p.company_domain is not null
-    group by r.OpportunityId
+),
+
+opportunity_contact_companies as (
+    select e.OpportunityId, min(p.company_domain) as company_domain
+    from unplaced_opportunity_emails as e
+    join crm.people as p on p.email = e.email
+    where p.company_domain is not null
+    group by e.OpportunityId
 ),
 
 salesforce_opportunities as (

@@ -179,18 +179,16 @@ people as (
 with_company as (
     select
         p.* exclude (website),
-        coalesce(
-            p.hubspot_company,
-            p.account_company,
-            case
-                when not crm.is_free_mail_domain(crm.email_domain(p.email))
-                    then crm.email_domain(p.email)
-            end,
-            case
-                when not crm.is_free_mail_domain(crm.normalize_domain(p.website))
-                    then crm.normalize_domain(p.website)
-            end
-        ) as found_domain
+        -- a case, not coalesce: DuckDB evaluates only the branch each row takes, so the
+        -- website is normalized for the few people nothing else places
+        case
+            when p.hubspot_company is not null then p.hubspot_company
+            when p.account_company is not null then p.account_company
+            when not crm.is_free_mail_domain(crm.email_domain(p.email))
+                then crm.email_domain(p.email)
+            when not crm.is_free_mail_domain(crm.normalize_domain(p.website))
+                then crm.normalize_domain(p.website)
+        end as found_domain
     from people as p
 ),
 

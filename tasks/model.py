@@ -5,8 +5,8 @@ Every crm table has one file in sql/model/ (`NNN_<table>.sql`, a single SELECT e
 people (who reads companies), engagements (who read people to tell whose an address
 is), opportunities and their contacts, property options. `000_macros.sql` (the shared
 normalizations) runs first. The whole rebuild is one transaction, so rules never see a
-half-built model, and it is set-based: DuckDB does every join, Python loops over nothing
-but the eight files.
+half-built model, and it is set-based: DuckDB does every join; Python only walks the
+model files, the small aliases CSV and the configured property names.
 
 Writing is the expensive part at a million people, so a keyed table is merged: each
 cycle rewrites only the rows that changed (a 1M-row table re-inserted costs ~4x the

@@ -102,6 +102,14 @@ def test_free_mail_domains_never_name_or_fold_companies(world):
     }
 
 
+def test_domain_aliases_csv_skips_comments_and_blank_lines(world):
+    world.hubspot("companies", {"id": "1", "domain": "acme.com"})
+    world.aliases_csv("Domain,Alias\n# acme's other domains\n\nacme.com,acme.io\n")
+    world.build()
+    assert world.sql("select company_domain, aliases from crm.companies") == [
+        ("acme.com", ["acme.io"])]
+
+
 def test_domain_aliases_csv_with_a_bad_domain_names_the_line(world):
     world.aliases_csv("domain,alias\nacme.com,acme.io\nacme.com,not a domain\n")
     with pytest.raises(RuleFileError, match=r"domain_aliases.csv:3: 'not a domain'"):

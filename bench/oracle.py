@@ -48,7 +48,8 @@ raw CRM shapes where DESIGN is silent:
   `hs_email_optout`, `hs_email_bad_address`; Salesforce `HasOptedOutOfEmail`,
   `EmailBouncedReason`/`EmailBouncedDate`), or a bounced email to them;
 - open_opportunity: a HubSpot deal not in closedwon/closedlost associated to a company
-  of the group, or a Salesforce Opportunity not Closed Won/Lost on an Account of it;
+  of the group, or a Salesforce Opportunity not Closed Won/Lost on an Account of it (an
+  Account's domain is its website's or, with no website, its Contacts' email domains);
 - lifecycle_customer: the person's HubSpot contact, or a HubSpot company of their
   group, has lifecycle stage `customer`;
 - recent_manual_email: an outbound email by hand (not a sequence's, not bounced) with
@@ -593,7 +594,7 @@ class World:
     person_groups: dict[str, set[str]]
     aliases_of: dict[str, set[str]]            # person -> their other addresses
     company_domains: dict[str, set[str]]       # HubSpot company id -> domains
-    account_domain: dict[str, str]             # Account Id -> domain
+    account_domains: dict[str, set[str]]       # Account Id -> domains
     engagements: list[Engagement] = field(default_factory=list)
 
     def groups_of_domains(self, domains: Iterable[str]) -> set[str]:
@@ -609,18 +610,18 @@ def build_world(truth: Truth, project: Project) -> World:
     links = associations(truth)
     groups = DomainGroups()
     company_domains = _company_domains(hs["companies"], groups)
-    account_domain = {key: d for key, chain in sf["account"].items()
-                      if (d := norm_domain(chain[-1][1].get("Website")))}
-    for domain in account_domain.values():
-        groups.find(domain)
-    for domain, alias in project.aliases:
-        groups.join(domain, alias)
     contact_email = {key: e for key, chain in hs["contacts"].items()
                      if (e := norm_email(chain[-1][1].get("email")))}
     sf_person = {key: e for table in ("contact", "lead") for key, chain in sf[table].items()
                  if (e := norm_email(chain[-1][1].get("Email")))}
+    account_domains = _account_domains(sf, sf_person)
+    for domains in account_domains.values():
+        for domain in domains:
+            groups.find(domain)
+    for domain, alias in project.aliases:
+        groups.join(domain, alias)
     world = World(hs, sf, links, groups, contact_email, sf_person, {}, {}, company_domains,
-                  account_domain)
+                  account_domains)
     world.person_groups = _person_groups(world)
     world.aliases_of = _aliases(world)
     world.engagements = _hubspot_emails(world) + _hubspot_meetings(world) + _sf_activity(world)
@@ -644,6 +645,23 @@ def _company_domains(companies: dict[str, list[Version]],
     return result
 
 
+def _account_domains(sf: dict[str, dict[str, list[Version]]],
+                     sf_person: dict[str, str]) -> dict[str, set[str]]:
+    """Each Account's domain: its website's; without one, its Contacts' email domains
+    (a company's own people say where it is when nobody typed the website)."""
+    from_contacts: dict[str, set[str]] = defaultdict(set)
+    for key, chain in sf["contact"].items():
+        account = chain[-1][1].get("AccountId")
+        domain = email_domain(sf_person.get(key))
+        if account and domain and domain not in FREE_MAIL:
+            from_contacts[str(account)].add(domain)
+    result: dict[str, set[str]] = {}
+    for key, chain in sf["account"].items():
+        website = norm_domain(chain[-1][1].get("Website"))
+        result[key] = {website} if website else from_contacts.get(key, set())
+    return result
+
+
 def _person_groups(world: World) -> dict[str, set[str]]:
     """Each person's company groups: email domain, associated companies, Account, Lead."""
     domains: dict[str, set[str]] = defaultdict(set)
@@ -658,8 +676,8 @@ def _person_groups(world: World) -> dict[str, set[str]]:
                 domains[email] |= world.company_domains.get(company, set())
     for key, chain in world.sf["contact"].items():
         account = chain[-1][1].get("AccountId")
-        if key in world.sf_person and account in world.account_domain:
-            domains[world.sf_person[key]].add(world.account_domain[account])
+        if key in world.sf_person and account:
+            domains[world.sf_person[key]] |= world.account_domains.get(str(account), set())
     for key, chain in world.sf["lead"].items():
         d = norm_domain(chain[-1][1].get("Website"))
         if key in world.sf_person and d:
@@ -914,11 +932,12 @@ def fact_open_opportunity(world: World) -> Facts:
     for key, chain in world.sf["opportunity"].items():
         for start, end, row in spans(chain):
             stage = str(row.get("StageName") or "").strip().lower()
-            domain = world.account_domain.get(str(row.get("AccountId")))
-            if truthy(row.get("IsDeleted")) or stage in CLOSED_OPPORTUNITY_STAGES or not domain:
+            domains = world.account_domains.get(str(row.get("AccountId")), set())
+            if truthy(row.get("IsDeleted")) or stage in CLOSED_OPPORTUNITY_STAGES:
                 continue
-            _add(by_group, world.groups.find(domain), start, end,
-                 f"open Opportunity {key} ({row.get('StageName')})")
+            for group in world.groups_of_domains(domains):
+                _add(by_group, group, start, end,
+                     f"open Opportunity {key} ({row.get('StageName')})")
     return _group_facts_to_people(world, by_group)
 
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,7 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         work = Path(workdir or scratch)
         project = copy_project(work / "project")
+        shutil.copytree(project, work / "project-start")  # the oracle reads the start state
         db = str(work / "seqguard.duckdb")
         with running_sandbox(work / "sandbox") as sandbox:
             sandbox.set_clock(START)
@@ -140,13 +141,33 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
             soak_seconds = time.perf_counter() - started
             sandbox.set_clock(START + cycles * CYCLE)  # the last steps come due
             truth = oracle.collect(sandbox, start_truth)
-    verdict = oracle.judge(truth, project_files, churn.log,
-                           propagation_delay=PROPAGATION_DELAY, grace=CYCLE,
-                           crm="hubspot", send_grid=(START, CYCLE))
+        if workdir:
+            (work / "truth.json").write_text(json.dumps(
+                {"truth": asdict(truth), "log": churn.log, "days": days, "contacts": contacts,
+                 "cycles": cycles}, default=str))
+    verdict = judge_run(truth, project_files, churn.log)
     figures = {"days": days, "contacts": contacts, "cycles": cycles, **verdict.summary()}
     return {"figures": figures, "verdict": verdict, "churn": dict(totals),
             "seconds": round(soak_seconds, 1), "log": churn.log,
             "approvals": operator.approvals, "held_unenrolls": operator.held_unenrolls}
+
+
+def judge_run(truth: oracle.Truth, project: oracle.Project, log: list[dict]) -> oracle.Verdict:
+    """The oracle's verdict on one soak, with the soak's clock and seqguard's settings."""
+    return oracle.judge(truth, project, log, propagation_delay=PROPAGATION_DELAY, grace=CYCLE,
+                        crm="hubspot", send_grid=(START, CYCLE))
+
+
+def judge_saved(workdir: str | Path) -> dict[str, Any]:
+    """Judge a soak again from what it saved in its workdir (after an oracle change)."""
+    work = Path(workdir)
+    saved = json.loads((work / "truth.json").read_text())
+    truth = oracle.Truth(**saved["truth"])
+    verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"])
+    figures = {"days": saved["days"], "contacts": saved["contacts"], "cycles": saved["cycles"],
+               **verdict.summary()}
+    return {"figures": figures, "verdict": verdict, "churn": {}, "seconds": None,
+            "log": saved["log"], "approvals": None, "held_unenrolls": None}
 
 
 def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator, cycles: int,
@@ -170,7 +191,8 @@ def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator
 
 def print_findings(result: dict[str, Any], limit: int = 15) -> None:
     verdict: oracle.Verdict = result["verdict"]
-    print(f"churn: {json.dumps(result['churn'], sort_keys=True)}")
+    if result["churn"]:
+        print(f"churn: {json.dumps(result['churn'], sort_keys=True)}")
     print(f"soak wall time: {result['seconds']} s; removals judged: {len(verdict.removals)}; "
           f"wrongful enrollments: {len(verdict.wrongful_enrollments)}; runs the circuit "
           f"breaker held and the operator approved: {result['approvals']} "
@@ -192,8 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cycle", choices=["seqguard", "none"], default="seqguard")
-    parser.add_argument("--workdir", help="keep the sandbox, project and database here")
+    parser.add_argument("--workdir", help="keep the sandbox, project, database and truth here")
+    parser.add_argument("--judge", metavar="WORKDIR",
+                        help="only judge again the soak saved in WORKDIR")
     args = parser.parse_args(argv)
+    if args.judge:
+        result = judge_saved(args.judge)
+        print_findings(result)
+        print(json.dumps(result["figures"]))
+        return 0
     cycle = no_cycle if args.cycle == "none" else seqguard_cycle()
     result = run_soak(days=args.days, contacts=args.contacts, seed=args.seed, cycle=cycle,
                       workdir=args.workdir,

@@ -225,10 +225,15 @@ def test_an_open_deal_on_a_duplicate_company_excludes_everyone_at_the_domain(
                for w in verdict.wrongful_sends)
 
 
-def test_an_open_opportunity_on_the_account_excludes_its_contacts(scene: Scene) -> None:
+@pytest.mark.parametrize("website", ["http://Globex.io/", None])
+def test_an_open_opportunity_on_the_account_excludes_its_people(scene: Scene,
+                                                                website: str | None) -> None:
+    """The Account's company is its website's, or with none its Contacts' domain."""
     eve = scene.contact("eve@globex.io")
     account = scene.sandbox.upsert_salesforce("Account", [{"Name": "Globex",
-                                                            "Website": "http://Globex.io/"}])
+                                                            "Website": website}])
+    scene.sandbox.upsert_salesforce("Contact", [{"LastName": "Ode", "Email": "ode@globex.io",
+                                                 "AccountId": account[0]["id"]}])
     scene.begin()
     scene.enroll(eve, "1")
     scene.clock(15)

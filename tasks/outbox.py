@@ -412,6 +412,7 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
         newest = con.execute(
             "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchone()[0]
         return (newest - READ_OVERLAP if newest else None), waiting, True
+    flagged = FLAGGED_SQL if _has_sequence_flags(con) else NO_FLAGS_SQL
     contacts = _arrow(
         con, """with
            waiting as (
@@ -430,17 +431,7 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                order by checked, contact_id
                limit ?
            ),
-           flagged as (
-               -- HubSpot's own flag says the contact's sequence state differs from what
-               -- seqguard last read: a rep enrolled them by hand, or they left
-               select c.id as contact_id, 0 as priority, null::timestamp as checked
-               from raw_hubspot.contacts c
-               left join (select distinct contact_id from ops.enrollments
-                          where crm = 'hubspot' and state in ('active', 'paused')) o
-                 on o.contact_id = c.id
-               where not c.archived
-                 and (c.hs_sequences_is_enrolled = 'true') <> (o.contact_id is not null)
-           ),
+           flagged as ({FLAGGED}),
            final as (
                select contact_id, min(priority) as priority, min(checked) as checked
                from (select * from waiting union all select * from open
@@ -449,9 +440,32 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
                order by priority, checked nulls first, contact_id
                limit ?
            )
-           select contact_id from final""",
+           select contact_id from final""".replace("{FLAGGED}", flagged),
         [HUBSPOT_OPEN_REREADS, HUBSPOT_STATUS_READS])
     return None, contacts, False
+
+
+# HubSpot's own flag says the contact's sequence state differs from what seqguard last
+# read: a rep enrolled them by hand, or they left
+FLAGGED_SQL = """
+    select c.id as contact_id, 0 as priority, null::timestamp as checked
+    from raw_hubspot.contacts c
+    left join (select distinct contact_id from ops.enrollments
+               where crm = 'hubspot' and state in ('active', 'paused')) o
+      on o.contact_id = c.id
+    where not c.archived
+      and (c.hs_sequences_is_enrolled = 'true') <> (o.contact_id is not null)"""
+NO_FLAGS_SQL = "select null::varchar as contact_id, 0 as priority, null::timestamp as checked " \
+    "where false"
+
+
+def _has_sequence_flags(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the synced contacts carry HubSpot's sequence flags (accounts without
+    Sequences, or snapshots from before, do not)."""
+    return bool(con.execute(
+        """select count(*) from duckdb_columns() where schema_name = 'raw_hubspot'
+           and table_name = 'contacts' and column_name = 'hs_sequences_is_enrolled'"""
+    ).fetchall()[0][0])
 
 
 def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,

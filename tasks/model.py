@@ -8,9 +8,10 @@ normalizations) runs first. The whole rebuild is one transaction, so rules never
 half-built model, and it is set-based: DuckDB does every join; Python only walks the
 model files, the small aliases CSV and the configured property names.
 
-Writing is the expensive part at a million people, so a keyed table is merged: each
-cycle rewrites only the rows that changed (a 1M-row table re-inserted costs ~4x the
-merge, and deleting and re-inserting the same keys in one transaction ~50x).
+A keyed table is merged, so each cycle writes only the rows that changed (re-inserting a
+million people costs ~4x the merge, and deleting and re-inserting the same keys in one
+transaction ~50x); a table with list columns is re-created from its DDL instead, since
+DuckDB updates list columns as delete + insert.
 """
 
 from __future__ import annotations

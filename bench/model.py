@@ -1,6 +1,6 @@
 """How long the model rebuild takes on generated raw data (run by hand, not by pytest).
 
-    .venv/bin/python tests/model/bench_model.py --contacts 1000000
+    .venv/bin/python bench/model.py --contacts 1000000
 
 Generates the sandbox's CRM data, copies it into the raw snapshot tables of a fresh
 seqguard database (as a full sync would leave them), then rebuilds the crm.* model a few
@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "model"))
 
 from model_support import copy_to_raw, generated_state  # noqa: E402
 

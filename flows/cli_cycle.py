@@ -137,6 +137,8 @@ def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: 
 
 def render_summary(summary: dict) -> str:
     """A few lines a person reads after `seqguard cycle`."""
+    if "skipped" in summary:
+        return f"seqguard cycle {summary['skipped']}"
     lines = [
         f"seqguard cycle {summary['run_id']} at {summary['now']}"
         + (" (dry run)" if summary.get("dry_run") else "")

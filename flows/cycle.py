@@ -7,7 +7,7 @@ from typing import Literal
 
 from prefect import flow
 
-from tasks import steps
+from tasks import cycle_lock, steps
 
 Crm = Literal["hubspot", "salesforce"]
 
@@ -31,20 +31,27 @@ def cycle(
     target = steps.Target(
         db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
     )
-    run = steps.start_run(target, now, dry_run)
-    summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
-    summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
-    summary["model"] = steps.build_model(target)
-    summary["enrollments"] = steps.read_enrollments(target, run)
-    summary["rules"] = steps.evaluate_rules(target, run, rules)
-    summary["plays"] = steps.queue_plays(target, run)
-    summary["decide"] = steps.decide_changes(target, run)
-    summary["breaker"] = steps.check_breaker(target, run)
+    with cycle_lock.held() as running_alone:
+        if not running_alone:
+            return steps.skip_run(now)
+        run = steps.start_run(target, now, dry_run)
+        summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
+        summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
+        summary["model"] = steps.build_model(target)
+        summary["enrollments"] = steps.read_enrollments(target, run)
+        summary["rules"] = steps.evaluate_rules(target, run, rules)
+        summary["plays"] = steps.queue_plays(target, run)
+        summary["decide"] = steps.decide_changes(target, run)
+        summary["breaker"] = steps.check_breaker(target, run)
+        summary["post"] = steps.post_changes(target, run)  # a tripped run's rows stay held
+        steps.finish_run(target, run, summary)
+    # the approval wait does not hold the lock: later cycles go on meanwhile
     if summary["breaker"]["tripped"]:
         summary["approval"] = steps.await_approval(
             target, run, summary["breaker"], wait_for_approval
         )
-    summary["post"] = steps.post_changes(target, run)
-    steps.finish_run(target, run, summary)
+        if summary["approval"]["status"] == "approved":
+            summary["post"] = steps.post_changes(target, run)
+        steps.finish_run(target, run, summary)
     steps.report_run(target, summary)
     return summary

@@ -32,8 +32,8 @@ def run_cycle(
     summary["plays"] = steps.queue_plays.fn(target, run)
     summary["decide"] = steps.decide_changes.fn(target, run)
     summary["breaker"] = steps.check_breaker.fn(target, run)
+    summary["post"] = steps.post_changes.fn(target, run)
     if summary["breaker"]["tripped"]:
         summary["approval"] = steps.await_approval.fn(target, run, summary["breaker"], False)
-    summary["post"] = steps.post_changes.fn(target, run)
     steps.finish_run.fn(target, run, summary)
     return summary

@@ -61,6 +61,16 @@ def current_run_id() -> str:
     return str(uuid.uuid4())
 
 
+def skip_run(now: datetime | None) -> dict:
+    """The summary of a run skipped because another cycle holds the lock; says why."""
+    reason = (
+        "skipped: another seqguard cycle is running (the seqguard-cycle lock is taken); "
+        "runs are skipped, not queued, and the next scheduled one will run"
+    )
+    print(reason)
+    return {"skipped": reason, "now": (now or datetime.now(UTC)).isoformat()}
+
+
 @task(name="start-run")
 def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
     """Fix the cycle's time and record the run."""
@@ -195,7 +205,8 @@ def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
 
 @task(name="finish-run")
 def finish_run(target: Target, run: Run, summary: dict) -> None:
-    held = (summary.get("approval") or {}).get("status") == "held"
+    decided = (summary.get("approval") or {}).get("status") in ("approved", "rejected")
+    held = summary["breaker"]["tripped"] and not decided
     runs.record_finish(target.db, run.run_id, "awaiting_approval" if held else "finished", summary)
 
 

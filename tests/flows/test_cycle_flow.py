@@ -177,3 +177,27 @@ def test_ad_hoc_flows_are_unscheduled_deployments_with_described_parameters() ->
         assert deployments[name].description
     assert "sequence" in deployments["enroll"]._parameter_openapi_schema.properties
     assert deployments["cycle"].parameters["wait_for_approval"] is True
+
+
+def test_a_run_that_starts_while_one_is_running_is_skipped_and_says_why(
+    prefect_harness, sandbox, tmp_path: Path
+) -> None:
+    from tasks import cycle_lock
+
+    sandbox.reset(seed=3, contacts=50, now=NOW)
+    db = str(tmp_path / "db.duckdb")
+    with cycle_lock.held() as first:  # a cycle is running
+        assert first
+        summary = cycle(
+            now=NOW,
+            db=db,
+            project=str(tmp_path),
+            sandbox_url=sandbox.url,
+            sandbox_cert=sandbox.cert,
+        )
+    assert "another seqguard cycle is running" in summary["skipped"]
+    assert not Path(db).exists()  # it touched nothing
+    ran = cycle(
+        now=NOW, db=db, project=str(tmp_path), sandbox_url=sandbox.url, sandbox_cert=sandbox.cert
+    )
+    assert "skipped" not in ran and ran["sync"]["hubspot"]["objects"]["contacts"]["fetched"] == 50

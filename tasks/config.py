@@ -62,6 +62,7 @@ class HubSpotConfig:
     # extra (custom) properties to pull per object, beyond the defaults in settings.py
     properties: dict[str, list[str]] = field(default_factory=dict)
     user_id: str | None = None  # the HubSpot user the Sequences API acts as
+    rate_limit_per_10s: int | None = None  # None: HubSpot's private-app 100; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class SalesforceConfig:
     ca_cert: str | None = None
     api_version: str = "59.0"
     fields: dict[str, list[str]] = field(default_factory=dict)
+    rate_limit_per_10s: int | None = None  # 0: no limit
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def load_config(project_dir: str | Path) -> Config | None:
             ca_cert=hubspot.get("ca_cert"),
             properties=hubspot.get("properties", {}) or {},
             user_id=hubspot.get("user_id"),
+            rate_limit_per_10s=hubspot.get("rate_limit_per_10s"),
         )
         if hubspot
         else None,
@@ -159,6 +162,7 @@ def load_config(project_dir: str | Path) -> Config | None:
             ca_cert=salesforce.get("ca_cert"),
             api_version=str(salesforce.get("api_version", "59.0")),
             fields=salesforce.get("fields", {}) or {},
+            rate_limit_per_10s=salesforce.get("rate_limit_per_10s"),
         )
         if salesforce
         else None,

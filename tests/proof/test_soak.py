@@ -1,6 +1,8 @@
-"""A short soak in `make test`: one simulated day of churn, seqguard's cycle every 15
-minutes, judged by the independent oracle (bench/oracle.py). CI guards the week-long
-figures with this day: no wrongful send, no wrongful removal."""
+"""A short soak in `make test`: six simulated hours of busy churn, seqguard's cycle every
+15 minutes, judged by the independent oracle (bench/oracle.py). CI guards the week-long
+figures with it: no wrongful send, no wrongful removal. (A whole day took ~500 s on a
+loaded machine, too long for the suite's 10-minute budget; `bench/soak.py --days 1` runs
+it by hand.)"""
 
 from __future__ import annotations
 
@@ -9,16 +11,17 @@ from pathlib import Path
 from bench.churn import Rates
 from bench.soak import run_soak
 
-# busier than the bench's defaults, so one day meets every kind of signal
-DAY_RATES = Rates(signal_per_enrollment=0.02, manual_unenroll=0.2, manual_enroll=0.2)
+# much busier than the bench's defaults, so six hours meet every kind of signal
+DAY_RATES = Rates(rep_enrollments=15.0, signal_per_enrollment=0.08, deals_opened=4.0,
+                  opportunities_opened=2.0, manual_unenroll=0.6, manual_enroll=0.6)
 
 
-def test_a_day_of_churn_sends_no_wrongful_step_and_removes_no_one_wrongly(
+def test_hours_of_churn_send_no_wrongful_step_and_remove_no_one_wrongly(
         tmp_path: Path) -> None:
-    result = run_soak(days=1, contacts=2000, seed=0, workdir=tmp_path, rates=DAY_RATES)
+    result = run_soak(days=0.25, contacts=2000, seed=0, workdir=tmp_path, rates=DAY_RATES)
     figures, verdict = result["figures"], result["verdict"]
-    assert figures["cycles"] == 96
-    assert figures["steps_sent"] > 50 and len(verdict.removals) > 10, figures
+    assert figures["cycles"] == 24
+    assert figures["steps_sent"] > 40 and len(verdict.removals) > 8, figures
     signals = {e.get("signal") for e in result["log"] if e["kind"] == "signal"}
     assert {"reply", "ooo", "unsubscribe", "open_deal"} <= signals, signals
     assert verdict.wrongful_sends == [], verdict.wrongful_sends[:5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def _utcnow() -> datetime:
 def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: str | None) -> dict:
     from flows.cycle import cycle
 
-    return cycle(
+    summary = cycle(
         now=now,
         dry_run=args.dry_run,
         full_resync=args.full_resync,
@@ -133,6 +134,9 @@ def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: 
         sandbox_url=url,
         sandbox_cert=cert,
     )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")  # end the sync progress line
+    return summary
 
 
 def render_summary(summary: dict) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,24 @@ def progress_bar(key: str, description: str, total: int) -> Callable[[str, int],
 
 
 def sync_progress(crm: str, objects: int = 9) -> Callable[[str, int], None] | None:
-    return progress_bar(f"sync-progress-{crm}", f"{crm} sync: objects started", objects)
+    """Progress of one CRM's sync: a Prefect progress artifact, and a line on a terminal."""
+    artifact = progress_bar(f"sync-progress-{crm}", f"{crm} sync: objects started", objects)
+    if not sys.stderr.isatty():
+        return artifact
+    rows: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def advance(obj: str, fetched: int) -> None:
+        # called from the sync's worker threads after every page
+        with lock:
+            rows[obj] = fetched
+            line = ", ".join(f"{name} {count:,}" for name, count in rows.items())
+            sys.stderr.write(f"\r  syncing {crm}: {line}"[:160].ljust(160))
+            sys.stderr.flush()
+        if artifact is not None:
+            artifact(obj, fetched)
+
+    return advance
 
 
 def post_progress(batches: int = 20) -> Callable[[str, int], None] | None:

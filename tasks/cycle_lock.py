@@ -16,7 +16,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
 CYCLE_LOCK = "seqguard-cycle"
-WAIT_SECONDS = 2  # long enough to take a free slot, short enough to skip a busy one
+WAIT_SECONDS = 15  # a free slot is taken at once; a busy Prefect API can take seconds to answer
 
 
 def ensure_lock() -> None:

@@ -18,6 +18,7 @@ def cycle(
     dry_run: bool = False,
     crms: list[Crm] | None = None,
     rules: list[str] | None = None,
+    sequences: list[str] | None = None,
     full_resync: bool = False,
     wait_for_approval: bool = False,
     db: str = "data/seqguard.duckdb",
@@ -26,7 +27,8 @@ def cycle(
     sandbox_cert: str | None = None,
 ) -> dict:
     """One full cycle at `now` (default: the clock). `dry_run` decides and reports but
-    posts nothing; `crms` and `rules` narrow the run; `wait_for_approval` pauses a run
+    posts nothing; `crms` and `rules` narrow the run; `sequences` posts only changes to
+    those sequences (ids or names; the rest wait for the next run); `wait_for_approval` pauses a run
     that trips the circuit breaker until someone approves it in the UI."""
     target = steps.Target(
         db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
@@ -43,7 +45,7 @@ def cycle(
         summary["plays"] = steps.queue_plays(target, run)
         summary["decide"] = steps.decide_changes(target, run)
         summary["breaker"] = steps.check_breaker(target, run)
-        summary["post"] = steps.post_changes(target, run)  # a tripped run's rows stay held
+        summary["post"] = steps.post_changes(target, run, sequences)  # held rows stay
         steps.finish_run(target, run, summary)
     # the approval wait does not hold the lock: later cycles go on meanwhile
     if summary["breaker"]["tripped"]:
@@ -51,7 +53,7 @@ def cycle(
             target, run, summary["breaker"], wait_for_approval
         )
         if summary["approval"]["status"] == "approved":
-            summary["post"] = steps.post_changes(target, run)
+            summary["post"] = steps.post_changes(target, run, sequences)
         steps.finish_run(target, run, summary)
     steps.report_run(target, summary)
     return summary

@@ -130,15 +130,17 @@ def read_enrollments(db_path: str | Path, config: Config, now: datetime,
 
 def post_pending(db_path: str | Path, config: Config, now: datetime, run_id: str | None = None,
                  progress: Progress | None = None,
-                 sequencer: Sequencer | None = None) -> PostResult:
-    """Send every pending outbox row of the configured sequencer (of one run, if given).
+                 sequencer: Sequencer | None = None,
+                 sequences: list[str] | None = None) -> PostResult:
+    """Send every pending outbox row of the configured sequencer (of one run, if given;
+    of some sequences, by id or name, if given: the rest wait for the next run).
 
     Rows that may already have been sent are first read back from the sequencer; the rest
     go out in batches of the size the API allows, several calls in flight under the CRM's
     shared limiter. Held rows (a run stopped by the circuit breaker) are not posted.
     """
     adapter = sequencer or sequencer_for(config)
-    poster = _Poster(adapter, now, run_id, progress)
+    poster = _Poster(adapter, now, run_id, progress, sequences)
     with connect(db_path) as con:
         poster.run(con)
     return poster.result
@@ -180,11 +182,12 @@ class _Poster:
     """One posting pass: reconcile what may have been sent, then post the rest."""
 
     def __init__(self, adapter: Sequencer, now: datetime, run_id: str | None,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, sequences: list[str] | None = None) -> None:
         self.adapter = adapter
         self.crm = adapter.crm
         self.now = now
         self.run_id = run_id
+        self.sequences = sequences  # None: every sequence
         self.progress = progress
         self.result = PostResult(crm=adapter.crm)
         self.reconciled: dict[str, int] = {}  # change_id -> attempts when last read back
@@ -315,6 +318,7 @@ class _Poster:
                           for k in ("unenroll", "pause", "resume", "enroll")}
             rows = _arrow(con, _sql("next_batch"), {
                 "crm": self.crm, "run_id": self.run_id, "busy": busy,
+                "sequences": self.sequences,
                 "limit": max(kind_limit.values()) * QUEUED_BATCHES,
             })
             if rows.num_rows == 0:

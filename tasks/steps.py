@@ -184,14 +184,20 @@ def check_breaker(target: Target, run: Run) -> dict:
 
 
 @task(name="post-changes", retries=2, retry_delay_seconds=[10, 30])
-def post_changes(target: Target, run: Run) -> dict:
+def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -> dict:
     """Send pending outbox rows exactly once through the sequencer adapter."""
     from tasks.outbox import post_pending
 
     if run.dry_run:
         return {"skipped": "dry run"}
     return as_dict(
-        post_pending(target.db, target.config(), run.now, progress=report.post_progress())
+        post_pending(
+            target.db,
+            target.config(),
+            run.now,
+            progress=report.post_progress(),
+            sequences=sequences,
+        )
     )
 
 

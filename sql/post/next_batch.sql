@@ -8,6 +8,12 @@ pending as (
                as kind_rank
     from ops.outbox
     where crm = $crm and status = 'pending' and ($run_id is null or run_id = $run_id)
+      -- an ad-hoc run narrowed to some sequences (ids or names) posts only theirs
+      and ($sequences is null or sequence_id in (
+          select unnest($sequences::varchar[])
+          union all
+          select sequence_id from ops.sequences
+          where crm = $crm and list_contains($sequences::varchar[], name)))
 ),
 first_per_person as (
     select * from pending

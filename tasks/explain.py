@@ -41,6 +41,7 @@ from tasks.rules import (
     ruleset_view,
     run_version,
     version_problem,
+    versions_to_run,
 )
 
 ANY_OTHER = "(any other sequence)"
@@ -58,14 +59,6 @@ def strip_semicolon(sql: str) -> str:
     return sql
 
 
-def _jobs(state: VersionState) -> list[tuple[Observation, bool]]:
-    jobs = []
-    for _name, resolved in sorted(state.rules.items()):
-        if resolved.in_force is not None and not resolved.in_force.is_deleted:
-            jobs.append((resolved.in_force, False))
-        if resolved.pending is not None:
-            jobs.append((resolved.pending, True))
-    return jobs
 
 
 def _label(sequence: str | None) -> str:
@@ -177,7 +170,7 @@ def _run_for_person(con: duckdb.DuckDBPyConnection, state: VersionState, email: 
     company = person["company"] if person else None
     runs: list[RuleRun] = []
     hits: dict[tuple[str, bool], dict[str, Any]] = {}
-    for obs, is_pending in _jobs(state):
+    for obs, is_pending in versions_to_run(state):
         run = RuleRun(obs.name, obs.version, is_pending, "ok", obs.level, obs.seq,
                       effective_from=obs.effective_from)
         runs.append(run)
@@ -284,7 +277,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
                     "select * from rules.matches limit 0")
         con.execute("create or replace temp table preview_audience (email varchar)")
         runs = []
-        for obs, is_pending in _jobs(state):
+        for obs, is_pending in versions_to_run(state):
             run, output = run_version(con, obs, is_pending)
             runs.append(run)
             if output is not None:

@@ -385,7 +385,7 @@ def evaluate_rules(
         list_problems = load_lists(con, project)
         state = observe(con, project, now, propagation_delay)
     phases = {"prepare": time.perf_counter() - started}
-    jobs = _jobs(state)
+    jobs = versions_to_run(state)
     runs: list[RuleRun] = []
     outputs: dict[tuple[str, str, bool], pa.Table] = {}
     with rule_connection(db_path, now) as ro:
@@ -431,7 +431,7 @@ def evaluate_rules(
                       matches, runs, problems, pending, phases)
 
 
-def _jobs(state: VersionState) -> list[tuple[Observation, bool]]:
+def versions_to_run(state: VersionState) -> list[tuple[Observation, bool]]:
     """Every version to run: the one in force (if any) and the pending one (if any)."""
     jobs = []
     for _name, resolved in sorted(state.rules.items()):

@@ -7,7 +7,7 @@ blocks, read only where a client is built. With no file, seqguard talks to the s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,15 +94,20 @@ class Config:
     is_sandbox: bool = False
 
 
-def sandbox_config(url: str, cert: str | Path) -> Config:
-    """The configuration for the local sandbox: both CRMs at one URL, fake tokens."""
+def sandbox_config(url: str, cert: str | Path, settings: Config | None = None) -> Config:
+    """The configuration for the local sandbox: both CRMs at one URL, fake tokens; every
+    other setting (rate limits, delays, thresholds) from `settings`, e.g. seqguard.yml."""
     cert = str(cert)
-    return Config(
-        hubspot=HubSpotConfig(
-            url=url, token=Credential(literal=SANDBOX_HUBSPOT_TOKEN), ca_cert=cert
+    settings = settings or Config()
+    return replace(
+        settings,
+        hubspot=replace(
+            settings.hubspot or HubSpotConfig(),
+            url=url, token=Credential(literal=SANDBOX_HUBSPOT_TOKEN), ca_cert=cert,
         ),
-        salesforce=SalesforceConfig(
-            url=url, session=Credential(literal=SANDBOX_SALESFORCE_SESSION), ca_cert=cert
+        salesforce=replace(
+            settings.salesforce or SalesforceConfig(),
+            url=url, session=Credential(literal=SANDBOX_SALESFORCE_SESSION), ca_cert=cert,
         ),
         is_sandbox=True,
     )
@@ -180,7 +185,8 @@ def load_config(project_dir: str | Path) -> Config | None:
 def resolve_config(
     project_dir: str | Path, sandbox_url: str | None = None, sandbox_cert: str | None = None
 ) -> Config:
-    """The run's configuration: the sandbox when a URL is given, else seqguard.yml."""
+    """The run's configuration: seqguard.yml, with both CRMs at the sandbox when a URL
+    is given (then the file is optional)."""
     if sandbox_url:
         cert = sandbox_cert or DEFAULT_SANDBOX_CERT
         if not Path(cert).exists():
@@ -188,7 +194,7 @@ def resolve_config(
                 f"sandbox certificate {cert} not found; pass --sandbox-cert with the path "
                 "`seqguard sandbox` printed (or set SEQGUARD_SANDBOX_CERT)"
             )
-        return sandbox_config(sandbox_url, cert)
+        return sandbox_config(sandbox_url, cert, load_config(project_dir))
     config = load_config(project_dir)
     if config is None:
         raise ConfigError(

@@ -75,6 +75,14 @@ _LIMITERS: dict[str, RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
+def configured_limiter(crm: str, configured: int | None, default: int | None) -> RateLimiter:
+    """`crm`'s shared limiter at the configured size: None takes the CRM's default, 0 means
+    no limit (a sandbox with limits off). Sync and poster both size it this way, so the
+    one budget is never re-sized between them."""
+    limit = default if configured is None else configured
+    return limiter_for(crm, limit or None)
+
+
 def limiter_for(crm: str, limit: int | None, period: float = 10.0) -> RateLimiter:
     """The process-wide limiter of `crm`; created on first use, re-sized if settings change."""
     with _REGISTRY_LOCK:

@@ -23,7 +23,7 @@ import requests
 
 from tasks.config import HubSpotConfig
 from tasks.crm.hubspot import settings as sync_settings
-from tasks.crm.limiter import RateLimiter, limited_session, limiter_for
+from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
 from tasks.errors import ConfigError
 from tasks.sequencers.base import (
     ENROLLMENT_SCHEMA,
@@ -74,7 +74,8 @@ class HubSpotSequencer:
         token = config.token.resolve(TOKEN_SETTING)
         self.base = config.url.rstrip("/")
         self.user_id = config.user_id
-        self.limiter = limiter or limiter_for("hubspot", sync_settings.RATE_LIMIT_PER_10S)
+        self.limiter = limiter or configured_limiter(
+            "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S)
         self._ca_cert = config.ca_cert
         self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._local = threading.local()

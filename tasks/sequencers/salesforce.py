@@ -18,7 +18,7 @@ import pyarrow as pa
 import requests
 
 from tasks.config import SalesforceConfig
-from tasks.crm.limiter import RateLimiter, limited_session, limiter_for
+from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
 from tasks.crm.salesforce import settings as sync_settings
 from tasks.errors import ConfigError
 from tasks.sequencers.base import (
@@ -60,7 +60,8 @@ class SalesforceSequencer:
         session_id = config.session.resolve(SESSION_SETTING)
         self.base = f"{config.url.rstrip('/')}/services/data/v{config.api_version}/"
         self.root = config.url.rstrip("/")
-        self.limiter = limiter or limiter_for("salesforce", sync_settings.RATE_LIMIT_PER_10S)
+        self.limiter = limiter or configured_limiter(
+            "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S)
         self._ca_cert = config.ca_cert
         self._auth = {"Authorization": f"Bearer {session_id}", "Accept": "application/json"}
         self._local = threading.local()

@@ -24,7 +24,7 @@ import pyarrow as pa
 from tasks.config import Config, HubSpotConfig
 from tasks.crm.hubspot import settings
 from tasks.crm.hubspot.client import HubSpotClient
-from tasks.crm.limiter import limiter_for
+from tasks.crm.limiter import configured_limiter
 from tasks.crm.snapshot import (
     Column,
     ObjectCounts,
@@ -72,12 +72,11 @@ def sync_hubspot(
     `rate_limit_per_10s` when it has one, else HubSpot's private-app limit of 100.
     """
     cfg = _hubspot_config(config)
-    limit = rate_limit_per_10s
-    if limit is None:
-        limit = getattr(cfg, "rate_limit_per_10s", None)
-    if limit is None:
-        limit = settings.RATE_LIMIT_PER_10S
-    limiter = limiter_for(CRM, limit or None)  # 0: no limit (a sandbox with limits off)
+    limiter = configured_limiter(
+        CRM,
+        rate_limit_per_10s if rate_limit_per_10s is not None else cfg.rate_limit_per_10s,
+        settings.RATE_LIMIT_PER_10S,
+    )
     client = HubSpotClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = _naive_utc(now)
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from tasks.config import Config, SalesforceConfig
-from tasks.crm.limiter import limiter_for
+from tasks.crm.limiter import configured_limiter
 from tasks.crm.salesforce import settings
 from tasks.crm.salesforce.client import SalesforceClient
 from tasks.crm.snapshot import (
@@ -60,12 +60,11 @@ def sync_salesforce(
     `progress(sobject, rows_fetched)` is called from worker threads after every page.
     """
     cfg = _salesforce_config(config)
-    limit = rate_limit_per_10s
-    if limit is None:
-        limit = getattr(cfg, "rate_limit_per_10s", None)
-    if limit is None:
-        limit = settings.RATE_LIMIT_PER_10S
-    limiter = limiter_for(CRM, limit or None)  # 0: no limit (a sandbox with limits off)
+    limiter = configured_limiter(
+        CRM,
+        rate_limit_per_10s if rate_limit_per_10s is not None else cfg.rate_limit_per_10s,
+        settings.RATE_LIMIT_PER_10S,
+    )
     client = SalesforceClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)

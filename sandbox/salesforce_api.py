@@ -862,13 +862,28 @@ def _required(item: dict, name: str) -> str:
     return str(value)
 
 
+def _start_step(item: dict, cadence: str) -> int | None:
+    """`startStepNameOrId`, the optional step an assignment starts at. The sandbox's cadence
+    steps have no names or ids of their own, so a step is named by its number ("3")."""
+    value = item.get("startStepNameOrId")
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise InputError("INVALID_INPUT",
+                         f"startStepNameOrId: no step of cadence {cadence} is named '{value}'; "
+                         "give the step's number, e.g. \"3\"")
+    return int(text)
+
+
 def _run_one(state: SandboxState, action: str, item: dict) -> None:
     target = _required(item, "targetId")
     try:
         if action == "assignTargetToSalesCadence":
             cadence = _required(item, "salesCadenceNameOrId")
             sequencer.enroll(state, crm="salesforce", contact_id=target,
-                             sequence_id=cadence, sender=item.get("userId"))
+                             sequence_id=cadence, sender=item.get("userId"),
+                             start_step=_start_step(item, cadence))
             return
         cadence = item.get("salesCadenceNameOrId") or None
         if cadence is not None:

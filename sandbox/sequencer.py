@@ -81,11 +81,23 @@ def _contact(state: SandboxState, crm: str, contact_id: str) -> dict:
 
 
 def enroll(
-    state: SandboxState, *, crm: str, contact_id: str, sequence_id: str, sender: str | None
+    state: SandboxState,
+    *,
+    crm: str,
+    contact_id: str,
+    sequence_id: str,
+    sender: str | None,
+    start_step: int | None = None,
 ) -> dict:
-    """Enroll one contact, refusing as the real tools do (one open sequence, no opt-outs)."""
+    """Enroll one contact, refusing as the real tools do (one open sequence, no opt-outs).
+
+    `start_step` (1-based, Salesforce's `startStepNameOrId`) starts mid-sequence, as a
+    recovery does: the steps before it count as sent, and that step is due its own
+    `after_minutes` from now. A step the sequence does not have is refused.
+    """
     with state.lock:
         sequence = find_sequence(state, sequence_id)
+        completed = _steps_completed_before(sequence, start_step)
         contact = _contact(state, crm, str(contact_id))
         if contact["unsubscribed"]:
             raise EnrollmentRefused(
@@ -103,14 +115,15 @@ def enroll(
                 f"{open_rows[0]['sequence_id']}",
             )
         now = state.now()
-        first_delay = sequence["steps"][0]["after_minutes"] if sequence["steps"] else None
+        steps = sequence["steps"]
+        next_delay = steps[completed]["after_minutes"] if completed < len(steps) else None
         with state.transaction() as con:
             enrollment_id = reserve(con, "sb_enrollments", 1)
             con.execute(
                 """
                 insert into sb_enrollments (id, crm, contact_id, email, sequence_id, state, step,
                     sender, enrolled_at, updated_at, next_step_at)
-                values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?,
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                         ? + to_minutes(cast(? as bigint)))
                 """,
                 [
@@ -119,15 +132,31 @@ def enroll(
                     str(contact_id),
                     contact["email"],
                     sequence["id"],
-                    "active" if first_delay is not None else "finished",
+                    "active" if next_delay is not None else "finished",
+                    completed,
                     sender,
                     now,
                     now,
                     now,
-                    first_delay,
+                    next_delay,
                 ],
             )
         return state.rows("select * from sb_enrollments where id = ?", [enrollment_id])[0]
+
+
+def _steps_completed_before(sequence: dict, start_step: int | None) -> int:
+    """How many steps an enrollment starting at `start_step` has behind it (0 from the
+    start); a step outside 1..len(steps) is refused with the range the sequence has."""
+    if start_step is None:
+        return 0
+    count = len(sequence["steps"])
+    if not 1 <= start_step <= count:
+        have = f"steps 1 to {count}" if count else "no steps"
+        raise EnrollmentRefused(
+            "STEP_NOT_FOUND",
+            f"Sequence {sequence['id']} has no step {start_step} (it has {have})",
+        )
+    return start_step - 1
 
 
 def change_state(

@@ -232,12 +232,13 @@ class _Poster:
         """Rows that may have reached the sequencer without their answer being recorded:
         pending after an attempt. (Sent rows are never posted again, so they cannot be
         doubled; `read_enrollments` confirms them, and lists those that never took effect.)
+        Cast to CHANGE_SCHEMA: the outbox stores start_step as an integer.
         """
         return _arrow(
             con, f"""select {_CHANGE_COLUMNS} from ops.outbox
                      where crm = $crm and status = 'pending' and attempts > 0
                        and ($run_id is null or run_id = $run_id)""",
-            {"crm": self.crm, "run_id": self.run_id})
+            {"crm": self.crm, "run_id": self.run_id}).cast(CHANGE_SCHEMA)
 
     def _reconcile(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         """Find out whether `rows` reached the sequencer, so nothing is sent twice.

@@ -27,7 +27,8 @@ next_kind as (
     select kind from eligible order by kind_rank, created_at limit 1
 ),
 final as (
-    select change_id, kind, sequence_id, email, contact_id, sender, reason, attempts, person
+    select change_id, kind, sequence_id, email, contact_id, sender, reason,
+           cast(start_step as bigint) as start_step, attempts, person
     from eligible
     where kind = (select kind from next_kind)
     order by created_at, change_id

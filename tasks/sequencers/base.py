@@ -30,6 +30,9 @@ CHANGE_SCHEMA = pa.schema([
     ("contact_id", pa.string()),
     ("sender", pa.string()),
     ("reason", pa.string()),
+    # enroll: the step to start at (recover: the one after the last completed); null = the
+    # first. Adapters whose API has no starting step start at step 1 and say so
+    ("start_step", pa.int64()),
 ])
 
 # one enrollment as the sequencer holds it

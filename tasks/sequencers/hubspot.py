@@ -1,12 +1,14 @@
 """HubSpot Sequences (v4) behind the Sequencer protocol.
 
 Enroll: `POST /automation/v4/sequences/enrollments?userId=`, one contact per call (the API
-has no batch form). State: `GET /automation/v4/sequences/enrollments/contact/{id}`, one
-contact per call. Unenroll: HubSpot has no public endpoint, so seqguard writes its decision
-onto the contact (`seqguard_unenroll_sequence`, `_reason`, `_at`; 100 contacts per batch
-update) and a workflow triggered by that property unenrolls the contact. The reason text
-starts with the change id, so a write that reached HubSpot can be told apart from one that
-did not, even before the workflow has run.
+has no batch form, and no starting step: a recovered enrollment restarts at step 1, and
+the outbox row's response says so). State:
+`GET /automation/v4/sequences/enrollments/contact/{id}`, one contact per call. Unenroll:
+HubSpot has no public endpoint, so seqguard writes its decision onto the contact
+(`seqguard_unenroll_sequence`, `_reason`, `_at`; 100 contacts per batch update) and a
+workflow triggered by that property unenrolls the contact. The reason text starts with
+the change id, so a write that reached HubSpot can be told apart from one that did not,
+even before the workflow has run.
 """
 
 from __future__ import annotations
@@ -260,8 +262,10 @@ class HubSpotSequencer:
                              "error": str(exc)}])
         if response.status_code in (200, 201):
             data = response.json()
+            note = restart_note(row.get("start_step"))
             return results([{"change_id": row["change_id"], "outcome": "sent",
-                             "enrollment_id": data.get("id"), "response": data}])
+                             "enrollment_id": data.get("id"),
+                             "response": data | ({"seqguard_note": note} if note else {})}])
         return results([{"change_id": row["change_id"], "outcome": "rejected",
                          "error": _refusal(response)}])
 
@@ -272,6 +276,16 @@ class HubSpotSequencer:
             return []  # never enrolled, or the contact is gone
         _raise_for_read(response, "read enrollment status")
         return [_enrollment_row(item, contact_id) for item in _status_items(response.json())]
+
+
+def restart_note(start_step: int | None) -> str | None:
+    """Why an enrollment meant to start mid-sequence starts at step 1 on HubSpot: the v4
+    enroll body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting
+    step. Recorded on the outbox row and shown in the recover plan."""
+    if start_step is None or start_step <= 1:
+        return None
+    return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment API "
+            "cannot start mid-sequence")
 
 
 def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],

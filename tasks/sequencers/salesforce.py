@@ -1,10 +1,11 @@
 """Salesforce Sales Engagement (cadences) behind the Sequencer protocol.
 
-Changes go through the standard invocable actions (`assignTargetToSalesCadence`,
-`removeTargetFromSalesCadence`, `pauseSalesCadenceTracker`, `resumeSalesCadenceTracker`),
-up to 200 inputs per call; the answer has one element per input, so one target's refusal
-does not fail its batch. State comes from ActionCadenceTracker over SOQL, which can be
-read incrementally (SystemModstamp) and by target, 200 targets per query.
+Changes go through the standard invocable actions (`assignTargetToSalesCadence`, which
+can start at a given step, `removeTargetFromSalesCadence`, `pauseSalesCadenceTracker`,
+`resumeSalesCadenceTracker`), up to 200 inputs per call; the answer has one element per
+input, so one target's refusal does not fail its batch. State comes from
+ActionCadenceTracker over SOQL, which can be read incrementally (SystemModstamp) and by
+target, 200 targets per query.
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ class SalesforceSequencer:
             user = users.get(row["sender"] or "")
             if user:
                 item["userId"] = user
+            if row.get("start_step") is not None:
+                # a recovery resumes where the person left off. The action takes the
+                # step's name or id; the sandbox names a step by its number, a real org
+                # by its ActionCadenceStep (not resolved here yet)
+                item["startStepNameOrId"] = str(row["start_step"])
             inputs.append(item)
         return self._invoke("enroll", changes, inputs)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 from post_support import (
     hubspot,
@@ -17,7 +19,8 @@ from tasks.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEM
 
 
 def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
-            sender: str | None = "rep@example.com", prefix: str = "c") -> pa.Table:
+            sender: str | None = "rep@example.com", prefix: str = "c",
+            start_step: int | None = None) -> pa.Table:
     return pa.table({
         "change_id": [f"{prefix}{i}" for i in range(len(people))],
         "kind": [kind] * len(people),
@@ -26,6 +29,7 @@ def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
         "contact_id": [c for c, _ in people],
         "sender": [sender] * len(people),
         "reason": ["test"] * len(people),
+        "start_step": [start_step] * len(people),
     }, schema=CHANGE_SCHEMA)
 
 
@@ -154,3 +158,50 @@ def test_salesforce_sends_at_most_200_inputs_per_call(fresh: SandboxClient,
     assert statuses(db) == {"sent": 450}
     assert successful_posts(
         fresh, "/services/data/v59.0/actions/standard/assignTargetToSalesCadence") == 3
+
+
+def test_salesforce_starts_a_recovered_target_at_its_step(fresh: SandboxClient,
+                                                          config: Config) -> None:
+    people = salesforce_people(fresh, 2)
+    adapter = salesforce(config)
+    answers = adapter.enroll(pa.concat_tables([
+        changes("enroll", people[:1], start_step=3, prefix="mid"),
+        changes("enroll", people[1:], prefix="new")]))
+    assert answers.column("outcome").to_pylist() == ["sent", "sent"]
+    steps = {e["contact_id"]: e["step"] for e in fresh.enrollments()}
+    # steps before the start count as sent; a plain assignment starts from the top
+    assert steps == {people[0][0]: 2, people[1][0]: 0}
+    sent = [r for r in fresh.requests() if "assignTargetToSalesCadence" in r["path"]]
+    assert len(sent) == 1
+
+
+def test_salesforce_refuses_a_start_step_the_cadence_lacks_per_input(
+        fresh: SandboxClient, config: Config, salesforce_client) -> None:
+    people = salesforce_people(fresh, 2)
+    answers = by_change(salesforce(config).enroll(pa.concat_tables([
+        changes("enroll", people[:1], start_step=4, prefix="past"),
+        changes("enroll", people[1:], start_step=2, prefix="ok")])))
+    assert answers["past0"]["outcome"] == "rejected"
+    assert answers["past0"]["error"] == (
+        "INVALID_INPUT: STEP_NOT_FOUND: Sequence 101 has no step 4 (it has steps 1 to 3)")
+    assert answers["ok0"]["outcome"] == "sent"
+    # a step named by anything but its number is refused the same way, through the client
+    answer = salesforce_client.restful(
+        "actions/standard/assignTargetToSalesCadence", method="POST", json={"inputs": [
+            {"salesCadenceNameOrId": "101", "targetId": people[0][0],
+             "startStepNameOrId": "Intro email"}]})
+    assert answer[0]["isSuccess"] is False
+    assert answer[0]["errors"][0]["statusCode"] == "INVALID_INPUT"
+    assert "no step of cadence 101 is named 'Intro email'" in answer[0]["errors"][0]["message"]
+    assert {e["contact_id"] for e in fresh.enrollments()} == {people[1][0]}
+
+
+def test_hubspot_enroll_has_no_start_step_and_says_so(fresh: SandboxClient,
+                                                      config: Config) -> None:
+    people = hubspot_people(fresh, 1)
+    answer = hubspot(config).enroll(changes("enroll", people, start_step=3)).to_pylist()[0]
+    assert answer["outcome"] == "sent"
+    assert json.loads(answer["response"])["seqguard_note"] == (
+        "HubSpot restarts them at step 1, not step 3: its enrollment API cannot start "
+        "mid-sequence")
+    assert [e["step"] for e in fresh.enrollments()] == [0]

@@ -152,7 +152,8 @@ def run_recover(args: argparse.Namespace) -> int:
     for message in plan.messages:
         print(message)
     for row in plan.rows:
-        why = {"ready": f"re-enroll at step {row['start_step']}",
+        note = f" ({row['note']})" if row.get("note") else ""
+        why = {"ready": f"re-enroll at step {row['start_step']}{note}",
                "still_matches": f"{args.rule} still matches ({row['matches_because']})",
                "already_enrolled": "already back in the sequence",
                "blocked": f"blocked by {row.get('blocked_by')}"}[row["status"]]

@@ -346,6 +346,8 @@ def recover(db_path: str | Path, rule: str, since: datetime, *, now: datetime, c
     """Plan (and with `apply`, make) the re-enrollment of everyone `rule` removed since
     `since`, at the step after their last completed one, where the rule no longer
     matches them and nothing else blocks (other rules, one open sequence, unsubscribed).
+    On HubSpot, whose API cannot start mid-sequence, they restart at step 1; each row's
+    `note` says so.
     """
     run_id = action_id("recover", actor, now)
     plan = RecoverPlan(rule=rule, since=since, action_id=run_id)
@@ -353,6 +355,7 @@ def recover(db_path: str | Path, rule: str, since: datetime, *, now: datetime, c
         match_run = decision_run(con)
         materialize(con, "d_matches", "matches", run_id=match_run)
         plan.rows = recover_rows(con, rule, since, now, crm)
+        note_restarts(plan.rows, crm)
         if not plan.rows:
             known = scalar(con, "select count(*) from ops.enrollment_events where rule = ?",
                            [rule])
@@ -387,6 +390,17 @@ def recover_rows(con: duckdb.DuckDBPyConnection, rule: str, since: datetime, now
     cursor = run_sql(con, "recover", rule=rule, since=since, now=now, crm=crm)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def note_restarts(plan_rows: list[dict[str, Any]], crm: str) -> None:
+    """Give each plan row the step the sequencer will really start at (`starts_at_step`)
+    and, where that is not `start_step`, a `note` saying why: HubSpot's enrollment API
+    cannot start mid-sequence, so the plan must not promise step N there."""
+    from tasks.sequencers.hubspot import restart_note
+
+    for row in plan_rows:
+        row["note"] = restart_note(row["start_step"]) if crm == "hubspot" else None
+        row["starts_at_step"] = 1 if row["note"] else row["start_step"]
 
 
 def mark_blocked(ready: list[dict[str, Any]], outcomes: list[dict[str, Any]],

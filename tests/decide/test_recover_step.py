@@ -1,0 +1,159 @@
+"""`recover --apply` restores the step: a person a rule wrongly removed after step 2 comes
+back at step 3 on Salesforce (its assign action takes a starting step), and at step 1 on
+HubSpot (its enroll API has none), with the plan and the outbox saying why. Real DuckDB,
+the real decision and poster, the sandbox over HTTPS, its clock moved to send steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows import cli_enrollments
+from flows.cli import common_options, sandbox_options
+from sandbox.client import SandboxClient
+from tasks import enrollments, manual
+from tasks.config import Config, sandbox_config
+from tasks.errors import SeqguardError
+from tasks.outbox import post_pending, read_enrollments
+from tests.decide.conftest import World
+
+NOW = datetime(2026, 3, 2, 9, 0)
+REMOVED_AT = NOW + timedelta(minutes=125)   # steps 1 and 2 went out at +60 and +120
+FIXED_AT = REMOVED_AT + timedelta(minutes=45)
+STEP = timedelta(minutes=60)
+SEQUENCE = {"id": "201", "name": "Enterprise outbound",
+            "steps": [{"after_minutes": 60}] * 4}
+EMAIL = "ann@acme.test"
+RULE = "bad_rule"
+ANA = "user:ana"
+
+RESTART_NOTE = ("HubSpot restarts them at step 1, not step 3: its enrollment API cannot "
+                "start mid-sequence")
+
+
+def person_in_crm(sandbox: SandboxClient, world: World, crm: str) -> None:
+    """Ann in the sandbox's CRM and in crm.people with that CRM's id."""
+    if crm == "hubspot":
+        created = sandbox.upsert_hubspot("contacts", [{"properties": {"email": EMAIL}}])
+        world.people({"email": EMAIL, "hubspot_id": created[0]["id"]})
+    else:
+        created = sandbox.upsert_salesforce("Contact", [{"LastName": "Ann", "Email": EMAIL}])
+        world.people({"email": EMAIL, "hubspot_id": None,
+                      "salesforce_contact_id": created[0]["id"]})
+
+
+def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config) -> None:
+    """Ann enrolled by hand, two steps sent, then removed by RULE (which matched her
+    wrongly) in a cycle at REMOVED_AT; the sequencer's state read back after each step."""
+    crm = config.sequencer
+    sandbox.reset(now=NOW)
+    sandbox.define_sequences([SEQUENCE])
+    person_in_crm(sandbox, world, crm)
+    world.evaluated("run-0", NOW)
+    world.release()
+    read_enrollments(world.path, config, NOW)
+    manual.enroll(world.path, EMAIL, SEQUENCE["name"], now=NOW, crm=crm, actor=ANA,
+                  config=config)
+
+    sandbox.set_clock(REMOVED_AT)
+    read_enrollments(world.path, config, REMOVED_AT)
+    world.evaluated("run-1", REMOVED_AT)
+    world.global_rule("run-1", RULE, sequences=(SEQUENCE["name"],))
+    world.match("run-1", RULE, EMAIL)
+    world.release()
+    enrollments.decide(world.path, Path("/nonexistent"), "run-1", REMOVED_AT, crm=crm)
+    post_pending(world.path, config, REMOVED_AT)
+    read_enrollments(world.path, config, REMOVED_AT)
+    assert [(e["state"], e["step"]) for e in sandbox.enrollments()] == [("unenrolled", 2)]
+
+    # the rule is fixed: the next cycle's run no longer matches her
+    sandbox.set_clock(FIXED_AT)
+    world.evaluated("run-2", FIXED_AT)
+    world.global_rule("run-2", RULE, sequences=(SEQUENCE["name"],))
+    world.release()
+
+
+def steps_sent(sandbox: SandboxClient) -> list[tuple[int, list[int]]]:
+    """Per enrollment (in the order they were made), the steps the sequencer sent."""
+    sent: dict[int, list[int]] = {}
+    for row in sandbox.sent():
+        sent.setdefault(int(row["enrollment_id"]), []).append(row["step"])
+    return sorted(sent.items())
+
+
+def test_salesforce_recover_resumes_at_the_step_after_the_last_completed(
+        sandbox: SandboxClient, world: World) -> None:
+    config = replace(sandbox_config(sandbox.url, sandbox.cert), sequencer="salesforce")
+    removed_after_step_two(sandbox, world, config)
+
+    plan = manual.recover(world.path, RULE, NOW, now=FIXED_AT, crm="salesforce", actor=ANA,
+                          config=config, apply=True)
+
+    assert plan.applied
+    assert [(r["status"], r["completed"], r["start_step"], r["starts_at_step"], r["note"])
+            for r in plan.rows] == [("ready", 2, 3, 3, None)]
+    assert world.sql("select start_step, status from ops.outbox where kind = 'enroll' "
+                     "order by created_at") == [(None, "confirmed"), (3, "sent")]
+    back = [e for e in sandbox.enrollments() if e["state"] == "active"]
+    assert [(e["step"], e["sequence_id"]) for e in back] == [(2, "201")]
+
+    # the next send is step 3, one step-delay after the re-enrollment; not step 1 again
+    sandbox.set_clock(FIXED_AT + STEP)
+    assert [steps for _, steps in steps_sent(sandbox)] == [[1, 2], [3]]
+
+
+def run_cli(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
+            project: Path, *argv: str) -> tuple[int, str, str]:
+    """`seqguard recover ...` as the console script runs it, on the sandbox."""
+    world.release()
+    parser = argparse.ArgumentParser(prog="seqguard")
+    cli_enrollments.register(parser.add_subparsers(dest="command", required=True),
+                             common_options(), sandbox_options())
+    args = parser.parse_args([*argv, "--db", str(world.path), "--project", str(project),
+                              "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert),
+                              "--now", FIXED_AT.isoformat(), "--actor", "ana"])
+    try:
+        code = args.handler(args)
+    except SeqguardError as err:
+        print(f"seqguard {args.command}: {err}", file=sys.stderr)
+        code = err.exit_code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
+        capsys: pytest.CaptureFixture, sandbox: SandboxClient, world: World,
+        tmp_path: Path) -> None:
+    config = sandbox_config(sandbox.url, sandbox.cert)
+    removed_after_step_two(sandbox, world, config)
+    project = tmp_path / "project"
+    (project / "sql" / "exclusions").mkdir(parents=True)
+    since = ["recover", "--rule", RULE, "--since", NOW.isoformat()]
+
+    code, out, err = run_cli(capsys, world, sandbox, project, *since)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == (
+        f"{EMAIL}  Enterprise outbound  removed 2026-03-02 11:05  after step 2: re-enroll at "
+        f"step 3 ({RESTART_NOTE})")
+
+    code, out, err = run_cli(capsys, world, sandbox, project, *since, "--apply", "--json")
+    assert (code, err) == (0, "")
+    plan = json.loads(out)
+    assert plan["applied"]
+    assert [(r["start_step"], r["starts_at_step"], r["note"]) for r in plan["rows"]] == [
+        (3, 1, RESTART_NOTE)]
+    response, start_step = world.sql(
+        "select response, start_step from ops.outbox where kind = 'enroll' and start_step "
+        "is not null")[0]
+    assert start_step == 3 and json.loads(response)["seqguard_note"] == RESTART_NOTE
+    back = [e for e in sandbox.enrollments() if e["state"] == "active"]
+    assert [e["step"] for e in back] == [0]
+
+    sandbox.set_clock(FIXED_AT + STEP)
+    assert [steps for _, steps in steps_sent(sandbox)] == [[1, 2], [1]]

@@ -27,25 +27,28 @@ from tasks.propagation import (
 )
 from tasks.rule_files import LEVEL_COLUMN, Play, Project, first_line, load_project
 from tasks.rules import (
+    CYCLE_MATCH_TABLES,
     PlayView,
     RuleRun,
     RuleToggles,
     Scope,
     compute_scopes,
+    count_people,
     in_force_toggles,
-    insert_matches,
     naive_utc,
     normalize_output,
     play_views,
     rule_connection,
     ruleset_view,
     run_version,
+    store_matches,
     version_problem,
     versions_to_run,
 )
 
 ANY_OTHER = "(any other sequence)"
 MATCHES_TABLE = "preview_matches"
+PREVIEW_MATCH_TABLES = ("preview_run_sets", "preview_match_rows")
 
 
 def strip_semicolon(sql: str) -> str:
@@ -273,15 +276,19 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
     plays = play_views(project.plays)
     with rule_connection(db_path, now) as con:
         state = preview_state(con, project, now, propagation_delay)
-        con.execute(f"create or replace temp table {MATCHES_TABLE} as "
-                    "select * from rules.matches limit 0")
+        for temp, table in zip(PREVIEW_MATCH_TABLES, CYCLE_MATCH_TABLES, strict=True):
+            con.execute(f"create or replace temp table {temp} as select * from {table} limit 0")
         con.execute("create or replace temp table preview_audience (email varchar)")
-        runs = []
+        runs, results = [], []
         for obs, is_pending in versions_to_run(state):
             run, output = run_version(con, obs, is_pending)
             runs.append(run)
             if output is not None:
-                run.people = insert_matches(con, "preview", run, output, MATCHES_TABLE)
+                results.append((run, output))
+        store_matches(con, "preview", results, tables=PREVIEW_MATCH_TABLES)
+        count_people(con, "preview", runs, PREVIEW_MATCH_TABLES)
+        con.execute(f"create or replace temp table {MATCHES_TABLE} as "
+                    "select * from rules.people_of(?, ?)", list(PREVIEW_MATCH_TABLES))
         audience = _load_audience(con, target) if target else None
         toggles, missing = in_force_toggles(state, runs, project)
         scopes = compute_scopes(toggles, ruleset_view(state), plays)

@@ -401,11 +401,12 @@ def evaluate_rules(
     phases["run"] = time.perf_counter() - started - phases["prepare"]
     with store.connect(db_path) as con, store.transaction(con):
         forget_run(con, run_id)  # a re-run of the same run replaces it, never doubles it
-        _carry_forward(con, run_id, runs)
-        for run in runs:
-            output = outputs.get((run.rule, run.version, run.is_pending))
-            if output is not None:
-                run.people = insert_matches(con, run_id, run, output)
+        carried = _carry_forward(con, runs)
+        results = [(run, output) for run in runs
+                   if (output := outputs.get((run.rule, run.version, run.is_pending)))
+                   is not None]
+        store_matches(con, run_id, results, carried)
+        count_people(con, run_id, runs)
         toggles, missing = in_force_toggles(state, runs, project)
         runs += missing
         scopes = compute_scopes(toggles, ruleset_view(state), play_views(project.plays))
@@ -442,102 +443,197 @@ def versions_to_run(state: VersionState) -> list[tuple[Observation, bool]]:
     return jobs
 
 
-# keys arrive normalized (normalize_output); a rule naming a person twice is stored twice,
-# which every reader tolerates (they group by person) and costs less than deduplicating
-CONTACT_MATCHES_SQL = """
-insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
-select $run_id, $rule, $version, email, null, reason, $is_pending
-from rule_output
-"""
+# where a cycle keeps its matches (008_match_rows.sql); preview and explain use temp
+# tables of the same shape
+CYCLE_MATCH_TABLES = ("rules.run_sets", "rules.match_rows")
 
-# a company row reaches every person whose domain names the company: its own domain, an
-# alias or a folded duplicate (crm.company_domains maps each of them to the company)
-COMPANY_MATCHES_SQL = """
-insert into {table} (run_id, rule, version, email, company_domain, reason, is_pending)
-with named as (
-    select company_domain as domain, any_value(reason) as reason
-    from rule_output
-    group by 1
+# one pass over the stored rows still open of the versions being stored and their new
+# results: what a result gained (stored_at null) and what it lost (rule null)
+DIFF_ROWS_SQL = """
+create or replace temp table match_diff as
+with
+open_rows as (
+    select m.rowid as stored_at, m.*
+    from {rows} as m
+    semi join stored_versions as v using (rule, version, is_pending)
+    where m.to_seq is null
 ),
-companies as (
-    select coalesce(d.company_domain, n.domain) as company_domain, any_value(n.reason) as reason
-    from named as n
-    left join crm.company_domains as d on d.domain = n.domain
-    group by 1
+new as (
+    select distinct n.*
+    from new_rows as n
+    semi join stored_versions as v using (rule, version, is_pending)
 ),
-reach as (
-    select company_domain, reason, company_domain as domain from companies
-    union
-    select c.company_domain, c.reason, d.domain
-    from companies as c
-    join crm.company_domains as d on d.company_domain = c.company_domain
-),
--- each domain names one company (crm.company_domains is keyed by domain), so every
--- person is reached once
 final as (
-    select p.email, r.company_domain, r.reason
-    from reach as r
-    join crm.people as p on p.company_domain = r.domain
+    select o.stored_at, n.*
+    from new as n
+    full join open_rows as o
+        on n.rule = o.rule and n.version = o.version and n.is_pending = o.is_pending
+        and n.email is not distinct from o.email
+        and n.company_domain is not distinct from o.company_domain
+        and n.reason is not distinct from o.reason
+    where o.stored_at is null or n.rule is null
 )
-select $run_id, $rule, $version, email, company_domain, reason, $is_pending from final
+select * from final
+"""
+CLOSE_ROWS_SQL = """
+update {rows} set to_seq = $seq
+where rowid in (select stored_at from match_diff where rule is null)
+"""
+OPEN_ROWS_SQL = """
+insert into {rows}
+select rule, version, is_pending, email, company_domain, reason, $seq, null
+from match_diff
+where stored_at is null
 """
 
 
-def insert_matches(con: duckdb.DuckDBPyConnection, run_id: str, run: RuleRun,
-                   output: pa.Table, table: str = "rules.matches") -> int:
-    """Store one version's result set-based; returns the people it reaches.
+def store_matches(con: duckdb.DuckDBPyConnection, run_id: str,
+                  results: list[tuple[RuleRun, pa.Table]], carried: Iterable[RuleRun] = (),
+                  tables: tuple[str, str] = CYCLE_MATCH_TABLES) -> None:
+    """Record a run's results (normalized outputs, see normalize_output) and the versions it
+    carries forward unchanged.
 
-    `table` is rules.matches, or a temp table of the same shape (explain, preview).
+    Stored rows are ranges of runs: only the rows a version's result gained since it was
+    last stored are written, and the ones it lost are closed; from one cycle to the next
+    that is a few rows, not the whole result again. A result whose fingerprint equals the
+    stored one is not compared at all.
     """
-    sql = COMPANY_MATCHES_SQL if run.level == "company" else CONTACT_MATCHES_SQL
-    sql = sql.format(table=table)
-    con.register("rule_output", output)
+    runs_table, rows_table = tables
+    # after every range stored so far, even when pruning emptied the run table
+    seq = con.execute(
+        f"select greatest((select coalesce(max(seq), 0) from {runs_table}), "
+        f"(select coalesce(max(greatest(from_seq, to_seq)), 0) from {rows_table})) + 1"
+    ).fetchall()[0][0]
+    stored = [run for run, _ in results]
+    con.register("new_rows", _result_rows(results))
+    con.register("result_versions", _versions_table(stored))
     try:
-        rows = con.execute(sql, {"run_id": run_id, "rule": run.rule, "version": run.version,
-                                 "is_pending": run.is_pending}).fetchall()
+        changed = _changed_versions(con, rows_table)
+        con.register("stored_versions", changed)
+        con.execute(DIFF_ROWS_SQL.format(rows=rows_table))
     finally:
-        con.unregister("rule_output")
-    # contact rows are people already (counting distinct ones would cost more than the insert)
-    return int(rows[0][0]) if rows else 0
+        for name in ("new_rows", "result_versions", "stored_versions"):
+            con.unregister(name)
+    con.execute(CLOSE_ROWS_SQL.format(rows=rows_table), {"seq": seq})
+    con.execute(OPEN_ROWS_SQL.format(rows=rows_table), {"seq": seq})
+    con.execute("drop table match_diff")
+    pointers = [[run_id, seq, r.rule, r.version, r.is_pending] for r in [*stored, *carried]]
+    if pointers:
+        con.executemany(f"insert into {runs_table} (run_id, seq, rule, version, is_pending) "
+                        "values (?, ?, ?, ?, ?)", pointers)
 
 
-def _carry_forward(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun]) -> None:
-    """Rules left out by `only` keep the matches of their last run of the same version."""
+def _changed_versions(con: duckdb.DuckDBPyConnection, rows_table: str) -> pa.Table:
+    """The versions in `new_rows` whose result differs from their stored rows, by
+    fingerprint (row count and the sum of the rows' hashes); the cycle's fingerprints are
+    updated to the new results. Preview tables keep none: every version is new there."""
+    current = con.sql(
+        """
+        with hashed as (
+            select rule, version, is_pending,
+                count(*) || ':' || sum(hash(email, company_domain, reason)) as fingerprint
+            from new_rows
+            group by all
+        )
+        select v.rule, v.version, v.is_pending, coalesce(h.fingerprint, '0:0') as fingerprint
+        from result_versions as v
+        left join hashed as h using (rule, version, is_pending)
+        """
+    ).to_arrow_table()
+    if rows_table != CYCLE_MATCH_TABLES[1]:
+        return current
+    con.register("current_fingerprints", current)
+    try:
+        changed = con.sql(
+            "select c.* from current_fingerprints as c "
+            "anti join rules.match_fingerprints using (rule, version, is_pending, fingerprint)"
+        ).to_arrow_table()
+        con.execute("insert or replace into rules.match_fingerprints "
+                    "select * from current_fingerprints")
+    finally:
+        con.unregister("current_fingerprints")
+    return changed
+
+
+def _versions_table(runs: Iterable[RuleRun]) -> pa.Table:
+    runs = list(runs)
+    return pa.table({"rule": pa.array([r.rule for r in runs], pa.string()),
+                     "version": pa.array([r.version for r in runs], pa.string()),
+                     "is_pending": pa.array([r.is_pending for r in runs], pa.bool_())})
+
+
+RESULT_COLUMNS = (("rule", pa.string()), ("version", pa.string()), ("is_pending", pa.bool_()),
+                  ("email", pa.string()), ("company_domain", pa.string()),
+                  ("reason", pa.string()))
+
+
+def _result_rows(results: list[tuple[RuleRun, pa.Table]]) -> pa.Table:
+    """Every result as one table of (rule, version, is_pending, email, company_domain,
+    reason): one column per level's key, the other null."""
+    parts = []
+    for run, output in results:
+        key = LEVEL_COLUMN[run.level or "contact"]
+        size = output.num_rows
+        parts.append(pa.table({
+            "rule": pa.array([run.rule] * size, pa.string()),
+            "version": pa.array([run.version] * size, pa.string()),
+            "is_pending": pa.array([run.is_pending] * size, pa.bool_()),
+            "email": output.column(key) if key == "email" else pa.nulls(size, pa.string()),
+            "company_domain": (output.column(key) if key == "company_domain"
+                               else pa.nulls(size, pa.string())),
+            "reason": output.column("reason"),
+        }))
+    if not parts:
+        return pa.table({name: pa.array([], kind) for name, kind in RESULT_COLUMNS})
+    return pa.concat_tables(parts)
+
+
+def count_people(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
+                 tables: tuple[str, str] = CYCLE_MATCH_TABLES) -> None:
+    """Set `people` of each stored version: the people its rows reach in this run. Contact
+    rows are people already (a person named twice counts twice, as it costs less than
+    deduplicating); company rows, and versions carried forward, are counted in the view."""
+    counted = []
+    for run in runs:
+        if run.status == "ok" and run.level != "company":
+            run.people = run.output_rows
+        elif run.status in ("ok", "carried"):
+            counted.append(run)
+    if not counted:
+        return
+    con.register("counted_versions", _versions_table(counted))
+    try:
+        counts = {
+            (rule, version, is_pending): people
+            for rule, version, is_pending, people in con.execute(
+                "select rule, version, is_pending, count(distinct email) "
+                "from rules.people_of(?, ?) semi join counted_versions "
+                "using (rule, version, is_pending) where run_id = ? group by all",
+                [*tables, run_id]).fetchall()
+        }
+    finally:
+        con.unregister("counted_versions")
+    for run in counted:
+        run.people = counts.get((run.rule, run.version, run.is_pending), 0)
+
+
+def _carry_forward(con: duckdb.DuckDBPyConnection, runs: list[RuleRun]) -> list[RuleRun]:
+    """Rules left out by `only` keep their stored rows (their last result of the same
+    version); returns those that can, marks the others failed."""
+    kept = []
     for run in runs:
         if run.status != "carried":
             continue
-        last = con.execute(
-            """
-            select r.run_id
-            from rules.runs as r
-            join rules.evaluations as e using (run_id)
-            where r.kind = 'rule' and r.rule = $rule and r.version = $version
-                and r.is_pending = $is_pending and r.status in ('ok', 'carried')
-                and (r.people = 0 or exists (
-                    select 1 from rules.matches as m
-                    where m.run_id = r.run_id and m.rule = r.rule and m.version = r.version))
-            order by e.now desc, e.started_at desc
-            limit 1
-            """,
-            {"rule": run.rule, "version": run.version, "is_pending": run.is_pending},
-        ).fetchall()
-        if not last:
-            run.status = "error"
-            run.error = (f"rule '{run.rule}' was left out of this run and has no earlier result "
-                         "for its version; run the cycle without --rules")
+        stored = con.execute(
+            "select 1 from rules.run_sets where rule = ? and version = ? and is_pending = ? "
+            "limit 1", [run.rule, run.version, run.is_pending]).fetchall()
+        if stored:
+            kept.append(run)
             continue
-        row = con.execute(
-            """
-            insert into rules.matches
-            select $run_id, rule, version, email, company_domain, reason, is_pending
-            from rules.matches
-            where run_id = $last and rule = $rule and version = $version
-                and is_pending = $is_pending
-            """,
-            {"run_id": run_id, "last": last[0][0], "rule": run.rule, "version": run.version,
-             "is_pending": run.is_pending},
-        ).fetchall()
-        run.people = int(row[0][0]) if row else 0
+        run.status = "error"
+        run.error = (f"rule '{run.rule}' was left out of this run and has no earlier result "
+                     "for its version; run the cycle without --rules")
+    return kept
 
 
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
@@ -598,8 +694,10 @@ def _save_scopes(con: duckdb.DuckDBPyConnection, run_id: str, scopes: list[Scope
 
 
 def forget_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Remove what an earlier attempt of this run stored (a retry after a crash)."""
-    for table in ("runs", "matches", "scopes", "pending_changes"):
+    """Remove what an earlier attempt of this run stored (a retry after a crash). Its
+    match rows stay: they are the latest result of each version, which the retry diffs
+    against."""
+    for table in ("runs", "run_sets", "scopes", "pending_changes"):
         con.execute(f"delete from rules.{table} where run_id = ?", [run_id])
 
 
@@ -614,9 +712,28 @@ def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
         [keep_runs],
     )
     if con.execute("select count(*) from old_runs").fetchall()[0][0]:
-        con.execute("delete from rules.matches where run_id in (select run_id from old_runs)")
-        con.execute("delete from rules.scopes where run_id in (select run_id from old_runs)")
+        for table in ("run_sets", "scopes"):
+            con.execute(f"delete from rules.{table} where run_id in (select run_id from old_runs)")
+        con.execute(DROP_UNSEEN_ROWS_SQL)
+        con.execute("delete from rules.match_fingerprints where (rule, version, is_pending) "
+                    "not in (select rule, version, is_pending from rules.run_sets)")
     con.execute("drop table old_runs")
+
+
+# rows no kept run sees: closed before the oldest kept run, or of a version no kept run
+# stored (a replaced version, or a rule failing since)
+DROP_UNSEEN_ROWS_SQL = """
+delete from rules.match_rows
+where rowid in (
+    select m.rowid
+    from rules.match_rows as m
+    anti join rules.run_sets as r using (rule, version, is_pending)
+    union all
+    select rowid
+    from rules.match_rows
+    where to_seq <= (select min(seq) from rules.run_sets)
+)
+"""
 
 
 # --- what pending versions will change ---------------------------------------------------

@@ -14,8 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
+from tasks.rules import RuleRun, store_matches
 from tasks.store import connect
 
 NOW = datetime(2026, 11, 25, 10, 0)
@@ -89,11 +91,11 @@ class World:
 
     def match(self, run_id: str, rule: str, *emails: str, reason: str | None = None,
               pending: bool = False) -> None:
+        output = pa.table({"email": list(emails),
+                           "reason": [reason or f"{rule} matched"] * len(emails)})
         with self.connect() as con:
-            for email in emails:
-                con.execute("insert into rules.matches values (?, ?, ?, ?, ?, ?, ?)",
-                            [run_id, rule, rule + "-v1", email, email.split("@")[1],
-                             reason or f"{rule} matched", pending])
+            store_matches(con, run_id,
+                          [(RuleRun(rule, rule + "-v1", pending, "ok", "contact"), output)])
 
     def scope(self, run_id: str, rule: str, *, sequence: str | None = None,
               play: str | None = None, blocks: bool = True, removes: bool = True,

@@ -100,8 +100,7 @@ def test_enroll_then_unenroll_by_hand(capsys: pytest.CaptureFixture, crm: World,
 def test_blocked_enroll_names_the_rule_and_exits_non_zero(
         capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient,
         project: Path) -> None:
-    crm.sql("insert into rules.matches values ('run-1', 'replied', 'v', 'bob@acme.test', "
-            "'acme.test', 'replied 2026-03-01', false)")
+    crm.match("run-1", "replied", "bob@acme.test", reason="replied 2026-03-01")
     code, out, err = run(capsys, crm, sandbox, project, "enroll", "bob@acme.test",
                          "--sequence", "101")
     assert code == 1 and out == ""
@@ -148,5 +147,6 @@ def test_recover_prints_the_plan(capsys: pytest.CaptureFixture, crm: World,
     assert code == 0
     assert out.splitlines() == [
         "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step 1: "
-        "re-enroll at step 2",
+        "re-enroll at step 2 (HubSpot restarts them at step 1, not step 2: its enrollment "
+        "API cannot start mid-sequence)",
         "1 of 1 can be re-enrolled; run again with --apply"]

@@ -1,0 +1,105 @@
+"""Matches are stored as ranges of runs (008_match_rows.sql): each run must still see
+exactly what its rules returned, while unchanged rows are not written again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from tasks import store
+from tasks.rules import evaluate_rules
+from tests.rules.conftest import NOW, matched, people, query, write_rule
+from tests.rules.test_evaluate import own_builtins
+
+LATER = timedelta(minutes=15)
+
+
+def set_unsubscribed(db: Path, email: str, value: bool) -> None:
+    with store.connect(db) as con:
+        con.execute("update crm.people set is_unsubscribed = ? where email = ?", [value, email])
+
+
+def stored_rows(db: Path) -> int:
+    return query(db, "select count(*) from rules.match_rows")[0][0]
+
+
+def test_each_run_sees_its_own_result_as_rows_come_and_go(db: Path, project: Path) -> None:
+    own_builtins(project)
+    people(db, "ann@acme.com", "bob@acme.com", is_unsubscribed=True)
+    write_rule(project, "opted_out", "select email from crm.people where is_unsubscribed")
+    evaluate_rules(db, project, "run-1", NOW)
+    set_unsubscribed(db, "bob@acme.com", False)
+    evaluate_rules(db, project, "run-2", NOW + LATER)
+    set_unsubscribed(db, "bob@acme.com", True)
+    evaluate_rules(db, project, "run-3", NOW + 2 * LATER)
+    assert matched(db, "run-1", "opted_out") == {"ann@acme.com", "bob@acme.com"}
+    assert matched(db, "run-2", "opted_out") == {"ann@acme.com"}
+    assert matched(db, "run-3", "opted_out") == {"ann@acme.com", "bob@acme.com"}
+    # ann once; bob twice (his first range closed at run 2, a new one from run 3)
+    assert stored_rows(db) == 3
+
+
+def test_an_unchanged_result_writes_nothing_again(db: Path, project: Path) -> None:
+    own_builtins(project)
+    people(db, "ann@acme.com", "bob@acme.com")
+    write_rule(project, "everyone", "select email, 'listed' as reason from crm.people")
+    for i in range(3):
+        evaluate_rules(db, project, f"run-{i}", NOW + i * LATER)
+    assert stored_rows(db) == 2
+    assert matched(db, "run-2", "everyone") == {"ann@acme.com", "bob@acme.com"}
+
+
+def test_a_changed_reason_is_a_changed_row(db: Path, project: Path) -> None:
+    own_builtins(project)
+    people(db, "ann@acme.com")
+    write_rule(project, "stamped", "select email, 'seen ' || cycle_time()::date as reason "
+                                   "from crm.people")
+    evaluate_rules(db, project, "run-1", NOW)
+    evaluate_rules(db, project, "run-2", NOW + timedelta(days=1))
+    reasons = query(db, "select run_id, reason from rules.matches order by 1")
+    assert reasons == [("run-1", "seen 2026-03-02"), ("run-2", "seen 2026-03-03")]
+
+
+def test_an_emptied_result_matches_no_one(db: Path, project: Path) -> None:
+    own_builtins(project)
+    people(db, "ann@acme.com", is_unsubscribed=True)
+    write_rule(project, "opted_out", "select email from crm.people where is_unsubscribed")
+    evaluate_rules(db, project, "run-1", NOW)
+    set_unsubscribed(db, "ann@acme.com", False)
+    evaluate_rules(db, project, "run-2", NOW + LATER)
+    assert matched(db, "run-2", "opted_out") == set()
+    assert matched(db, "run-1", "opted_out") == {"ann@acme.com"}
+
+
+def test_a_rule_broken_longer_than_the_kept_runs_comes_back_whole(
+        db: Path, project: Path) -> None:
+    """Pruning drops the rows (and fingerprint) of a version no kept run stored; when the
+    same version runs again its rows must all be written again."""
+    own_builtins(project)
+    people(db, "ann@acme.com")
+    write_rule(project, "flaky", "select email from crm.people")
+    evaluate_rules(db, project, "run-0", NOW, keep_runs=2)
+    write_rule(project, "flaky", "select email from crm.people", enabled="false")
+    for i in range(1, 4):
+        evaluate_rules(db, project, f"run-{i}", NOW + timedelta(hours=i), keep_runs=2)
+    assert stored_rows(db) == 0
+    write_rule(project, "flaky", "select email from crm.people")  # the same version again
+    evaluate_rules(db, project, "run-8", NOW + timedelta(hours=8), keep_runs=2)
+    assert matched(db, "run-8", "flaky", pending=True) == {"ann@acme.com"}
+    evaluate_rules(db, project, "run-9", NOW + timedelta(hours=9), keep_runs=2)  # in force
+    assert matched(db, "run-9", "flaky") == {"ann@acme.com"}
+
+
+def test_company_rows_reach_people_added_after_the_result_was_stored(
+        db: Path, project: Path) -> None:
+    """A company rule's stored rows name the company; the view expands them to the people
+    there now, so a person synced in later is covered in the run that sees them."""
+    own_builtins(project)
+    people(db, "ann@acme.com")
+    write_rule(project, "vip", "select 'acme.com' as company_domain", level="company")
+    evaluate_rules(db, project, "run-1", NOW)
+    people(db, "cat@acme.com")
+    evaluate_rules(db, project, "run-2", NOW + LATER)
+    assert matched(db, "run-2", "vip") == {"ann@acme.com", "cat@acme.com"}
+    assert query(db, "select people from rules.runs where run_id = 'run-2' and rule = 'vip'") \
+        == [(2,)]

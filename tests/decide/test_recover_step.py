@@ -5,23 +5,19 @@ the real decision and poster, the sandbox over HTTPS, its clock moved to send st
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from flows import cli_enrollments
-from flows.cli import common_options, sandbox_options
 from sandbox.client import SandboxClient
 from tasks import enrollments, manual
 from tasks.config import Config, sandbox_config
-from tasks.errors import SeqguardError
 from tasks.outbox import post_pending, read_enrollments
 from tests.decide.conftest import World
+from tests.decide.test_cli import run
 
 NOW = datetime(2026, 3, 2, 9, 0)
 REMOVED_AT = NOW + timedelta(minutes=125)   # steps 1 and 2 went out at +60 and +120
@@ -108,25 +104,6 @@ def test_salesforce_recover_resumes_at_the_step_after_the_last_completed(
     assert [steps for _, steps in steps_sent(sandbox)] == [[1, 2], [3]]
 
 
-def run_cli(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
-            project: Path, *argv: str) -> tuple[int, str, str]:
-    """`seqguard recover ...` as the console script runs it, on the sandbox."""
-    world.release()
-    parser = argparse.ArgumentParser(prog="seqguard")
-    cli_enrollments.register(parser.add_subparsers(dest="command", required=True),
-                             common_options(), sandbox_options())
-    args = parser.parse_args([*argv, "--db", str(world.path), "--project", str(project),
-                              "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert),
-                              "--now", FIXED_AT.isoformat(), "--actor", "ana"])
-    try:
-        code = args.handler(args)
-    except SeqguardError as err:
-        print(f"seqguard {args.command}: {err}", file=sys.stderr)
-        code = err.exit_code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
         capsys: pytest.CaptureFixture, sandbox: SandboxClient, world: World,
         tmp_path: Path) -> None:
@@ -136,13 +113,14 @@ def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
     (project / "sql" / "exclusions").mkdir(parents=True)
     since = ["recover", "--rule", RULE, "--since", NOW.isoformat()]
 
-    code, out, err = run_cli(capsys, world, sandbox, project, *since)
+    code, out, err = run(capsys, world, sandbox, project, *since, now=FIXED_AT)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == (
         f"{EMAIL}  Enterprise outbound  removed 2026-03-02 11:05  after step 2: re-enroll at "
         f"step 3 ({RESTART_NOTE})")
 
-    code, out, err = run_cli(capsys, world, sandbox, project, *since, "--apply", "--json")
+    code, out, err = run(capsys, world, sandbox, project, *since, "--apply", "--json",
+                         now=FIXED_AT)
     assert (code, err) == (0, "")
     plan = json.loads(out)
     assert plan["applied"]

@@ -232,7 +232,9 @@ def run_and_save(bench: Bench, results: Path) -> dict:
     saved = {"key": bench.key, "bench": bench.title, "args": bench.args,
              "date": datetime.now(UTC).isoformat(timespec="seconds"),
              "seconds": round(seconds, 1), "machine": machine(), "figures": figures}
-    (results / f"{bench.key}.json").write_text(json.dumps(saved, indent=1) + "\n")
+    partial = results / f"{bench.key}.json.partial"  # renamed whole: never a torn file
+    partial.write_text(json.dumps(saved, indent=1) + "\n")
+    partial.replace(results / f"{bench.key}.json")
     print(f"{bench.key}: {seconds:.0f} s, saved to {results / bench.key}.json",
           file=sys.stderr, flush=True)
     return saved
@@ -265,7 +267,8 @@ def table(benches: list[Bench], rows: list[dict]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --quick is looked for by its full name
     )
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--sync-scale", type=int, default=None,

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 BENCH = Path(__file__).resolve().parent
 MIB_PER_GIB = 1024
-QUICK = {"scale": 20_000, "soak_days": 1, "soak_contacts": 2_000, "changes": 2_000, "kills": 6}
+QUICK = {"scale": 20_000, "soak_days": 1, "soak_contacts": 2_000, "changes": 20_000, "kills": 6}
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,12 @@ def soak_row(r: dict, wall: float) -> str:
     return (f"{r['days']:g} days, {r['contacts']:,} contacts, {r['cycles']} cycles, "
             f"{r['steps_sent']:,} steps sent: **wrongful sends {r['wrongful_sends']}, "
             f"wrongful removals {r['wrongful_removals']}**; latency p50 {r['latency_p50_min']} "
-            f"/ p95 {r['latency_p95_min']} min; {wall / 60:.0f} minutes (wall)")
+            f"/ p95 {r['latency_p95_min']} min; {wall / 60:.1f} min wall")
 
 
 def faults_row(r: dict, wall: float) -> str:
-    return "; ".join(f"{kind}: {e['trials']} trials, lost {e['lost']} / duplicate "
-                     f"{e['duplicate']}" for kind, e in r.items())
+    return "; ".join(f"{kind} ({e['trials']} trial{'s' * (e['trials'] != 1)}): lost "
+                     f"{e['lost']} / duplicate {e['duplicate']}" for kind, e in r.items())
 
 
 def plan(scale: int, sync_scale: int, soak_days: float, soak_contacts: int, changes: int,

@@ -182,15 +182,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", help="keep the sandbox, project and database here "
+                                          "(else a temporary folder, removed at the end)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="seqguard-bench-cycle-"))
+    with tempfile.TemporaryDirectory(prefix="seqguard-bench-cycle-") as scratch:
+        report = measure(Path(args.workdir or scratch), args.contacts, args.seed)
+    print(json.dumps(report))
+
+
+def measure(work: Path, contacts: int, seed: int) -> dict[str, Any]:
+    """The full cycle, the 1% change, the incremental cycle: the benchmark's figures."""
     project = str(copy_project(work / "project"))
     db = str(work / "seqguard.duckdb")
-    report: dict[str, Any] = {"contacts": args.contacts, "seed": args.seed,
-                              "enrollments": args.contacts // 20}
+    report: dict[str, Any] = {"contacts": contacts, "seed": seed, "enrollments": contacts // 20}
     started = time.perf_counter()
-    with running_sandbox(work / "sandbox", contacts=args.contacts, seed=args.seed,
-                         enrollments=args.contacts // 20, timeout=900) as sandbox:
+    with running_sandbox(work / "sandbox", contacts=contacts, seed=seed,
+                         enrollments=contacts // 20, timeout=900) as sandbox:
         report["sandbox_ready_s"] = round(time.perf_counter() - started, 1)
         print(f"sandbox ready in {report['sandbox_ready_s']} s ({work})", flush=True)
         now = datetime.fromisoformat(sandbox.clock().replace("Z", ""))
@@ -203,7 +210,7 @@ def main() -> None:
                                                      sandbox, later)
     report["incremental_pct_of_full"] = round(
         100 * report["incremental_1pct"]["total_s"] / report["full"]["total_s"], 1)
-    print(json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":

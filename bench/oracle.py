@@ -33,7 +33,8 @@ raw CRM shapes where DESIGN is silent:
   case) joined by a company's additional domains and `domain_aliases.csv`; duplicates
   fall together because they share a normalized domain. A person belongs to the groups
   of their email's domain (unless a free-mail domain), their associated HubSpot
-  companies, their Contact's Account website and their Lead's website;
+  companies, their Contact's Account website and their Lead's website, and (for a
+  free-mail address) their HubSpot contact's website;
 - replied: an inbound email (HubSpot INCOMING_EMAIL; a completed Salesforce email Task
   whose subject is a reply, `Re:`) with the person, not out-of-office, not a bounce, not
   sent by a sequence, in the last 90 days; emailed_us: the same, told by the sender
@@ -48,8 +49,9 @@ raw CRM shapes where DESIGN is silent:
   `hs_email_optout`, `hs_email_bad_address`; Salesforce `HasOptedOutOfEmail`,
   `EmailBouncedReason`/`EmailBouncedDate`), or a bounced email to them;
 - open_opportunity: a HubSpot deal not in closedwon/closedlost associated to a company
-  of the group, or a Salesforce Opportunity not Closed Won/Lost on an Account of it (an
-  Account's domain is its website's or, with no website, its Contacts' email domains);
+  of the group (a deal with no company that has a domain: to a contact of the group), or
+  a Salesforce Opportunity not Closed Won/Lost on an Account of it (an Account's domain
+  is its website's or, with no website, its Contacts' email domains);
 - lifecycle_customer: the person's HubSpot contact, or a HubSpot company of their
   group, has lifecycle stage `customer`;
 - recent_manual_email: an outbound email by hand (not a sequence's, not bounced) with
@@ -682,6 +684,12 @@ def _person_groups(world: World) -> dict[str, set[str]]:
         d = norm_domain(chain[-1][1].get("Website"))
         if key in world.sf_person and d:
             domains[world.sf_person[key]].add(d)
+    # a mailbox provider's address says nothing of the company; the contact's website does
+    for key, chain in world.hs["contacts"].items():
+        email = world.contact_email.get(key)
+        d = norm_domain(chain[-1][1].get("website"))
+        if email and d and d not in FREE_MAIL and email_domain(email) in FREE_MAIL:
+            domains[email].add(d)
     return {email: world.groups_of_domains(ds) for email, ds in domains.items()}
 
 
@@ -918,17 +926,30 @@ def _group_facts_to_people(world: World, by_group: Facts) -> Facts:
     return facts
 
 
+def _deal_groups(world: World, deal: str) -> list[tuple[str, datetime]]:
+    """The company groups a HubSpot deal is at, and since when: its associated companies';
+    a deal with no company that has a domain is at its associated contacts' companies
+    (nothing else says where it is)."""
+    places = [(group, linked_at)
+              for company, linked_at in world.links[("deals", "companies")].get(deal, {}).items()
+              for group in world.groups_of_domains(world.company_domains.get(company, ()))]
+    if places:
+        return places
+    return [(group, linked_at)
+            for contact, linked_at in world.links[("deals", "contacts")].get(deal, {}).items()
+            for group in world.person_groups.get(world.contact_email.get(contact, ""), ())]
+
+
 def fact_open_opportunity(world: World) -> Facts:
     by_group: Facts = defaultdict(list)
     for key, chain in world.hs["deals"].items():
-        companies = world.links[("deals", "companies")].get(key, {})
+        places = _deal_groups(world, key)
         for start, end, row in spans(chain):
             if truthy(row.get("archived")) or str(row.get("dealstage") or "") in CLOSED_DEAL_STAGES:
                 continue
-            for company, linked_at in companies.items():
-                for group in world.groups_of_domains(world.company_domains.get(company, ())):
-                    _add(by_group, group, max(start, linked_at), end,
-                         f"open HubSpot deal {key} ({row.get('dealstage')})")
+            for group, linked_at in places:
+                _add(by_group, group, max(start, linked_at), end,
+                     f"open HubSpot deal {key} ({row.get('dealstage')})")
     for key, chain in world.sf["opportunity"].items():
         for start, end, row in spans(chain):
             stage = str(row.get("StageName") or "").strip().lower()

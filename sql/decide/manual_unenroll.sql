@@ -12,8 +12,11 @@ open_enrollments as (
         and ($sequence_id is null or sequence_id = $sequence_id)
         and email in (select email from d_targets)
 ),
+-- keyed by the enrollment it targets: a person enrolled again after an unenroll was
+-- sent is a new enrollment, and is removed again (rows from before the outbox kept the
+-- enrollment hold the whole sequence)
 in_flight as (
-    select distinct crm, sequence_id, email
+    select distinct crm, sequence_id, email, enrollment_id
     from ops.outbox
     where kind = 'unenroll' and status in ('pending', 'held', 'sent')
 ),
@@ -30,5 +33,6 @@ final as (
     from open_enrollments as e
     anti join in_flight as f
         on f.crm = e.crm and f.sequence_id = e.sequence_id and f.email = e.email
+        and (f.enrollment_id is null or f.enrollment_id = e.enrollment_id)
 )
 select * from final

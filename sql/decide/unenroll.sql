@@ -34,8 +34,11 @@ removing as (
         order by case s.scope when 'global' then 0 when 'ruleset' then 1 else 2 end
     ) = 1
 ),
+-- keyed by the enrollment it targets: a person enrolled again after an unenroll was
+-- sent is a new enrollment, and is removed again (rows from before the outbox kept the
+-- enrollment hold the whole sequence)
 in_flight as (
-    select distinct crm, sequence_id, email
+    select distinct crm, sequence_id, email, enrollment_id
     from ops.outbox
     where kind = 'unenroll' and status in ('pending', 'held', 'sent')
 ),
@@ -49,5 +52,6 @@ final as (
     from removing as r
     anti join in_flight as f
         on f.crm = r.crm and f.sequence_id = r.sequence_id and f.email = r.email
+        and (f.enrollment_id is null or f.enrollment_id = r.enrollment_id)
 )
 select * from final

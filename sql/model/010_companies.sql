@@ -23,17 +23,35 @@ with recursive hubspot_companies as (
     where not coalesce(archived, false)
 ),
 
+-- an Account nobody gave a website goes by its own Contacts' most common email domain
+-- (mailbox providers never count); the others are not folded in, as one stray contact
+-- would join two companies
+account_contact_domains as (
+    select AccountId as account_id, crm.normalize_domain(Email) as domain, count(*) as people
+    from raw_salesforce.Contact
+    where not coalesce(IsDeleted, false) and AccountId is not null
+    group by all
+    having domain is not null and not crm.is_free_mail_domain(domain)
+),
+
+account_domains as (
+    select account_id, list(domain order by people desc, domain) as domains
+    from account_contact_domains
+    group by account_id
+),
+
 salesforce_accounts as (
     select
         'salesforce' as crm,
-        Id as record_id,
-        Name as name,
+        a.Id as record_id,
+        a.Name as name,
         null::varchar as lifecycle_stage,
-        CreatedDate as created_at,
-        crm.normalize_domain(Website) as listed_domain,
+        a.CreatedDate as created_at,
+        coalesce(crm.normalize_domain(a.Website), d.domains[1]) as listed_domain,
         []::varchar[] as extra_domains
-    from raw_salesforce.Account
-    where not coalesce(IsDeleted, false)
+    from raw_salesforce.Account as a
+    left join account_domains as d on d.account_id = a.Id
+    where not coalesce(a.IsDeleted, false)
 ),
 
 -- a record without a usable domain of its own goes by its first extra domain

@@ -24,6 +24,9 @@ from (
           on e.crm = $crm
          and (e.contact_id = c.contact_id or (c.contact_id is null and e.email = c.email))
          and (e.sequence_id = c.sequence_id or c.sequence_id = '*')
+         -- an unenroll judges the enrollment it targeted, not a later one in the sequence
+         and (c.kind <> 'unenroll' or c.enrollment_id is null
+              or e.enrollment_id = c.enrollment_id)
     ),
     overtaken as (
         select c.change_id

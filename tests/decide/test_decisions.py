@@ -84,6 +84,26 @@ def test_next_run_does_not_repeat_an_unenroll_on_its_way(base: World, project: P
     assert len(base.outbox()) == 1
 
 
+def test_a_person_enrolled_again_while_the_unenroll_is_on_its_way_is_removed_again(
+        base: World, project: Path) -> None:
+    """The unenroll in flight targets the old enrollment; the rep's new one in the same
+    sequence is a new enrollment, and the still-matching rule removes it too (the soak
+    found it kept sending while the old row waited forever for its confirmation)."""
+    base.enrollment("e1", "ann@acme.test", "s1")
+    base.global_rule(RUN, "replied")
+    base.match(RUN, "replied", "ann@acme.test")
+    decide(base, project)
+    base.sql("update ops.outbox set status = 'sent'")
+    base.enrollment("e1", "ann@acme.test", "s1", state="unenrolled")
+    base.enrollment("e2", "ann@acme.test", "s1")
+    base.evaluated("run-2")
+    base.global_rule("run-2", "replied")
+    base.match("run-2", "replied", "ann@acme.test")
+    decide(base, project, run_id="run-2")
+    assert base.outbox("kind", "sequence_id", "enrollment_id", "status") == [
+        ("unenroll", "s1", "e1", "sent"), ("unenroll", "s1", "e2", "pending")]
+
+
 def test_pending_rule_versions_are_not_acted_on(base: World, project: Path) -> None:
     base.enrollment("e1", "ann@acme.test", "s1")
     base.global_rule(RUN, "replied")

@@ -249,6 +249,21 @@ def test_a_custom_property_nobody_syncs_is_a_config_error(world):
 
 # --- opportunities -------------------------------------------------------------------------
 
+def test_an_account_without_a_website_goes_by_its_contacts_domain(world):
+    """An open Opportunity on such an Account still excludes the company's people."""
+    world.salesforce("Account", {"Id": "001N", "Name": "Nameless"})
+    world.salesforce("Contact", {"Id": "003N1", "AccountId": "001N", "Email": "a@nameless.io"},
+                     {"Id": "003N2", "AccountId": "001N", "Email": "b@Nameless.io"},
+                     {"Id": "003N3", "AccountId": "001N", "Email": "c@gmail.com"},
+                     {"Id": "003N4", "AccountId": "001N", "Email": "d@other.io"})
+    world.salesforce("Opportunity", {"Id": "006N", "Name": "Pilot", "AccountId": "001N",
+                                     "StageName": "Prospecting", "IsClosed": False})
+    world.build()
+    assert world.sql("select company_domain, salesforce_account_ids from crm.companies "
+                     "where name = 'Nameless'") == [("nameless.io", ["001N"])]
+    assert world.sql("select company_domain from crm.opportunities") == [("nameless.io",)]
+
+
 def test_a_deal_open_in_hubspot_and_closed_in_salesforce_is_an_open_opportunity(world):
     world.hubspot("companies", {"id": "1", "domain": "acme.com"})
     world.salesforce("Account", {"Id": "001A", "Website": "https://www.acme.com/"})

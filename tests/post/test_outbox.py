@@ -125,6 +125,32 @@ def test_a_row_that_may_have_been_sent_is_read_back_not_resent(
     assert statuses(db) == {"confirmed": 2, "sent": 1}
 
 
+def test_an_unenroll_is_confirmed_by_its_own_enrollment_though_a_new_one_started(
+        fresh: SandboxClient, config: Config, db: Path) -> None:
+    """The person was enrolled again in the same sequence before the read: the unenroll
+    still took effect on the enrollment it targeted, so it is confirmed (and the new
+    enrollment is left for the next decision, not hidden behind a row waiting forever)."""
+    people = hubspot_people(fresh, 1)
+    add_changes(db, "enroll", people)
+    post_pending(db, config, NOW, sequencer=hubspot(config))
+    read_enrollments(db, config, NOW, sequencer=hubspot(config))
+    with connect(db) as con:
+        first = con.execute("select enrollment_id from ops.enrollments").fetchall()[0][0]
+    [unenroll] = add_changes(db, "unenroll", people, run_id="run-2")
+    with connect(db) as con:
+        con.execute("update ops.outbox set enrollment_id = ? where change_id = ?",
+                    [first, unenroll])
+    assert post_pending(db, config, NOW, sequencer=hubspot(config)).sent == 1
+    add_changes(db, "enroll", people, run_id="run-3")
+    assert post_pending(db, config, NOW, sequencer=hubspot(config)).sent == 1
+    read_enrollments(db, config, NOW + timedelta(minutes=15), sequencer=hubspot(config))
+    assert outbox(db)[unenroll]["status"] == "confirmed"
+    with connect(db) as con:
+        assert con.execute("select enrollment_id = ?, state from ops.enrollments "
+                           "order by enrolled_at, enrollment_id", [first]).fetchall() == [
+            (True, "unenrolled"), (False, "active")]
+
+
 def test_an_unenroll_not_carried_out_is_listed_with_its_owner_never_claimed(
         fresh: SandboxClient, config: Config, db: Path) -> None:
     people = hubspot_people(fresh, 2)

@@ -62,8 +62,6 @@ def strip_semicolon(sql: str) -> str:
     return sql
 
 
-
-
 def _label(sequence: str | None) -> str:
     return ANY_OTHER if sequence is None else sequence
 

@@ -502,7 +502,7 @@ def store_matches(con: duckdb.DuckDBPyConnection, run_id: str,
     # after every range stored so far, even when pruning emptied the run table
     seq = con.execute(
         f"select greatest((select coalesce(max(seq), 0) from {runs_table}), "
-        f"(select coalesce(max(greatest(from_seq, to_seq)), 0) from {rows_table})) + 1"
+        f"(select coalesce(greatest(max(from_seq), max(to_seq)), 0) from {rows_table})) + 1"
     ).fetchall()[0][0]
     stored = [run for run, _ in results]
     con.register("new_rows", _result_rows(results))
@@ -575,9 +575,9 @@ def _result_rows(results: list[tuple[RuleRun, pa.Table]]) -> pa.Table:
         key = LEVEL_COLUMN[run.level or "contact"]
         size = output.num_rows
         parts.append(pa.table({
-            "rule": pa.array([run.rule] * size, pa.string()),
-            "version": pa.array([run.version] * size, pa.string()),
-            "is_pending": pa.array([run.is_pending] * size, pa.bool_()),
+            "rule": pa.repeat(pa.scalar(run.rule, pa.string()), size),
+            "version": pa.repeat(pa.scalar(run.version, pa.string()), size),
+            "is_pending": pa.repeat(pa.scalar(run.is_pending, pa.bool_()), size),
             "email": output.column(key) if key == "email" else pa.nulls(size, pa.string()),
             "company_domain": (output.column(key) if key == "company_domain"
                                else pa.nulls(size, pa.string())),

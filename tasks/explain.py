@@ -15,10 +15,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import sqlglot
-from sqlglot.tokens import TokenType
 
 from tasks.errors import RuleFileError
+from tasks.match_store import CYCLE_MATCH_TABLES, MatchTables, apply_changes, result_changes
 from tasks.propagation import (
     DEFAULT_PROPAGATION_DELAY,
     Observation,
@@ -27,39 +26,25 @@ from tasks.propagation import (
 )
 from tasks.rule_files import LEVEL_COLUMN, Play, Project, first_line, load_project
 from tasks.rules import (
-    CYCLE_MATCH_TABLES,
     PlayView,
     RuleRun,
     RuleToggles,
     Scope,
     compute_scopes,
-    count_people,
     in_force_toggles,
     naive_utc,
-    normalize_output,
     play_views,
+    query_version,
     rule_connection,
     ruleset_view,
     run_version,
-    store_matches,
     version_problem,
     versions_to_run,
 )
 
 ANY_OTHER = "(any other sequence)"
 MATCHES_TABLE = "preview_matches"
-PREVIEW_MATCH_TABLES = ("preview_run_sets", "preview_match_rows")
-
-
-def strip_semicolon(sql: str) -> str:
-    """The SELECT without its final `;` (and anything after it), so it can be nested."""
-    try:
-        tokens = sqlglot.tokenize(sql, read="duckdb")
-    except sqlglot.errors.TokenError:
-        return sql
-    if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
-        return sql[: tokens[-1].start]
-    return sql
+PREVIEW_MATCH_TABLES = MatchTables("preview_run_sets", "preview_match_rows", None)
 
 
 def _label(sequence: str | None) -> str:
@@ -184,25 +169,18 @@ def _run_for_person(con: duckdb.DuckDBPyConnection, state: VersionState, email: 
             continue
         if obs.level == "company" and company is None:
             continue
-        key = LEVEL_COLUMN[obs.level or "contact"]
-        if obs.level == "company":
-            where = ("lower(trim(company_domain)) in (select domain from crm.company_domains "
+        level = obs.level or "contact"
+        key = LEVEL_COLUMN[level]
+        if level == "company":
+            where = ("company_domain in (select domain from crm.company_domains "
                      "where company_domain = $key union all select $key)")
             value = company
         else:
-            where = "lower(trim(email)) = $key"
+            where = "email = $key"
             value = email
-        sql = f"select * from (\n{strip_semicolon(obs.sql)}\n) as rule_output where {where}"
-        try:
-            table = con.sql(sql, params={"key": value}).to_arrow_table()
-        except duckdb.Error as exc:
-            run.status = "error"
-            run.error = f"{obs.path}:{obs.sql_line}: {first_line(exc)}; fix the rule " \
-                        "(seqguard lint shows the same)"
-            continue
-        output, problem_text = normalize_output(table, obs.level or "contact")
-        if problem_text:
-            run.status, run.error = "error", f"{obs.path}:{obs.sql_line}: {problem_text}"
+        output, error = query_version(con, obs, where, {"key": value})
+        if output is None:
+            run.status, run.error = "error", error
             continue
         if output.num_rows:
             row = output.slice(0, 1).to_pylist()[0]
@@ -274,7 +252,8 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
     plays = play_views(project.plays)
     with rule_connection(db_path, now) as con:
         state = preview_state(con, project, now, propagation_delay)
-        for temp, table in zip(PREVIEW_MATCH_TABLES, CYCLE_MATCH_TABLES, strict=True):
+        for temp, table in [(PREVIEW_MATCH_TABLES.run_sets, CYCLE_MATCH_TABLES.run_sets),
+                            (PREVIEW_MATCH_TABLES.match_rows, CYCLE_MATCH_TABLES.match_rows)]:
             con.execute(f"create or replace temp table {temp} as select * from {table} limit 0")
         con.execute("create or replace temp table preview_audience (email varchar)")
         runs, results = [], []
@@ -283,10 +262,11 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
             runs.append(run)
             if output is not None:
                 results.append((run, output))
-        store_matches(con, "preview", results, tables=PREVIEW_MATCH_TABLES)
-        count_people(con, "preview", runs, PREVIEW_MATCH_TABLES)
+        apply_changes(con, "preview", result_changes(con, results, PREVIEW_MATCH_TABLES),
+                      tables=PREVIEW_MATCH_TABLES)
         con.execute(f"create or replace temp table {MATCHES_TABLE} as "
-                    "select * from rules.people_of(?, ?)", list(PREVIEW_MATCH_TABLES))
+                    "select * from rules.people_of(?, ?)",
+                    [PREVIEW_MATCH_TABLES.run_sets, PREVIEW_MATCH_TABLES.match_rows])
         audience = _load_audience(con, target) if target else None
         toggles, missing = in_force_toggles(state, runs, project)
         scopes = compute_scopes(toggles, ruleset_view(state), plays)

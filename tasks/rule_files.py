@@ -21,7 +21,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import sqlglot
 import yaml
+from sqlglot.tokens import TokenType
 
 from tasks.config import parse_duration
 from tasks.errors import ConfigError, RuleFileError
@@ -217,7 +219,7 @@ def statement_problem(sql: str) -> tuple[int, str] | None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        return _duckdb_line(str(exc)), f"does not parse: {first_line(exc)}; fix the SQL syntax"
+        return duckdb_line(str(exc)), f"does not parse: {first_line(exc)}; fix the SQL syntax"
     statements = [s for s in statements if s.query.strip().rstrip(";").strip()]
     if not statements:
         return 1, "no SELECT; write the query that returns the people or companies to exclude"
@@ -247,9 +249,20 @@ def _line_of(sql: str, fragment: str, after: str = "") -> int:
     return sql.count("\n", 0, pos) + 1 if pos >= 0 else 1
 
 
-def _duckdb_line(message: str) -> int:
+def duckdb_line(message: str) -> int:
     match = re.search(r"LINE (\d+):", message)
     return int(match.group(1)) if match else 1
+
+
+def strip_semicolon(sql: str) -> str:
+    """The SELECT without its final `;` (and anything after it), so it can be nested."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.TokenError:
+        return sql
+    if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        return sql[: tokens[-1].start]
+    return sql
 
 
 def first_line(exc: BaseException | str) -> str:

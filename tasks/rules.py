@@ -5,11 +5,13 @@ a file read-only while the same process holds a read-write connection to it:
 
 1. writer: reload the CSV lists, record new versions of rules and rulesets;
 2. reader (read-only, external access off, configuration locked): run every version in
-   force and every pending one, each timed, each result kept as Arrow;
-3. writer: in one transaction, store what ran (`rules.runs`), whom it names
-   (`rules.matches`, company rows expanded to every person at the company), what each
-   rule does per sequence (`rules.scopes`) and what each pending version will change
-   (`rules.pending_changes`).
+   force and every pending one, each timed, each result normalized and kept as Arrow,
+   then compared with the stored matches (tasks/match_store.py) so only what changed
+   goes on;
+3. writer: in one transaction, store what ran (`rules.runs`), whom it names (the
+   changes to `rules.matches`, where company rows reach every person at the company),
+   what each rule does per sequence (`rules.scopes`) and what each pending version will
+   change (`rules.pending_changes`).
 
 A rule that cannot run is recorded with its error and *fails closed*: its scope rows say
 `failed`, so the decision step blocks new enrollments where it applies and removes no
@@ -18,7 +20,6 @@ one on its account. The other rules still run.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 
 from tasks import store
 from tasks.errors import StoreError
+from tasks.match_store import apply_changes, carried_people, prune, result_changes
 from tasks.propagation import (
     DEFAULT_PROPAGATION_DELAY,
     Observation,
@@ -42,10 +44,12 @@ from tasks.rule_files import (
     LEVEL_COLUMN,
     Play,
     Project,
+    duckdb_line,
     first_line,
     load_lists,
     load_project,
     statement_problem,
+    strip_semicolon,
 )
 
 # the settings every rule connection is opened with; locked so a rule cannot undo them
@@ -120,7 +124,8 @@ def version_problem(obs: Observation) -> str | None:
 
 def run_version(con: duckdb.DuckDBPyConnection, obs: Observation,
                 is_pending: bool) -> tuple[RuleRun, pa.Table | None]:
-    """Run one version's SELECT; the result is normalized to (key column, reason)."""
+    """Run one version's SELECT; the result is normalized (normalized_sql) and rows
+    without a key are dropped."""
     run = RuleRun(rule=obs.name, version=obs.version, is_pending=is_pending, status="ok",
                   level=obs.level, seq=obs.seq, effective_from=obs.effective_from)
     if obs.is_deleted:
@@ -134,26 +139,33 @@ def run_version(con: duckdb.DuckDBPyConnection, obs: Observation,
         run.status, run.error = "error", problem
         return run, None
     started = time.perf_counter()
-    try:
-        table = con.sql(obs.sql).to_arrow_table()
-    except duckdb.Error as exc:
-        run.seconds = time.perf_counter() - started
-        run.status = "error"
-        run.error = f"{obs.path}:{obs.sql_line + _error_line(exc) - 1}: {first_line(exc)}; " \
-                    "fix the rule (seqguard lint shows the same)"
-        return run, None
+    table, error = query_version(con, obs)
     run.seconds = time.perf_counter() - started
-    output, error = normalize_output(table, obs.level or "contact")
-    if error:
-        run.status, run.error = "error", f"{obs.path}:{obs.sql_line}: {error}"
+    if table is None:
+        run.status, run.error = "error", error
         return run, None
+    output = _drop_keyless(table, LEVEL_COLUMN[obs.level or "contact"])
     run.output_rows = output.num_rows
     return run, output
 
 
-def _error_line(exc: BaseException) -> int:
-    match = re.search(r"LINE (\d+):", str(exc))
-    return int(match.group(1)) if match else 1
+def query_version(con: duckdb.DuckDBPyConnection, obs: Observation, where: str | None = None,
+                  params: dict | None = None) -> tuple[pa.Table | None, str | None]:
+    """A version's result, normalized (normalized_sql) and filtered by `where` if given;
+    or None and the file:line problem when it cannot run or returns the wrong columns."""
+    level = obs.level or "contact"
+    try:
+        columns = con.sql(obs.sql).columns
+        problem = output_column_problem(columns, level)
+        if problem:
+            return None, f"{obs.path}:{obs.sql_line}: {problem}"
+        sql = normalized_sql(obs.sql, columns, level)
+        if where:
+            sql = f"select * from ({sql}) where {where}"
+        return con.sql(sql, params=params).to_arrow_table(), None
+    except duckdb.Error as exc:
+        return None, (f"{obs.path}:{obs.sql_line + duckdb_line(str(exc)) - 1}: "
+                      f"{first_line(exc)}; fix the rule (seqguard lint shows the same)")
 
 
 def output_column_problem(columns: Iterable[str], level: str) -> str | None:
@@ -176,20 +188,30 @@ def output_column_problem(columns: Iterable[str], level: str) -> str | None:
     return None
 
 
-def normalize_output(table: pa.Table, level: str) -> tuple[pa.Table, str | None]:
-    """(key, reason) as strings, keys trimmed and lower case, rows without a key dropped;
-    or the reason the output does not fit the level. Vectorized (Arrow compute)."""
-    problem = output_column_problem(table.column_names, level)
-    if problem:
-        return table, problem
-    names = [c.lower() for c in table.column_names]
+def normalized_sql(sql: str, columns: Iterable[str], level: str) -> str:
+    """The rule's SELECT (with these output columns, checked by output_column_problem) as
+    its level's key (email or company_domain) as text, lower case and without surrounding
+    spaces, its reason as text, and the row's hash (which rules.bucket_of buckets).
+
+    The rule starts on the query's first line, so DuckDB's line numbers stay the rule's.
+    trim() is only called on keys that need it: it cost more than the rest of the
+    normalizing together. Rows without a key are dropped afterwards: a filter here would
+    be pushed into the rule's own plan, and that made some rules several times slower.
+    """
+    names = {c.lower(): '"' + c.replace('"', '""') + '"' for c in columns}
     key = LEVEL_COLUMN[level]
-    key_col = pc.utf8_lower(pc.ascii_trim_whitespace(table.column(names.index(key))
-                                                     .cast(pa.string())))
-    reason = (table.column(names.index("reason")).cast(pa.string()) if "reason" in names
-              else pa.nulls(table.num_rows, pa.string()))
-    output = pa.table({key: key_col, "reason": reason})
-    return output.filter(pc.fill_null(pc.not_equal(key_col, ""), False)), None
+    text = f"{names[key]}::varchar"
+    value = f"lower(case when {text} like ' %' or {text} like '% ' then trim({text}) " \
+            f"else {text} end)"
+    reason = names.get("reason", "null")
+    return (f"select *, hash({key}, reason) as row_hash from (select {value} as {key}, "
+            f"{reason}::varchar as reason from ({strip_semicolon(sql)}\n) as rule_output"
+            ") as normalized")
+
+
+def _drop_keyless(table: pa.Table, key: str) -> pa.Table:
+    keep = pc.fill_null(pc.not_equal(table.column(key), ""), False)
+    return table if pc.all(keep).as_py() else table.filter(keep)
 
 
 # --- scopes --------------------------------------------------------------------------------
@@ -360,7 +382,8 @@ class Evaluation:
     runs: list[RuleRun]
     problems: list[str]  # broken lists, rulesets.yml, plays: file:line messages
     pending: list[dict]
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: prepare, run, store
+    # seconds: prepare, run, compare (results against the stored ones), store
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def evaluate_rules(
@@ -387,7 +410,7 @@ def evaluate_rules(
     phases = {"prepare": time.perf_counter() - started}
     jobs = versions_to_run(state)
     runs: list[RuleRun] = []
-    outputs: dict[tuple[str, str, bool], pa.Table] = {}
+    results: list[tuple[RuleRun, pa.Table]] = []
     with rule_connection(db_path, now) as ro:
         for obs, is_pending in jobs:
             if only is not None and obs.name not in only:
@@ -397,16 +420,15 @@ def evaluate_rules(
             run, output = run_version(ro, obs, is_pending)
             runs.append(run)
             if output is not None:
-                outputs[(run.rule, run.version, is_pending)] = output
-    phases["run"] = time.perf_counter() - started - phases["prepare"]
+                results.append((run, output))
+        phases["run"] = time.perf_counter() - started - phases["prepare"]
+        changes = result_changes(ro, results)
+    phases["compare"] = time.perf_counter() - started - sum(phases.values())
     with store.connect(db_path) as con, store.transaction(con):
         forget_run(con, run_id)  # a re-run of the same run replaces it, never doubles it
         carried = _carry_forward(con, runs)
-        results = [(run, output) for run in runs
-                   if (output := outputs.get((run.rule, run.version, run.is_pending)))
-                   is not None]
-        store_matches(con, run_id, results, carried)
-        count_people(con, run_id, runs)
+        apply_changes(con, run_id, changes, carried)
+        _set_people(runs, changes.company_people | carried_people(con, run_id, carried))
         toggles, missing = in_force_toggles(state, runs, project)
         runs += missing
         scopes = compute_scopes(toggles, ruleset_view(state), play_views(project.plays))
@@ -426,7 +448,7 @@ def evaluate_rules(
              len(failed), matches],
         )
         prune(con, keep_runs)
-    phases["store"] = time.perf_counter() - started - phases["prepare"] - phases["run"]
+    phases["store"] = time.perf_counter() - started - sum(phases.values())
     seconds = time.perf_counter() - started
     return Evaluation(run_id, now, seconds, len([r for r in runs if r.status == "ok"]), failed,
                       matches, runs, problems, pending, phases)
@@ -443,178 +465,15 @@ def versions_to_run(state: VersionState) -> list[tuple[Observation, bool]]:
     return jobs
 
 
-# where a cycle keeps its matches (008_match_rows.sql); preview and explain use temp
-# tables of the same shape
-CYCLE_MATCH_TABLES = ("rules.run_sets", "rules.match_rows")
-
-# one pass over the stored rows still open of the versions being stored and their new
-# results: what a result gained (stored_at null) and what it lost (rule null)
-DIFF_ROWS_SQL = """
-create or replace temp table match_diff as
-with
-open_rows as (
-    select m.rowid as stored_at, m.*
-    from {rows} as m
-    semi join stored_versions as v using (rule, version, is_pending)
-    where m.to_seq is null
-),
-new as (
-    select distinct n.*
-    from new_rows as n
-    semi join stored_versions as v using (rule, version, is_pending)
-),
-final as (
-    select o.stored_at, n.*
-    from new as n
-    full join open_rows as o
-        on n.rule = o.rule and n.version = o.version and n.is_pending = o.is_pending
-        and n.email is not distinct from o.email
-        and n.company_domain is not distinct from o.company_domain
-        and n.reason is not distinct from o.reason
-    where o.stored_at is null or n.rule is null
-)
-select * from final
-"""
-CLOSE_ROWS_SQL = """
-update {rows} set to_seq = $seq
-where rowid in (select stored_at from match_diff where rule is null)
-"""
-OPEN_ROWS_SQL = """
-insert into {rows}
-select rule, version, is_pending, email, company_domain, reason, $seq, null
-from match_diff
-where stored_at is null
-"""
-
-
-def store_matches(con: duckdb.DuckDBPyConnection, run_id: str,
-                  results: list[tuple[RuleRun, pa.Table]], carried: Iterable[RuleRun] = (),
-                  tables: tuple[str, str] = CYCLE_MATCH_TABLES) -> None:
-    """Record a run's results (normalized outputs, see normalize_output) and the versions it
-    carries forward unchanged.
-
-    Stored rows are ranges of runs: only the rows a version's result gained since it was
-    last stored are written, and the ones it lost are closed; from one cycle to the next
-    that is a few rows, not the whole result again. A result whose fingerprint equals the
-    stored one is not compared at all.
-    """
-    runs_table, rows_table = tables
-    # after every range stored so far, even when pruning emptied the run table
-    seq = con.execute(
-        f"select greatest((select coalesce(max(seq), 0) from {runs_table}), "
-        f"(select coalesce(greatest(max(from_seq), max(to_seq)), 0) from {rows_table})) + 1"
-    ).fetchall()[0][0]
-    stored = [run for run, _ in results]
-    con.register("new_rows", _result_rows(results))
-    con.register("result_versions", _versions_table(stored))
-    try:
-        changed = _changed_versions(con, rows_table)
-        con.register("stored_versions", changed)
-        con.execute(DIFF_ROWS_SQL.format(rows=rows_table))
-    finally:
-        for name in ("new_rows", "result_versions", "stored_versions"):
-            con.unregister(name)
-    con.execute(CLOSE_ROWS_SQL.format(rows=rows_table), {"seq": seq})
-    con.execute(OPEN_ROWS_SQL.format(rows=rows_table), {"seq": seq})
-    con.execute("drop table match_diff")
-    pointers = [[run_id, seq, r.rule, r.version, r.is_pending] for r in [*stored, *carried]]
-    if pointers:
-        con.executemany(f"insert into {runs_table} (run_id, seq, rule, version, is_pending) "
-                        "values (?, ?, ?, ?, ?)", pointers)
-
-
-def _changed_versions(con: duckdb.DuckDBPyConnection, rows_table: str) -> pa.Table:
-    """The versions in `new_rows` whose result differs from their stored rows, by
-    fingerprint (row count and the sum of the rows' hashes); the cycle's fingerprints are
-    updated to the new results. Preview tables keep none: every version is new there."""
-    current = con.sql(
-        """
-        with hashed as (
-            select rule, version, is_pending,
-                count(*) || ':' || sum(hash(email, company_domain, reason)) as fingerprint
-            from new_rows
-            group by all
-        )
-        select v.rule, v.version, v.is_pending, coalesce(h.fingerprint, '0:0') as fingerprint
-        from result_versions as v
-        left join hashed as h using (rule, version, is_pending)
-        """
-    ).to_arrow_table()
-    if rows_table != CYCLE_MATCH_TABLES[1]:
-        return current
-    con.register("current_fingerprints", current)
-    try:
-        changed = con.sql(
-            "select c.* from current_fingerprints as c "
-            "anti join rules.match_fingerprints using (rule, version, is_pending, fingerprint)"
-        ).to_arrow_table()
-        con.execute("insert or replace into rules.match_fingerprints "
-                    "select * from current_fingerprints")
-    finally:
-        con.unregister("current_fingerprints")
-    return changed
-
-
-def _versions_table(runs: Iterable[RuleRun]) -> pa.Table:
-    runs = list(runs)
-    return pa.table({"rule": pa.array([r.rule for r in runs], pa.string()),
-                     "version": pa.array([r.version for r in runs], pa.string()),
-                     "is_pending": pa.array([r.is_pending for r in runs], pa.bool_())})
-
-
-RESULT_COLUMNS = (("rule", pa.string()), ("version", pa.string()), ("is_pending", pa.bool_()),
-                  ("email", pa.string()), ("company_domain", pa.string()),
-                  ("reason", pa.string()))
-
-
-def _result_rows(results: list[tuple[RuleRun, pa.Table]]) -> pa.Table:
-    """Every result as one table of (rule, version, is_pending, email, company_domain,
-    reason): one column per level's key, the other null."""
-    parts = []
-    for run, output in results:
-        key = LEVEL_COLUMN[run.level or "contact"]
-        size = output.num_rows
-        parts.append(pa.table({
-            "rule": pa.repeat(pa.scalar(run.rule, pa.string()), size),
-            "version": pa.repeat(pa.scalar(run.version, pa.string()), size),
-            "is_pending": pa.repeat(pa.scalar(run.is_pending, pa.bool_()), size),
-            "email": output.column(key) if key == "email" else pa.nulls(size, pa.string()),
-            "company_domain": (output.column(key) if key == "company_domain"
-                               else pa.nulls(size, pa.string())),
-            "reason": output.column("reason"),
-        }))
-    if not parts:
-        return pa.table({name: pa.array([], kind) for name, kind in RESULT_COLUMNS})
-    return pa.concat_tables(parts)
-
-
-def count_people(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
-                 tables: tuple[str, str] = CYCLE_MATCH_TABLES) -> None:
-    """Set `people` of each stored version: the people its rows reach in this run. Contact
-    rows are people already (a person named twice counts twice, as it costs less than
-    deduplicating); company rows, and versions carried forward, are counted in the view."""
-    counted = []
+def _set_people(runs: list[RuleRun], counted: dict[tuple[str, str, bool], int]) -> None:
+    """`people` of each stored version: a contact result's rows (a person named twice
+    counts twice, as that costs less than deduplicating), else what rules.people_of
+    counted (company rows expanded, versions carried forward)."""
     for run in runs:
         if run.status == "ok" and run.level != "company":
             run.people = run.output_rows
         elif run.status in ("ok", "carried"):
-            counted.append(run)
-    if not counted:
-        return
-    con.register("counted_versions", _versions_table(counted))
-    try:
-        counts = {
-            (rule, version, is_pending): people
-            for rule, version, is_pending, people in con.execute(
-                "select rule, version, is_pending, count(distinct email) "
-                "from rules.people_of(?, ?) semi join counted_versions "
-                "using (rule, version, is_pending) where run_id = ? group by all",
-                [*tables, run_id]).fetchall()
-        }
-    finally:
-        con.unregister("counted_versions")
-    for run in counted:
-        run.people = counts.get((run.rule, run.version, run.is_pending), 0)
+            run.people = counted.get((run.rule, run.version, run.is_pending), 0)
 
 
 def _carry_forward(con: duckdb.DuckDBPyConnection, runs: list[RuleRun]) -> list[RuleRun]:
@@ -699,41 +558,6 @@ def forget_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     against."""
     for table in ("runs", "run_sets", "scopes", "pending_changes"):
         con.execute(f"delete from rules.{table} where run_id = ?", [run_id])
-
-
-def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
-    """Keep matches and scopes of the last `keep_runs` evaluations (runs stay forever)."""
-    con.execute(
-        """
-        create or replace temp table old_runs as
-        select run_id from rules.evaluations
-        order by now desc, started_at desc offset ?
-        """,
-        [keep_runs],
-    )
-    if con.execute("select count(*) from old_runs").fetchall()[0][0]:
-        for table in ("run_sets", "scopes"):
-            con.execute(f"delete from rules.{table} where run_id in (select run_id from old_runs)")
-        con.execute(DROP_UNSEEN_ROWS_SQL)
-        con.execute("delete from rules.match_fingerprints where (rule, version, is_pending) "
-                    "not in (select rule, version, is_pending from rules.run_sets)")
-    con.execute("drop table old_runs")
-
-
-# rows no kept run sees: closed before the oldest kept run, or of a version no kept run
-# stored (a replaced version, or a rule failing since)
-DROP_UNSEEN_ROWS_SQL = """
-delete from rules.match_rows
-where rowid in (
-    select m.rowid
-    from rules.match_rows as m
-    anti join rules.run_sets as r using (rule, version, is_pending)
-    union all
-    select rowid
-    from rules.match_rows
-    where to_seq <= (select min(seq) from rules.run_sets)
-)
-"""
 
 
 # --- what pending versions will change ---------------------------------------------------

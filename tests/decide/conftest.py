@@ -17,7 +17,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.rules import RuleRun, store_matches
+from tasks.match_store import apply_changes, result_changes
+from tasks.rules import RuleRun, normalized_sql
 from tasks.store import connect
 
 NOW = datetime(2026, 11, 25, 10, 0)
@@ -94,8 +95,11 @@ class World:
         output = pa.table({"email": list(emails),
                            "reason": [reason or f"{rule} matched"] * len(emails)})
         with self.connect() as con:
-            store_matches(con, run_id,
-                          [(RuleRun(rule, rule + "-v1", pending, "ok", "contact"), output)])
+            con.register("rule_output", output)
+            result = con.sql(normalized_sql("select * from rule_output", output.column_names,
+                                            "contact")).to_arrow_table()
+            run = RuleRun(rule, rule + "-v1", pending, "ok", "contact")
+            apply_changes(con, run_id, result_changes(con, [(run, result)]))
 
     def scope(self, run_id: str, rule: str, *, sequence: str | None = None,
               play: str | None = None, blocks: bool = True, removes: bool = True,

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
+from tasks import store
+from tasks.errors import StoreError
+
 if TYPE_CHECKING:
     from tasks.rules import RuleRun
 
@@ -56,6 +59,8 @@ class ResultChanges:
     buckets: pa.Table
     versions: list[tuple[str, str, bool]]
     company_people: dict[tuple[str, str, bool], int] = field(default_factory=dict)
+    # the stored fingerprints the buckets were compared with (see _fingerprint_state)
+    compared_with: tuple | None = None
 
 
 # per version and bucket, the new fingerprint where it differs from the stored one (a
@@ -132,7 +137,16 @@ def result_changes(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, 
         con.unregister("result_rows")
         con.unregister("result_versions")
     return ResultChanges(rows, buckets, [(r.rule, r.version, r.is_pending) for r in runs],
-                         company_people)
+                         company_people, _fingerprint_state(con, tables))
+
+
+def _fingerprint_state(con: duckdb.DuckDBPyConnection, tables: MatchTables) -> tuple | None:
+    """A summary of every stored fingerprint: the writer checks it is what the buckets were
+    compared with, since the comparison ran on another connection before it."""
+    if not tables.fingerprints:
+        return None
+    return con.execute(f"select count(*), sum(hash_sum) from {tables.fingerprints}"
+                       ).fetchall()[0]
 
 
 def _company_people(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, bool], int]:
@@ -225,6 +239,9 @@ def apply_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: ResultCh
                   ) -> None:
     """Record a run: open and close rows where its results changed, store the changed
     buckets' fingerprints, and note every version it stored or carried forward."""
+    if _fingerprint_state(con, tables) != changes.compared_with:
+        raise StoreError("rules: another seqguard run stored rule matches while this one "
+                         "compared its results; nothing of this run was stored, run it again")
     # after every range stored so far, even when pruning emptied the run table
     seq = con.execute(NEXT_SEQ_SQL.format(run_sets=tables.run_sets, rows=tables.match_rows)
                       ).fetchall()[0][0]
@@ -242,9 +259,8 @@ def apply_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: ResultCh
     con.execute("drop table match_diff")
     pointers = [[run_id, seq, *version] for version in changes.versions]
     pointers += [[run_id, seq, r.rule, r.version, r.is_pending] for r in carried]
-    if pointers:
-        con.executemany(f"insert into {tables.run_sets} (run_id, seq, rule, version, "
-                        "is_pending) values (?, ?, ?, ?, ?)", pointers)
+    store.insert_rows(con, tables.run_sets, ("run_id", "seq", "rule", "version", "is_pending"),
+                      pointers)
 
 
 def _store_fingerprints(con: duckdb.DuckDBPyConnection, fingerprints: str) -> None:
@@ -282,23 +298,28 @@ def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
     if con.execute("select count(*) from old_runs").fetchall()[0][0]:
         for table in ("run_sets", "scopes"):
             con.execute(f"delete from rules.{table} where run_id in (select run_id from old_runs)")
-        con.execute(DROP_UNSEEN_ROWS_SQL)
-        con.execute("delete from rules.match_fingerprints where (rule, version, is_pending) "
-                    "not in (select rule, version, is_pending from rules.run_sets)")
+        con.execute("delete from rules.match_rows "
+                    "where to_seq <= (select min(seq) from rules.run_sets)")
+        _drop_unseen_versions(con)
     con.execute("drop table old_runs")
 
 
-# rows no kept run sees: closed before the oldest kept run, or of a version no kept run
-# stored (a replaced version, or a rule failing since)
-DROP_UNSEEN_ROWS_SQL = """
-delete from rules.match_rows
-where rowid in (
-    select m.rowid
-    from rules.match_rows as m
-    anti join rules.run_sets as r using (rule, version, is_pending)
-    union all
-    select rowid
-    from rules.match_rows
-    where to_seq <= (select min(seq) from rules.run_sets)
-)
+# versions with open rows (exactly those with fingerprints) that no kept run stored: a
+# replaced version, a rule failing since, or what a crashed attempt of a run left
+UNSEEN_VERSIONS_SQL = """
+create or replace temp table unseen_versions as
+select distinct rule, version, is_pending from rules.match_fingerprints
+except
+select rule, version, is_pending from rules.run_sets
 """
+
+
+def _drop_unseen_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Rows and fingerprints of the versions no kept run sees. Most cycles there are none,
+    and the check reads the small fingerprint table, not every stored row."""
+    con.execute(UNSEEN_VERSIONS_SQL)
+    if con.execute("select count(*) from unseen_versions").fetchall()[0][0]:
+        for table in ("match_rows", "match_fingerprints"):
+            con.execute(f"delete from rules.{table} where (rule, version, is_pending) in "
+                        "(select (rule, version, is_pending) from unseen_versions)")
+    con.execute("drop table unseen_versions")

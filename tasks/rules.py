@@ -495,6 +495,10 @@ def _carry_forward(con: duckdb.DuckDBPyConnection, runs: list[RuleRun]) -> list[
     return kept
 
 
+RUNS_COLUMNS = ("run_id", "kind", "rule", "seq", "version", "is_pending", "status", "error",
+                "seconds", "output_rows", "people", "effective_from")
+
+
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
                project: Project, list_problems: list) -> None:
     rows = [[run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status, r.error,
@@ -513,13 +517,7 @@ def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
         if play.problems:
             rows.append([run_id, "play", play.name, None, None, False, "error",
                          str(play.problems[0]), None, None, None, None])
-    if rows:
-        con.executemany(
-            "insert into rules.runs (run_id, kind, rule, seq, version, is_pending, status, "
-            "error, seconds, output_rows, people, effective_from) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    store.insert_rows(con, "rules.runs", RUNS_COLUMNS, rows)
 
 
 SCOPE_SCHEMA = pa.schema([

@@ -254,6 +254,7 @@ def duckdb_line(message: str) -> int:
     return int(match.group(1)) if match else 1
 
 
+@lru_cache(maxsize=1024)
 def strip_semicolon(sql: str) -> str:
     """The SELECT without its final `;` (and anything after it), so it can be nested."""
     try:

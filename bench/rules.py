@@ -12,6 +12,11 @@ more, then in the same process and on the same file:
 - bare: the same rule SQL run on a plain read-only connection, each result fetched as
   Arrow (what the DuckDB CLI would do), nothing stored.
 
+Each round runs bare, then bare storing, then the engine, moments apart. The machine's
+speed drifts by a third between minutes (a shared VM), so the ratio is judged per round,
+each engine run against the bare run just before it, and the median round counts
+(`ratio_median_round`); the ratio of the best times of each (`ratio`) is printed too.
+
 Goal (issue 5): engine <= 1.3x bare and < 10 s at 1M people. The last line printed is
 one JSON object with every figure.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -334,7 +340,7 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=None, help="default people / 5")
     parser.add_argument("--opportunities", type=int, default=None, help="default people / 10")
     parser.add_argument("--engagements", type=int, default=None, help="default people * 5")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="steady-state rounds (from the 3rd, old matches are pruned)")
     args = parser.parse_args()
     companies = args.companies or max(args.people // 5, 1)
@@ -374,6 +380,9 @@ def main() -> None:
     def best(timers: list[Timer], attr: str) -> float:
         return min(getattr(t, attr) for t in timers)
 
+    round_ratios = [e.wall / b.wall for e, b in zip(engines, bares, strict=True)]
+    median_ratio = statistics.median(round_ratios)
+
     result = {
         "people": args.people, "companies": companies, "opportunities": opportunities,
         "engagements": engagements, "rules": rule_count,
@@ -381,6 +390,8 @@ def main() -> None:
         "engine_s": round(best(engines, "wall"), 3),
         "bare_duckdb_s": round(best(bares, "wall"), 3),
         "ratio": round(best(engines, "wall") / best(bares, "wall"), 3),
+        "ratio_per_round": [round(r, 3) for r in round_ratios],
+        "ratio_median_round": round(median_ratio, 3),
         "engine_cpu_s": round(best(engines, "cpu"), 3),
         "bare_duckdb_cpu_s": round(best(bares, "cpu"), 3),
         "ratio_cpu": round(best(engines, "cpu") / best(bares, "cpu"), 3),
@@ -391,8 +402,7 @@ def main() -> None:
         "matches": evaluation.matches, "output_rows": bare_rows,
         "rules_failed": len(evaluation.rules_failed),
         "database_mb": round(float(size_mb or 0), 1),
-        "goal_met": best(engines, "wall") <= 1.3 * best(bares, "wall")
-        and best(engines, "wall") < 10,
+        "goal_met": median_ratio <= 1.3 and best(engines, "wall") < 10,
     }
     print(json.dumps(result))
 

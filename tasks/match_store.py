@@ -2,30 +2,31 @@
 
 From one cycle to the next most rules name nearly the same people: a sliding activity
 window changes a few hundred rows of a million. Storing every result again, or even
-comparing every row with the stored ones, cost as much as running the rules. So a cycle
-stores its results in two steps:
+comparing every row with the stored ones, cost as much as running the rules. So a run is
+stored in two steps, in the writer's transaction:
 
-1. `result_changes`, on the rule connection that holds the results: every row's hash
-   puts it in one of `rules.bucket_of`'s buckets, and each version's fingerprint per
-   bucket (row count, sum of row hashes) is compared with the stored one. Only the rows
-   of buckets that differ leave the connection.
-2. `apply_changes`, on the writer, inside the cycle's transaction: those rows are
-   compared exactly with the stored open rows of the same buckets; what a result gained
-   is opened at the run's sequence, what it lost is closed there, and the run records
-   which versions it stored (`run_sets`). `rules.matches` reads the ranges back.
+1. `result_changes`: every row's hash puts it in one of `rules.bucket_of`'s buckets, and
+   each version's fingerprint per bucket (row count, sum of row hashes) is compared with
+   the stored one. Only the rows of buckets that differ go on.
+2. `apply_changes`: those rows are compared exactly with the stored open rows of the same
+   buckets; what a result gained is opened at the run's sequence, what it lost is closed
+   there, the changed buckets' fingerprints are stored, and the run records which
+   versions it stored (`run_sets`). `rules.matches` reads the ranges back.
+
+`company_people` counts the people company rows reach, for the run report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from tasks import store
-from tasks.errors import StoreError
 
 if TYPE_CHECKING:
     from tasks.rules import RuleRun
@@ -53,14 +54,11 @@ RESULT_SCHEMA = pa.schema([("email", pa.string()), ("company_domain", pa.string(
 @dataclass
 class ResultChanges:
     """What `apply_changes` needs of a run's results: the rows of the buckets that changed,
-    the new fingerprints of those buckets, and the people each company version reaches."""
+    the new fingerprints of those buckets, and every version stored."""
 
     rows: pa.Table
     buckets: pa.Table
     versions: list[tuple[str, str, bool]]
-    company_people: dict[tuple[str, str, bool], int] = field(default_factory=dict)
-    # the stored fingerprints the buckets were compared with (see _fingerprint_state)
-    compared_with: tuple | None = None
 
 
 # per version and bucket, the new fingerprint where it differs from the stored one (a
@@ -95,23 +93,22 @@ select b.rule, b.version, b.is_pending, b.bucket, r.email, r.company_domain, r.r
 from result_rows as r
 join changed_buckets as b on b.slot = r.slot and b.bucket = rules.bucket_of(r.row_hash)
 """
-# company results as run_sets/match_rows shapes, for rules.people_of
+# company results in the shapes of run_sets and match_rows, for rules.people_of
 COMPANY_RESULT_VIEWS = (
     """
     create or replace temp view company_run_sets as
     select '' as run_id, 0::bigint as seq, rule, version, is_pending
-    from result_versions where level = 'company'
+    from result_versions
     """,
     """
     create or replace temp view company_match_rows as
     select v.rule, v.version, v.is_pending, r.email, r.company_domain, r.reason,
         0::bigint as from_seq, null::bigint as to_seq
     from result_rows as r join result_versions as v using (slot)
-    where v.level = 'company'
     """,
 )
 PEOPLE_SQL = """
-select rule, version, is_pending, count(*)  -- a person is reached once per version
+select rule, version, is_pending, count(*)  -- people_of reaches a person once per version
 from rules.people_of({run_sets}, {match_rows})
 {where}
 group by all
@@ -121,45 +118,46 @@ group by all
 def result_changes(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]],
                    tables: MatchTables = CYCLE_MATCH_TABLES) -> ResultChanges:
     """The changed buckets of `results` (each normalized by tasks.rules.normalized_sql)
-    against the fingerprints stored in `tables`, and the people each company version
-    reaches."""
+    against the fingerprints stored in `tables`."""
     runs = [run for run, _ in results]
     fingerprints = tables.fingerprints or "(select * from rules.match_fingerprints where false)"
-    con.register("result_rows", _slotted_rows(results))
-    con.register("result_versions", _versions_table(runs))
-    try:
+    with _registered(con, results):
         con.execute(CHANGED_BUCKETS_SQL.format(fingerprints=fingerprints))
         rows = con.sql(CHANGED_ROWS_SQL).to_arrow_table()
         buckets = con.sql("select * exclude (slot) from changed_buckets").to_arrow_table()
-        company_people = _company_people(con) if any(r.level == "company" for r in runs) else {}
         con.execute("drop table changed_buckets")
-    finally:
-        con.unregister("result_rows")
-        con.unregister("result_versions")
-    return ResultChanges(rows, buckets, [(r.rule, r.version, r.is_pending) for r in runs],
-                         company_people, _fingerprint_state(con, tables))
+    return ResultChanges(rows, buckets, [(r.rule, r.version, r.is_pending) for r in runs])
 
 
-def _fingerprint_state(con: duckdb.DuckDBPyConnection, tables: MatchTables) -> tuple | None:
-    """A summary of every stored fingerprint: the writer checks it is what the buckets were
-    compared with, since the comparison ran on another connection before it."""
-    if not tables.fingerprints:
-        return None
-    return con.execute(f"select count(*), sum(hash_sum) from {tables.fingerprints}"
-                       ).fetchall()[0]
-
-
-def _company_people(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, bool], int]:
-    for view in COMPANY_RESULT_VIEWS:
-        con.execute(view)
-    try:
+def company_people(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]]
+                   ) -> dict[tuple[str, str, bool], int]:
+    """The people the company-level results reach, per version (reads crm.* only, so the
+    cycle runs it on a cursor of its own beside the store)."""
+    company = [(run, output) for run, output in results if run.level == "company"]
+    if not company:
+        return {}
+    with _registered(con, company):
+        for view in COMPANY_RESULT_VIEWS:
+            con.execute(view)
         found = con.execute(PEOPLE_SQL.format(
             run_sets="'company_run_sets'", match_rows="'company_match_rows'", where=""
         )).fetchall()
-    finally:
         con.execute("drop view company_match_rows")
         con.execute("drop view company_run_sets")
     return {(rule, version, is_pending): people for rule, version, is_pending, people in found}
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]]
+                ) -> Iterator[None]:
+    """The results as `result_rows` and their versions as `result_versions`."""
+    con.register("result_rows", _slotted_rows(results))
+    con.register("result_versions", _versions_table(run for run, _ in results))
+    try:
+        yield
+    finally:
+        con.unregister("result_rows")
+        con.unregister("result_versions")
 
 
 def _slotted_rows(results: list[tuple[RuleRun, pa.Table]]) -> pa.Table:
@@ -239,9 +237,6 @@ def apply_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: ResultCh
                   ) -> None:
     """Record a run: open and close rows where its results changed, store the changed
     buckets' fingerprints, and note every version it stored or carried forward."""
-    if _fingerprint_state(con, tables) != changes.compared_with:
-        raise StoreError("rules: another seqguard run stored rule matches while this one "
-                         "compared its results; nothing of this run was stored, run it again")
     # after every range stored so far, even when pruning emptied the run table
     seq = con.execute(NEXT_SEQ_SQL.format(run_sets=tables.run_sets, rows=tables.match_rows)
                       ).fetchall()[0][0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,13 @@ import pyarrow.compute as pc
 
 from tasks import store
 from tasks.errors import StoreError
-from tasks.match_store import apply_changes, carried_people, prune, result_changes
+from tasks.match_store import (
+    apply_changes,
+    carried_people,
+    company_people,
+    prune,
+    result_changes,
+)
 from tasks.propagation import (
     DEFAULT_PROPAGATION_DELAY,
     Observation,
@@ -382,7 +389,7 @@ class Evaluation:
     runs: list[RuleRun]
     problems: list[str]  # broken lists, rulesets.yml, plays: file:line messages
     pending: list[dict]
-    # seconds: prepare, run, compare (results against the stored ones), store
+    # seconds: prepare, run, compare (results against the stored ones), store (the rest)
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -421,14 +428,18 @@ def evaluate_rules(
             runs.append(run)
             if output is not None:
                 results.append((run, output))
-        phases["run"] = time.perf_counter() - started - phases["prepare"]
-        changes = result_changes(ro, results)
-    phases["compare"] = time.perf_counter() - started - sum(phases.values())
-    with store.connect(db_path) as con, store.transaction(con):
+    phases["run"] = time.perf_counter() - started - phases["prepare"]
+    with (store.connect(db_path) as con, store.transaction(con),
+          ThreadPoolExecutor(max_workers=1) as beside):
+        # counting the people company rows reach only reads crm.*: it runs on a cursor of
+        # its own while this connection stores, on the core the store leaves idle
+        counting = beside.submit(_count_company_people, con.cursor(), results)
         forget_run(con, run_id)  # a re-run of the same run replaces it, never doubles it
         carried = _carry_forward(con, runs)
+        changes = result_changes(con, results)
+        phases["compare"] = time.perf_counter() - started - sum(phases.values())
         apply_changes(con, run_id, changes, carried)
-        _set_people(runs, changes.company_people | carried_people(con, run_id, carried))
+        _set_people(runs, counting.result() | carried_people(con, run_id, carried))
         toggles, missing = in_force_toggles(state, runs, project)
         runs += missing
         scopes = compute_scopes(toggles, ruleset_view(state), play_views(project.plays))
@@ -463,6 +474,13 @@ def versions_to_run(state: VersionState) -> list[tuple[Observation, bool]]:
         if resolved.pending is not None:
             jobs.append((resolved.pending, True))
     return jobs
+
+
+def _count_company_people(cursor: duckdb.DuckDBPyConnection,
+                          results: list[tuple[RuleRun, pa.Table]]
+                          ) -> dict[tuple[str, str, bool], int]:
+    with cursor:
+        return company_people(cursor, results)
 
 
 def _set_people(runs: list[RuleRun], counted: dict[tuple[str, str, bool], int]) -> None:
@@ -617,6 +635,8 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
                          runs: list[RuleRun], scopes: list[Scope], project: Project
                          ) -> list[dict]:
     """Per pending version: effective_from, +excluded, -excluded, removals per sequence."""
+    if not any(r.pending for r in [*state.rules.values(), *state.rulesets.values()]):
+        return []
     view = ruleset_view(state)
     plays = play_views(project.plays)
     named = sorted(set(view.sequences) | {p.sequence for p in plays})

@@ -6,12 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from tasks import store
-from tasks.errors import StoreError
-from tasks.match_store import apply_changes, result_changes
-from tasks.rules import RuleRun, evaluate_rules, normalized_sql
+from tasks.rules import evaluate_rules
 from tests.rules.conftest import NOW, insert, matched, people, query, write_rule
 from tests.rules.test_evaluate import own_builtins
 
@@ -179,26 +175,3 @@ def test_keys_are_normalized_rows_without_one_dropped_and_repeats_stored_once(
     evaluate_rules(db, project, "run-2", NOW + LATER)
     assert stored_rows(db) == 1
 
-
-def test_a_comparison_made_stale_by_another_run_is_not_stored(
-        db: Path, project: Path) -> None:
-    """The buckets are compared on the rule connection before the writer opens; if another
-    run stored matches in between, storing the stale comparison would skip buckets that
-    changed, so the store refuses it."""
-    own_builtins(project)
-    people(db, "ann@acme.com", is_unsubscribed=True)
-    people(db, "bob@beta.com")
-    write_rule(project, "opted_out", "select email from crm.people where is_unsubscribed")
-    evaluate_rules(db, project, "run-1", NOW)
-    version = query(db, "select version from rules.versions where rule = 'opted_out'")[0][0]
-    run = RuleRun("opted_out", version, False, "ok", "contact")
-    with store.connect(db) as con:
-        result = con.sql(normalized_sql("select 'ann@acme.com' as email", ["email"], "contact")
-                         ).to_arrow_table()
-        stale = result_changes(con, [(run, result)])
-    set_unsubscribed(db, "bob@beta.com", True)
-    evaluate_rules(db, project, "run-2", NOW + LATER)
-    with store.connect(db) as con, pytest.raises(StoreError, match="another seqguard run"):
-        apply_changes(con, "run-3", stale)
-    assert query(db, "select count(*) from rules.run_sets where run_id = 'run-3'") == [(0,)]
-    assert matched(db, "run-2", "opted_out") == {"ann@acme.com", "bob@beta.com"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -268,10 +269,17 @@ class Timer:
         self.cpu = time.process_time() - self.cpu
 
 
+def settled() -> None:
+    """Wait until the disk writes of what ran before are done: on two cores, the kernel
+    writing back one run's checkpoint took CPU from the run measured after it."""
+    os.sync()
+
+
 def bare(db: Path, project: Path) -> tuple[Timer, int]:
     """The same SQL on a plain read-only connection, each result fetched as Arrow."""
     rules = load_project(project).rules
     rows = 0
+    settled()
     with Timer() as timer, store.connect(db, read_only=True) as con:
         define_macros(con, NOW)  # cycle_time() is part of the rules' SQL
         for rule in rules:
@@ -316,6 +324,7 @@ def bare_store(db: Path, project: Path) -> Timer:
         # which rules name a reason (binding only, outside the timing)
         reasons = {r.name: "reason" in {c[0] for c in con.execute("describe " + r.sql)
                                         .fetchall()} for r in rules}
+    settled()
     with Timer() as timer, store.connect(db) as con:
         define_macros(con, NOW)
         con.execute("begin transaction")
@@ -331,6 +340,7 @@ def bare_store(db: Path, project: Path) -> Timer:
 
 
 def engine(db: Path, project: Path, run_id: str, now: datetime) -> tuple[Timer, Any]:
+    settled()
     with Timer() as timer:
         evaluation = evaluate_rules(db, project, run_id, now)
     return timer, evaluation

@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=None, help="default people / 5")
     parser.add_argument("--opportunities", type=int, default=None, help="default people / 10")
     parser.add_argument("--engagements", type=int, default=None, help="default people * 5")
-    parser.add_argument("--rounds", type=int, default=5,
+    parser.add_argument("--rounds", type=int, default=7,
                         help="steady-state rounds (from the 3rd, old matches are pruned)")
     args = parser.parse_args()
     companies = args.companies or max(args.people // 5, 1)

@@ -5,12 +5,11 @@ a file read-only while the same process holds a read-write connection to it:
 
 1. writer: reload the CSV lists, record new versions of rules and rulesets;
 2. reader (read-only, external access off, configuration locked): run every version in
-   force and every pending one, each timed, each result normalized and kept as Arrow,
-   then compared with the stored matches (tasks/match_store.py) so only what changed
-   goes on;
-3. writer: in one transaction, store what ran (`rules.runs`), whom it names (the
-   changes to `rules.matches`, where company rows reach every person at the company),
-   what each rule does per sequence (`rules.scopes`) and what each pending version will
+   force and every pending one, each timed, each result normalized and kept as Arrow;
+3. writer: in one transaction, store what ran (`rules.runs`), whom it names (compared
+   with the stored matches, only what changed is written, tasks/match_store.py;
+   `rules.matches` reads them, company rows reaching every person at the company), what
+   each rule does per sequence (`rules.scopes`) and what each pending version will
    change (`rules.pending_changes`).
 
 A rule that cannot run is recorded with its error and *fails closed*: its scope rows say

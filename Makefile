@@ -17,8 +17,10 @@ install: $(BIN)/seqguard
 run: install
 	$(BIN)/seqguard cycle --contacts 10000
 
+# Two workers, one test file each at a time (module fixtures stay in one process), the
+# files in the order tests/conftest.py puts them: the longest first.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check flows tasks sandbox tests bench

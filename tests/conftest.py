@@ -20,6 +20,19 @@ from simple_salesforce import Salesforce  # noqa: E402
 
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 
+# `make test` hands whole files to two workers in collection order; the longest files
+# go first so that no worker is left running one of them alone at the end.
+LONGEST_FIRST = ("tests/proof/test_faults.py", "tests/proof/test_soak.py", "tests/flows/",
+                 "tests/post/test_exactly_once.py", "tests/sync/test_sync.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST)
+                     if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxClient]:

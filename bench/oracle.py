@@ -28,7 +28,10 @@ Semantics (DESIGN "Semantics" and the built-in list), and the oracle's reading o
 raw CRM shapes where DESIGN is silent:
 
 - a person is a normalized email (trimmed, lower case); their records are the HubSpot
-  contacts, Salesforce Contacts and Leads with that email;
+  contacts, Salesforce Contacts and Leads with that email. An email or meeting is with
+  the person its address names: their own address, or one of their HubSpot additional
+  emails when it is nobody's own (an email from a personal alias is that person writing,
+  for every rule, so a colleague's alias reply counts as the colleague's);
 - a company is a group of normalized domains (no scheme, no `www.`, no path, lower
   case) joined by a company's additional domains and `domain_aliases.csv`; duplicates
   fall together because they share a normalized domain. A person belongs to the groups
@@ -595,6 +598,7 @@ class World:
     sf_person: dict[str, str]                  # Salesforce Contact/Lead Id -> person
     person_groups: dict[str, set[str]]
     aliases_of: dict[str, set[str]]            # person -> their other addresses
+    alias_owners: dict[str, set[str]]          # alias (nobody's own) -> who lists it
     company_domains: dict[str, set[str]]       # HubSpot company id -> domains
     account_domains: dict[str, set[str]]       # Account Id -> domains
     engagements: list[Engagement] = field(default_factory=list)
@@ -622,10 +626,11 @@ def build_world(truth: Truth, project: Project) -> World:
             groups.find(domain)
     for domain, alias in project.aliases:
         groups.join(domain, alias)
-    world = World(hs, sf, links, groups, contact_email, sf_person, {}, {}, company_domains,
-                  account_domains)
+    world = World(hs, sf, links, groups, contact_email, sf_person, {}, {}, {},
+                  company_domains, account_domains)
     world.person_groups = _person_groups(world)
     world.aliases_of = _aliases(world)
+    world.alias_owners = _alias_owners(world)
     world.engagements = _hubspot_emails(world) + _hubspot_meetings(world) + _sf_activity(world)
     return world
 
@@ -704,6 +709,23 @@ def _aliases(world: World) -> dict[str, set[str]]:
     return result
 
 
+def _alias_owners(world: World) -> dict[str, set[str]]:
+    """Each additional address that is nobody's own -> the people who list it."""
+    own = set(world.contact_email.values()) | set(world.sf_person.values())
+    owners: dict[str, set[str]] = defaultdict(set)
+    for person, aliases in world.aliases_of.items():
+        for alias in aliases - own:
+            owners[alias].add(person)
+    return owners
+
+
+def _people_named(world: World, address: str | None) -> set[str]:
+    """Whose an address is: the people it is an alias of, else its own."""
+    if not address:
+        return set()
+    return world.alias_owners.get(address) or {address}
+
+
 def _linked_people(world: World, object_type: str, key: str) -> dict[str, datetime]:
     """Person -> when an association tied this engagement to them."""
     people: dict[str, datetime] = {}
@@ -714,9 +736,10 @@ def _linked_people(world: World, object_type: str, key: str) -> dict[str, dateti
     return people
 
 
-def _with_address(linked: dict[str, datetime], address: str | None) -> dict[str, datetime]:
-    """The associated people, plus the person the address names (tied from the start)."""
-    return linked | {address: BEGINNING} if address else dict(linked)
+def _with_address(world: World, linked: dict[str, datetime],
+                  address: str | None) -> dict[str, datetime]:
+    """The associated people, plus the people the address names (tied from the start)."""
+    return linked | dict.fromkeys(_people_named(world, address), BEGINNING)
 
 
 def _hubspot_emails(world: World) -> list[Engagement]:
@@ -732,7 +755,7 @@ def _hubspot_emails(world: World) -> list[Engagement]:
             occurred = parse_time(row.get("hs_timestamp")) or parse_time(row.get("created_at"))
             found.append(Engagement(
                 kind="email", direction="inbound" if inbound else "outbound",
-                people=_with_address(linked, address), sender=sender,
+                people=_with_address(world, linked, address), sender=sender,
                 occurred=occurred or start, visible=(start, end),
                 is_ooo=inbound and is_out_of_office(row.get("hs_email_subject"),
                                                     row.get("hs_email_headers")),
@@ -754,7 +777,7 @@ def _hubspot_meetings(world: World) -> list[Engagement]:
             occurred = parse_time(row.get("hs_timestamp")) or start
             found.append(Engagement(
                 kind="meeting", direction=None,
-                people=_with_address(linked, attendee), sender=None,
+                people=_with_address(world, linked, attendee), sender=None,
                 occurred=occurred, visible=(start, end),
                 label=f"HubSpot meeting {key} on {occurred:%Y-%m-%d %H:%M}",
             ))
@@ -868,15 +891,11 @@ def fact_replied(world: World) -> Facts:
 
 def fact_emailed_us(world: World) -> Facts:
     facts: Facts = defaultdict(list)
-    owners_of_alias: dict[str, set[str]] = defaultdict(set)
-    for person, aliases in world.aliases_of.items():
-        for alias in aliases:
-            owners_of_alias[alias].add(person)
     for e in _replies(world):
         if not e.sender:
             continue
         start, end = _window(e, timedelta(0), WINDOW_90)
-        for person in {e.sender} | owners_of_alias.get(e.sender, set()):
+        for person in {e.sender} | world.alias_owners.get(e.sender, set()):
             _add(facts, person, start, end, f"emailed us from {e.sender}: {e.label}")
     return facts
 

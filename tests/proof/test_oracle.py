@@ -277,6 +277,21 @@ def test_a_colleague_reply_removes_only_where_the_ruleset_turns_it_on(scene: Sce
     assert [r["email"] for r in verdict.removals] == ["gus@hooli.com"]
 
 
+def test_a_colleague_writing_from_a_private_alias_is_a_colleague_reply(scene: Scene) -> None:
+    """The 2026-11-26 soak's finding: an email from ida's private address, logged on no
+    contact, is ida writing; seqguard's model says so, and so must the oracle."""
+    hooli = scene.company("hooli.com")
+    gus = scene.contact("gus@hooli.com", hooli)
+    scene.contact("ida@hooli.com", hooli, hs_additional_emails="ida.home@gmail.com")
+    scene.begin()
+    scene.enroll(gus, "2")  # Enterprise outbound: colleague_reply on
+    scene.email(None, "ida.home@gmail.com", subject="A question")
+    scene.unenroll(gus)
+    verdict = scene.verdict()
+    assert verdict.wrongful_removals == []
+    assert [r["email"] for r in verdict.removals] == ["gus@hooli.com"]
+
+
 def test_a_manual_unenroll_is_no_wrongful_removal(scene: Scene) -> None:
     jo = scene.contact("jo@acme.com")
     scene.begin()

@@ -895,7 +895,7 @@ def fact_emailed_us(world: World) -> Facts:
         if not e.sender:
             continue
         start, end = _window(e, timedelta(0), WINDOW_90)
-        for person in {e.sender} | world.alias_owners.get(e.sender, set()):
+        for person in _people_named(world, e.sender):
             _add(facts, person, start, end, f"emailed us from {e.sender}: {e.label}")
     return facts
 

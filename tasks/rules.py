@@ -634,7 +634,7 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
                          runs: list[RuleRun], scopes: list[Scope], project: Project
                          ) -> list[dict]:
     """Per pending version: effective_from, +excluded, -excluded, removals per sequence."""
-    if not any(r.pending for r in [*state.rules.values(), *state.rulesets.values()]):
+    if not state.pending():
         return []
     view = ruleset_view(state)
     plays = play_views(project.plays)

@@ -26,6 +26,8 @@ from hubspot.crm.properties import PropertyCreate
 
 from sandbox.client import SandboxClient
 from sandbox.hubspot_api import upsert_records
+from sandbox.hubspot_common import cursor
+from sandbox.hubspot_search import SEARCH_CURSOR
 from sandbox.state import SandboxState
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
@@ -295,13 +297,32 @@ def test_search_multi_select_and_has_property(empty: SandboxClient,
 
 def test_search_beyond_10000_results_is_refused_like_hubspot(
         empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    # the tokens the sandbox would hand out for the pages at offsets 9,950 and 9,900
     with pytest.raises(ApiException) as capped:
         search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
-               limit=100, after="9950")
+               limit=100, after=cursor(SEARCH_CURSOR, 9950))
     assert capped.value.status == 400
     assert error_body(capped.value)["category"] == "VALIDATION_ERROR"
     assert search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
-                  limit=100, after="9900").total == 0
+                  limit=100, after=cursor(SEARCH_CURSOR, 9900)).total == 0
+
+
+def test_cursors_are_opaque_tokens_and_a_number_is_not_one(
+        empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    empty.upsert_hubspot("contacts", contacts(5))
+    page = search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+                  limit=2)
+    listed = hubspot_client.crm.contacts.basic_api.get_page(limit=2)
+    for token in (page.paging.next.after, listed.paging.next.after):
+        assert not token.isdigit()
+    with pytest.raises(ApiException) as refused:
+        search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+               limit=2, after="2")
+    assert (refused.value.status, error_body(refused.value)["category"]) == (
+        400, "VALIDATION_ERROR")
+    with pytest.raises(ApiException):  # a list token is no search token
+        search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+               limit=2, after=listed.paging.next.after)
 
 
 def test_search_on_an_unknown_property_is_a_400(empty: SandboxClient,

@@ -67,8 +67,9 @@ class HubSpotClient:
         self.limiter.acquire()
         self._count()
         try:
-            page = self.api.crm.properties.core_api.get_all(object_type=object_type,
-                                                            archived=False)
+            # live properties are the default (`archived` false): the SDK would send the
+            # flag as Python spells it, "False"
+            page = self.api.crm.properties.core_api.get_all(object_type=object_type)
         except PropertiesApiException as exc:
             raise self._api_error(exc.status, exc.body, f"properties of {object_type}") from exc
         except Urllib3Error as exc:
@@ -83,8 +84,7 @@ class HubSpotClient:
             self.limiter.acquire()
             self._count()
             try:
-                page = self.api.crm.owners.owners_api.get_page(limit=500, after=after,
-                                                               archived=False)
+                page = self.api.crm.owners.owners_api.get_page(limit=500, after=after)
             except OwnersApiException as exc:
                 raise self._api_error(exc.status, exc.body, "owners") from exc
             except Urllib3Error as exc:
@@ -142,10 +142,7 @@ class HubSpotClient:
                 inputs = continuation_inputs(page)
 
     def _check_batch_errors(self, page: dict, what: str) -> None:
-        """A 207's `errors` (HubSpot's `StandardError`: category, message, context):
-        "no associations" is an answer, any other category fails the read."""
-        failed = [e for e in page.get("errors") or []
-                  if not isinstance(e, dict) or e.get("category") != settings.NO_ASSOCIATIONS]
+        failed = failed_inputs(page)
         if failed:
             raise SyncError(
                 f"HubSpot could not read {len(failed)} input(s) of {what} "
@@ -195,6 +192,13 @@ class HubSpotClient:
             f"HubSpot is unreachable at {self.base} ({reason}); check {URL_SETTING} "
             "and crms.hubspot.ca_cert, and that the network allows it"
         )
+
+
+def failed_inputs(page: dict) -> list[Any]:
+    """A 207's `errors` (HubSpot's `StandardError`: status, category, message, context,
+    errors, links) other than "no associations": only the category is read."""
+    return [e for e in page.get("errors") or []
+            if not isinstance(e, dict) or e.get("category") != settings.NO_ASSOCIATIONS]
 
 
 def continuation_inputs(page: dict) -> list[dict[str, str]]:

@@ -112,7 +112,8 @@ def test_unknown_and_non_numeric_ids_get_hubspots_404_bodies(
     with pytest.raises(ApiException) as numeric:
         api.get_by_id("424242")
     assert numeric.value.status == 404
-    assert error_body(numeric.value)["message"] == "resource not found"
+    assert (error_body(numeric.value)["message"], error_body(numeric.value)["category"]) == (
+        "resource not found", "OBJECT_NOT_FOUND")
     with pytest.raises(ApiException) as word:
         api.get_by_id("abc")
     body = error_body(word.value)
@@ -368,6 +369,34 @@ def test_associations_are_served_from_both_sides(empty: SandboxClient,
     embedded = hubspot_client.crm.contacts.basic_api.get_page(limit=10, associations=["companies"])
     assert embedded.results[0].associations["companies"].results[0].id == acme["id"]
     assert embedded.results[2].associations is None
+
+
+def test_each_records_associations_are_paged_at_500_in_the_list_and_the_batch_read(
+        empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    people = empty.upsert_hubspot("contacts", contacts(1_100))
+    [acme] = empty.upsert_hubspot("companies", [{"properties": {"name": "Acme"}}])
+    empty.associate([{"from_type": "companies", "from_id": acme["id"], "to_type": "contacts",
+                      "to_id": p["id"]} for p in people])
+    v4 = hubspot_client.crm.associations.v4
+    listed, after = [], None
+    while True:
+        page = v4.basic_api.get_page("companies", acme["id"], "contacts", after=after)
+        listed.append(len(page.results))
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert listed == [500, 500, 100]
+    reads, inputs = [], [{"id": acme["id"]}, {"id": "999999"}]
+    while inputs:
+        reads.append(v4.batch_api.get_page("companies", "contacts", {"inputs": inputs}))
+        inputs = [{"id": r._from.id, "after": r.paging.next.after} for r in reads[-1].results
+                  if r.paging]
+    assert [len(r.to) for read in reads for r in read.results] == [500, 500, 100]
+    assert reads[0].num_errors == 1  # no such company: a 207 error, not a result
+    with pytest.raises(hubspot.crm.associations.v4.ApiException) as refused:
+        v4.batch_api.get_page("companies", "contacts",
+                              {"inputs": [{"id": str(i)} for i in range(1, 1_002)]})
+    assert refused.value.status == 400
 
 
 def test_properties_list_enumeration_options_with_labels(

@@ -1,8 +1,13 @@
 """Injected faults, answered the way the real APIs answer them.
 
-HubSpot's rate limit is a 10-second rolling window per app: 429 with `policyName`
-TEN_SECONDLY_ROLLING and a Retry-After header. Salesforce answers an exhausted limit
-with 403 REQUEST_LIMIT_EXCEEDED. Errors are 5xx at a given rate; latency is added.
+HubSpot's rate limit is a 10-second rolling window per app: 429 with the body of
+https://developers.hubspot.com/docs/api/usage-details (`status`, `message`, `errorType`
+RATE_LIMIT, `correlationId`, `policyName` TEN_SECONDLY_ROLLING or DAILY) plus the
+`category` RATE_LIMITS that every HubSpot error body carries
+(https://developers.hubspot.com/changelog/upcoming-changes-to-error-responses,
+https://developers.hubspot.com/docs/api-reference/error-handling), and a Retry-After
+header. Salesforce answers an exhausted limit with 403 REQUEST_LIMIT_EXCEEDED. Errors
+are 5xx at a given rate; latency is added.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def rate_limited_body(api: str, limit: int) -> tuple[int, object]:
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": "TEN_SECONDLY_ROLLING",
-            "groupName": "publicapi:private-app:sandbox",
+            "category": "RATE_LIMITS",
         }
     return 403, [
         {

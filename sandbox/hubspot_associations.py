@@ -2,6 +2,17 @@
 
 hs_associations holds each associated pair once, in whichever direction it was written;
 every read serves it from both sides, with the type id HubSpot uses for that direction.
+
+Each record's associations are paged, in the batch reads too: a result carries
+`paging.next.after` (an opaque token) when that record has more, and the v4 batch read
+takes it back beside the id (`inputs: [{id, after}]`) for the next page:
+https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations
+("The 'after' field in a returned paging object can be added alongside the 'id' to
+retrieve the next page of associations from that objectId ... The 'paging' field will
+only be present if there are more pages"); the per-record list: "Limit 500 per call"
+(v4 spec, HubSpot/HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Associations/
+Rollouts/130902/v4/associations.json); at most 1,000 inputs per batch read, v3 and v4:
+https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api.
 """
 
 from __future__ import annotations
@@ -17,13 +28,17 @@ from sandbox.hubspot_common import (
     OBJECT_TYPES,
     SINGULAR,
     HubSpotError,
+    batch_error,
     batch_inputs,
+    cursor_sql,
+    int_cursor,
     int_param,
     iso,
     json_response,
     now_ms,
     raw_json,
     resolve_type,
+    shape,
     validation_error,
 )
 from sandbox.hubspot_records import parse_id
@@ -60,7 +75,16 @@ def association_type(from_type: str, to_type: str) -> tuple[int, str]:
 TYPE_BY_ID = {type_id: pair for pair, (type_id, _) in ASSOCIATION_TYPES.items()}
 TYPE_BY_ID.update({279: ("contacts", "companies"), 280: ("companies", "contacts"),
                    341: ("deals", "companies"), 342: ("companies", "deals")})
+# associated records per page of one record: the v4 list documents 500 per call and the
+# v4 batch read pages each input alike; v3 batch reads page at 100
 V4_PAGE_MAX = 500
+V3_PAGE = 100
+BATCH_READ_MAX = 1_000  # inputs per batch read, v3 and v4
+ASSOCIATIONS_CURSOR = "associations"
+V4_BATCH_READ = shape("BatchInputPublicFetchAssociationsBatchRequest", "inputs")
+V4_INPUT = shape("PublicFetchAssociationsBatchRequest", "after", "id")
+V3_BATCH_READ = shape("BatchInputPublicObjectId", "inputs")
+V3_INPUT = shape("PublicObjectId", "id")
 
 
 def insert_associations(state: SandboxState, rows: list[dict]) -> int:
@@ -122,91 +146,108 @@ def type_spec_sql(from_type: str, to_type: str) -> str:
             "'label', null))")
 
 
+def v4_item_sql(from_type: str, to_type: str) -> str:
+    """A v4 `MultiAssociatedObjectWithLabel` over a `dst` column (`toObjectId` a string,
+    as the spec types it)."""
+    return (f"json_object('toObjectId', cast(dst as varchar), 'associationTypes', "
+            f"{type_spec_sql(from_type, to_type)})")
+
+
 def v4_list(state: SandboxState, request: Request, body: Any) -> Response:
-    """`GET /crm/v4/objects/{from}/{id}/associations/{to}`: paged by the other id."""
+    """`GET /crm/v4/objects/{from}/{id}/associations/{to}`: one page of one record's."""
     from_type = resolve_type(request.path_params["from"])
     to_type = resolve_type(request.path_params["to"])
     record_id = parse_id(request.path_params["id"])
     limit = min(max(int_param(request, "limit", V4_PAGE_MAX) or V4_PAGE_MAX, 1), V4_PAGE_MAX)
-    after = int_param(request, "after", 0) or 0
-    rows = state.rows(
-        f"""with pairs as ({association_pairs_sql()})
-            select dst, json_object('toObjectId', dst, 'associationTypes',
-                                    {type_spec_sql(from_type, to_type)}) as j
-            from pairs where dst > $after order by dst limit $limit""",
-        {"from": from_type, "to": to_type, "ids": [record_id or 0], "after": after,
-         "limit": limit + 1},
-    )
-    text = '{"results":[' + ",".join(r["j"] for r in rows[:limit]) + "]"
-    if len(rows) > limit:
-        next_after = str(rows[limit - 1]["dst"])
-        link = str(request.url.include_query_params(after=next_after))
-        text += f',"paging":{{"next":{{"after":"{next_after}","link":"{link}"}}}}'
+    after = int_cursor(ASSOCIATIONS_CURSOR, request.query_params.get("after"))
+    [page] = pages(state, from_type, to_type, [(record_id or 0, after)], limit,
+                   v4_item_sql(from_type, to_type)) or [None]
+    text = '{"results":' + (page["items"] if page else "[]")
+    if page and page["next_after"]:
+        text += f',"paging":{{"next":{{"after":"{page["next_after"]}"}}}}'
     return raw_json(text + "}")
 
 
 def v4_batch_read(state: SandboxState, request: Request, body: Any) -> Response:
-    """`POST /crm/v4/associations/{from}/{to}/batch/read`: every input's associations."""
+    """`POST /crm/v4/associations/{from}/{to}/batch/read`: a page of each input's
+    associations, continued by the `after` given beside an input's id."""
     from_type = resolve_type(request.path_params["from"])
     to_type = resolve_type(request.path_params["to"])
-    to_item = f"json_object('toObjectId', dst, 'associationTypes', " \
-              f"{type_spec_sql(from_type, to_type)})"
-    return batch_read(state, body, from_type, to_type, to_item, "v4")
+    wanted: dict[str, int] = {}
+    for item in batch_inputs(body, V4_BATCH_READ, V4_INPUT, BATCH_READ_MAX):
+        # an id given twice: its first input counts
+        wanted.setdefault(str(item.get("id", "")),
+                          int_cursor(ASSOCIATIONS_CURSOR, item.get("after")))
+    return batch_read(state, from_type, to_type, wanted, V4_PAGE_MAX,
+                      v4_item_sql(from_type, to_type))
 
 
 def v3_batch_read(state: SandboxState, request: Request, body: Any) -> Response:
-    """`POST /crm/v3/associations/{from}/{to}/batch/read`: `to: [{id, type}]`."""
+    """`POST /crm/v3/associations/{from}/{to}/batch/read`: `to: [{id, type}]`, 100 each."""
     from_type = resolve_type(request.path_params["from"])
     to_type = resolve_type(request.path_params["to"])
+    inputs = batch_inputs(body, V3_BATCH_READ, V3_INPUT, BATCH_READ_MAX)
     _, label = association_type(from_type, to_type)
-    to_item = f"json_object('id', cast(dst as varchar), 'type', '{label}')"
-    return batch_read(state, body, from_type, to_type, to_item, "v3")
+    return batch_read(state, from_type, to_type, {str(i.get("id", "")): 0 for i in inputs},
+                      V3_PAGE, f"json_object('id', cast(dst as varchar), 'type', '{label}')")
 
 
-def batch_read(state: SandboxState, body: Any, from_type: str, to_type: str, to_item: str,
-               version: str) -> Response:
-    """Both batch reads: one query for all inputs; inputs without any -> 207 errors."""
-    inputs = batch_inputs(body) if version == "v3" else v4_inputs(body)
-    raw_ids = list(dict.fromkeys(str(i.get("id", "")) for i in inputs))
-    ids = [i for i in (parse_id(r) for r in raw_ids) if i]
+def batch_read(state: SandboxState, from_type: str, to_type: str, wanted: dict[str, int],
+               page_size: int, item_sql: str) -> Response:
+    """Both batch reads: one page per input, in one query; an input with none -> a 207
+    error (`OBJECT_NOT_FOUND`, its id in `context.fromObjectId`)."""
     started = now_ms(state)
-    rows = state.rows(
-        f"""with pairs as ({association_pairs_sql()})
-            select src, json_object(
-                'from', json_object('id', cast(src as varchar)),
-                'to', json('[' || string_agg({to_item}, ',' order by dst) || ']')) as j
-            from pairs group by src order by src""",
-        {"from": from_type, "to": to_type, "ids": ids},
-    )
-    found = {str(r["src"]) for r in rows}
-    head = (f'{{"status":"COMPLETE","results":[{",".join(r["j"] for r in rows)}],'
+    parsed = {raw: parse_id(raw) for raw in wanted}
+    found = pages(state, from_type, to_type,
+                  [(i, wanted[raw]) for raw, i in parsed.items() if i], page_size, item_sql)
+    results = []
+    for page in found:
+        text = f'{{"from":{{"id":"{page["src"]}"}},"to":{page["items"]}'
+        if page["next_after"]:
+            text += f',"paging":{{"next":{{"after":"{page["next_after"]}"}}}}'
+        results.append(text + "}")
+    head = (f'{{"status":"COMPLETE","results":[{",".join(results)}],'
             f'"startedAt":"{iso(started)}","completedAt":"{iso(now_ms(state))}"')
-    missing = [r for r in raw_ids if str(parse_id(r)) not in found]
+    served = {page["src"] for page in found}
+    missing = [raw for raw, i in parsed.items() if i is None or i not in served]
     if not missing:
         return raw_json(head + "}")
-    errors = [no_associations(from_type, to_type, r) for r in missing]
+    errors = [batch_error("OBJECT_NOT_FOUND",
+                          f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} "
+                          f"{raw}.", {"fromObjectId": [raw]}) for raw in missing]
     text = json_response({"numErrors": len(errors), "errors": errors}).body.decode()
     return raw_json(head + "," + text[1:], 207)
 
 
-def v4_inputs(body: Any) -> list[dict]:
-    """v4 batch reads take up to 1,000 inputs."""
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-        raise validation_error("Invalid input JSON: inputs must be a list")
-    if len(body["inputs"]) > 1000:
-        raise validation_error("Batch input cannot contain more than 1000 inputs")
-    return [i for i in body["inputs"] if isinstance(i, dict)]
-
-
-def no_associations(from_type: str, to_type: str, raw_id: str) -> dict:
-    """HubSpot's per-input error when a record has none of the requested associations."""
-    return {
-        "status": "error", "category": "OBJECT_NOT_FOUND",
-        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-        "context": {"fromObjectId": [raw_id]},
-        "message": f"No {SINGULAR[to_type]} is associated with {SINGULAR[from_type]} {raw_id}.",
-        "errors": [], "links": {},
-    }
+def pages(state: SandboxState, from_type: str, to_type: str, wanted: list[tuple[int, int]],
+          page_size: int, item_sql: str) -> list[dict]:
+    """One page per (record id, position after which to start): `src`, `items` (a JSON
+    array text of `item_sql` over `dst`) and `next_after` (the token, or None)."""
+    if not wanted:
+        return []
+    return state.rows(
+        f"""with wanted as (
+                select src, min(after_dst) as after_dst
+                from (select unnest($ids) as src, unnest($afters) as after_dst) group by src
+            ),
+            pairs as ({association_pairs_sql()}),
+            ranked as (
+                select p.src, p.dst,
+                       row_number() over (partition by p.src order by p.dst) as n
+                from pairs p join wanted w on w.src = p.src
+                where p.dst > w.after_dst
+                qualify n <= $page + 1
+            )
+            select src,
+                   '[' || string_agg({item_sql}, ',' order by dst)
+                          filter (where n <= $page) || ']' as items,
+                   case when max(n) > $page then
+                       {cursor_sql(ASSOCIATIONS_CURSOR, "max(dst) filter (where n <= $page)")}
+                   end as next_after
+            from ranked group by src order by src""",
+        {"from": from_type, "to": to_type, "ids": [w[0] for w in wanted],
+         "afters": [w[1] for w in wanted], "page": page_size},
+    )
 
 
 def associate_inline(state: SandboxState, object_type: str, record_id: int,

@@ -7,6 +7,7 @@ property; `createdate`, `hs_lastmodifieddate` (contacts also `lastmodifieddate`)
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -102,19 +103,27 @@ def quote(name: str) -> str:
 
 # --- errors -------------------------------------------------------------------------------
 
+# every HubSpot error body names a category (the `Error` schema requires `category`,
+# `correlationId` and `message`): https://developers.hubspot.com/docs/api-reference/error-handling
+# and the CRM OpenAPI specs (HubSpot/HubSpot-public-api-spec-collection, components.schemas.Error)
+CATEGORY_BY_STATUS = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION",
+                      403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND", 409: "CONFLICT",
+                      429: "RATE_LIMITS"}
+
 
 class HubSpotError(Exception):
-    """An error answered in HubSpot's own shape: `{status, message, correlationId, ...}`."""
+    """An error answered in HubSpot's own shape: `{status, message, correlationId, category,
+    ...}`; `extra` adds the documented optional fields (`context`, `errors`, `links`,
+    `subCategory`). Without a category, the one HubSpot uses for the status."""
 
     def __init__(self, status: int, message: str, category: str | None = None,
                  **extra: Any) -> None:
         super().__init__(message)
         self.status = status
-        self.body: dict[str, Any] = {"status": "error", "message": message,
-                                     "correlationId": str(uuid.uuid4())}
+        self.body: dict[str, Any] = {
+            "status": "error", "message": message, "correlationId": str(uuid.uuid4()),
+            "category": category or CATEGORY_BY_STATUS.get(status, "INTERNAL_ERROR")}
         self.body.update(extra)
-        if category is not None:
-            self.body["category"] = category
 
     def response(self) -> Response:
         return json_response(self.body, self.status)
@@ -122,6 +131,42 @@ class HubSpotError(Exception):
 
 def validation_error(message: str, **extra: Any) -> HubSpotError:
     return HubSpotError(400, message, "VALIDATION_ERROR", **extra)
+
+
+def batch_error(category: str, message: str, context: dict[str, list[str]]) -> dict[str, Any]:
+    """One entry of a 207's `errors`: HubSpot's `StandardError` (status, category, message,
+    context, errors, links required; `subCategory`, documented as an object, left out)."""
+    return {"status": "error", "category": category, "message": message, "context": context,
+            "errors": [], "links": {}}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A request body (or part of one) as the API reference documents it: its schema name
+    and every field it declares."""
+
+    name: str
+    fields: frozenset[str]
+
+    def check(self, value: Any) -> dict:
+        """`value` if it is an object of documented fields only, else HubSpot's 400.
+
+        HubSpot's JSON reader refuses a field its input class does not declare
+        ("Unrecognized field ... not marked as ignorable"), so a request can never lean on
+        a field the API reference does not list.
+        """
+        if not isinstance(value, dict):
+            raise validation_error(f"Invalid input JSON: expected an object ({self.name})")
+        extra = sorted(set(value) - self.fields)
+        if extra:
+            raise validation_error(
+                f'Invalid input JSON on line 1: Unrecognized field "{extra[0]}" '
+                f"(class {self.name}), not marked as ignorable")
+        return value
+
+
+def shape(name: str, *fields: str) -> Shape:
+    return Shape(name, frozenset(fields))
 
 
 def property_errors(problems: list[dict]) -> HubSpotError:
@@ -135,11 +180,56 @@ def property_errors(problems: list[dict]) -> HubSpotError:
 
 
 def not_found(object_id: str) -> HubSpotError:
-    """HubSpot's 404 for a record id: numeric ids get the bare body, others the hint."""
+    """HubSpot's 404 for a record id: numeric ids get the bare message, others the hint."""
     if re.fullmatch(r"\d+", object_id):
-        return HubSpotError(404, "resource not found")
+        return HubSpotError(404, "resource not found", "OBJECT_NOT_FOUND")
     return HubSpotError(404, "Object not found.  objectId are usually numeric.",
                         "OBJECT_NOT_FOUND", context={"id": [object_id]})
+
+
+# --- paging cursors -----------------------------------------------------------------------
+
+# HubSpot documents `after` as "a paging cursor token" (a string to hand back, never to
+# read): the sandbox's tokens are URL-safe base64 of `<kind>:<position>`, so a client that
+# parses one breaks here as it would on a real account. CRM v3 object specs, NextPage:
+# https://github.com/HubSpot/HubSpot-public-api-spec-collection (PublicApiSpecs/CRM)
+
+
+def cursor(kind: str, position: int | str) -> str:
+    """The `after` token for the next page of a listing of `kind`."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def cursor_sql(kind: str, position_sql: str) -> str:
+    """SQL twin of `cursor` for a column of positions (pages built in DuckDB)."""
+    encoded = f"to_base64(encode('{kind}:' || cast({position_sql} as varchar)))"
+    return f"replace(replace(rtrim({encoded}, '='), '+', '-'), '/', '_')"
+
+
+def cursor_position(kind: str, token: Any) -> str | None:
+    """The position a token names (None for no token); HubSpot's 400 for a bad one."""
+    if token is None or token == "":
+        return None
+    text = str(token)
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        decoded = ""
+    found_kind, _, position = decoded.partition(":")
+    if found_kind != kind or not position:
+        raise validation_error(f"Invalid paging cursor after={text[:40]}: pass back the "
+                               "paging.next.after of the previous page")
+    return position
+
+
+def int_cursor(kind: str, token: Any) -> int:
+    """A token whose position is a number (an id or an offset); 0 for no token."""
+    position = cursor_position(kind, token)
+    if position is None:
+        return 0
+    if not re.fullmatch(r"\d{1,18}", position):
+        raise validation_error(f"Invalid paging cursor after={str(token)[:40]}")
+    return int(position)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -331,14 +421,14 @@ def bool_param(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() == "true"
 
 
-def batch_inputs(body: Any) -> list[dict]:
-    """The `inputs` of a batch call, at most 100 of them (HubSpot's limit)."""
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+def batch_inputs(body: Any, outer: Shape, item: Shape, limit: int = BATCH_MAX) -> list[dict]:
+    """The `inputs` of a batch call: documented fields only, at most `limit` of them (100
+    for CRM object batches)."""
+    outer.check(body)
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list):
         raise validation_error("Invalid input JSON: inputs must be a list")
-    inputs = body["inputs"]
-    if len(inputs) > BATCH_MAX:
-        raise validation_error(f"Batch input cannot contain more than {BATCH_MAX} inputs; "
+    if len(inputs) > limit:
+        raise validation_error(f"Batch input cannot contain more than {limit} inputs; "
                                f"got {len(inputs)}")
-    if not all(isinstance(i, dict) for i in inputs):
-        raise validation_error("Invalid input JSON: each input must be an object")
-    return inputs
+    return [item.check(i) for i in inputs]

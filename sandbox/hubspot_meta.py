@@ -3,6 +3,13 @@
 Properties are served from hs_properties plus the columns of hs_<type>, so a column added
 by a fixture or by `POST /crm/v3/properties/{type}` shows up at once. Pipeline stages are
 the `dealstage` options, so labels live in one place.
+
+Shapes: `Property`/`Option` of the properties reference
+(https://developers.hubspot.com/docs/api-reference/legacy/crm/properties/get-properties;
+spec PublicApiSpecs/CRM/Properties/Rollouts/145899/v3/properties.json) and `PublicOwner`
+of the owners reference (https://developers.hubspot.com/docs/api-reference/crm-crm-owners-v3/guide;
+spec PublicApiSpecs/CRM/Crm Owners/Rollouts/146888/v3/crmOwners.json), both specs in
+HubSpot/HubSpot-public-api-spec-collection.
 """
 
 from __future__ import annotations
@@ -21,12 +28,15 @@ from sandbox.hubspot_common import (
     Property,
     bool_param,
     catalog_of,
+    cursor,
+    cursor_position,
     forget_catalogs,
     int_param,
     json_response,
     load_catalog,
     raw_json,
     resolve_type,
+    shape,
     validation_error,
 )
 from sandbox.hubspot_records import add_property_column, read_only
@@ -38,6 +48,17 @@ FIELD_TYPES = ("textarea", "text", "date", "file", "number", "select", "radio", 
 WELL_KNOWN = {"email", "firstname", "lastname", "company", "website", "lifecyclestage",
               "hubspot_owner_id", "name", "domain", "industry", "dealname", "pipeline",
               "dealstage", "amount", "closedate", "createdate", "lastmodifieddate"}
+PROPERTY_CREATE = shape(
+    "PropertyCreate", "calculationFormula", "currencyPropertyName", "dataSensitivity",
+    "description", "displayOrder", "externalOptions", "fieldType", "formField", "groupName",
+    "hasUniqueValue", "hidden", "label", "name", "numberDisplayHint", "options",
+    "referencedObjectType", "showCurrencySymbol", "textDisplayHint", "type")
+PROPERTY_UPDATE = shape(
+    "PropertyUpdate", "calculationFormula", "currencyPropertyName", "description",
+    "displayOrder", "fieldType", "formField", "groupName", "hidden", "label",
+    "numberDisplayHint", "options", "showCurrencySymbol", "textDisplayHint", "type")
+OPTION_INPUT = shape("OptionInput", "description", "displayOrder", "hidden", "label", "value")
+OWNERS_CURSOR = "owners"
 # the account's creation, which HubSpot-defined metadata carries as its timestamps
 ACCOUNT_CREATED = "2020-01-01T00:00:00Z"
 STAGE_PROBABILITY = {"appointmentscheduled": "0.2", "qualifiedtobuy": "0.4",
@@ -95,7 +116,8 @@ def get_property(state: SandboxState, request: Request, body: Any) -> Response:
 def create_property(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST /crm/v3/properties/{type}`: a new column; 409 when the name is taken."""
     object_type = resolve_type(request.path_params["type"])
-    spec = property_spec(body, required=("name", "label", "type", "fieldType", "groupName"))
+    spec = property_spec(PROPERTY_CREATE.check(body),
+                         required=("name", "label", "type", "fieldType", "groupName"))
     name = spec["name"]
     if not PROPERTY_NAME.fullmatch(name):
         raise validation_error(f"Property name {name} is invalid: use lower-case letters, "
@@ -116,7 +138,7 @@ def update_property(state: SandboxState, request: Request, body: Any) -> Respons
     """`PATCH /crm/v3/properties/{type}/{name}`: label, group, field type or options."""
     object_type = resolve_type(request.path_params["type"])
     name = request.path_params["name"]
-    spec = property_spec(body, required=())
+    spec = property_spec(PROPERTY_UPDATE.check(body), required=())
     forget_catalogs(state)
     with state.transaction() as con:
         catalog = load_catalog(con, object_type)
@@ -152,7 +174,7 @@ def property_spec(body: Any, required: tuple[str, ...]) -> dict[str, Any]:
         raise validation_error(f"Invalid fieldType {body['fieldType']}; one of {FIELD_TYPES}")
     options = body.get("options") or []
     if not isinstance(options, list) or not all(
-            isinstance(o, dict) and "value" in o and "label" in o for o in options):
+            "value" in OPTION_INPUT.check(o) and "label" in o for o in options):
         raise validation_error("Invalid input JSON: options need a label and a value")
     spec = dict(body)
     spec["options"] = [{"label": str(o["label"]), "value": str(o["value"]),
@@ -217,9 +239,9 @@ OWNER_JSON = f"""json_object('id', id, 'email', email, 'firstName', first_name,
 
 
 def list_owners(state: SandboxState, request: Request, body: Any) -> Response:
-    """`GET /crm/v3/owners`: paged by id, optionally by `email`."""
+    """`GET /crm/v3/owners`: paged by id (an opaque `after`), optionally by `email`."""
     limit = min(max(int_param(request, "limit", 100) or 100, 1), 500)
-    after = request.query_params.get("after") or ""
+    after = cursor_position(OWNERS_CURSOR, request.query_params.get("after")) or ""
     email = request.query_params.get("email")
     if bool_param(request, "archived"):
         return json_response({"results": []})
@@ -230,7 +252,7 @@ def list_owners(state: SandboxState, request: Request, body: Any) -> Response:
     )
     text = '{"results":[' + ",".join(r["j"] for r in rows[:limit]) + "]"
     if len(rows) > limit:
-        next_after = rows[limit - 1]["id"]
+        next_after = cursor(OWNERS_CURSOR, rows[limit - 1]["id"])
         link = str(request.url.include_query_params(after=next_after))
         text += f',"paging":{{"next":{{"after":"{next_after}","link":"{link}"}}}}'
     return raw_json(text + "}")
@@ -240,5 +262,5 @@ def get_owner(state: SandboxState, request: Request, body: Any) -> Response:
     rows = state.rows(f"select {OWNER_JSON} as j from hs_owners where id = ?",
                       [request.path_params["owner"]])
     if not rows:
-        raise HubSpotError(404, "resource not found")
+        raise HubSpotError(404, "resource not found", "OBJECT_NOT_FOUND")
     return raw_json(rows[0]["j"])

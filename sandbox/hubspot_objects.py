@@ -1,8 +1,12 @@
 """HubSpot CRM v3 object routes: list, get, create, update, archive and the batch forms.
 
 Every handler is a plain function of (state, request, body); `routes` in hubspot_api
-binds them to paths. Response shapes follow the v3 API (what hubspot-api-client's models
-expect), including the 207 multi-status of batch calls where some ids are missing.
+binds them to paths. Request and response shapes are those of the CRM v3 object specs
+that HubSpot's API reference is built from (HubSpot/HubSpot-public-api-spec-collection,
+PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json and its Companies, Deals,
+Emails, Meetings siblings): bodies with undocumented fields are refused, and a batch
+where some ids are missing answers 207 with `StandardError` entries
+(https://developers.hubspot.com/docs/api-reference/error-handling).
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from sandbox.hubspot_associations import associate_inline, associations_json, em
 from sandbox.hubspot_common import (
     SINGULAR,
     Catalog,
-    HubSpotError,
+    batch_error,
     batch_inputs,
     bool_param,
     catalog_of,
+    cursor,
+    int_cursor,
     int_param,
     iso,
     json_response,
@@ -29,6 +35,7 @@ from sandbox.hubspot_common import (
     raw_json,
     requested_properties,
     resolve_type,
+    shape,
     validation_error,
     with_times,
 )
@@ -47,13 +54,28 @@ from sandbox.hubspot_records import (
 from sandbox.state import SandboxState
 
 LIST_LIMIT_MAX = 100
+LIST_CURSOR = "objects"
+
+# the request bodies the reference documents (components.schemas of the v3 object specs)
+OBJECT_INPUT = shape("SimplePublicObjectInput", "properties")
+CREATE_INPUT = shape("SimplePublicObjectInputForCreate", "associations", "properties")
+BATCH_READ = shape("BatchReadInputSimplePublicObjectId", "idProperty", "inputs", "properties",
+                   "propertiesWithHistory")
+OBJECT_ID = shape("SimplePublicObjectId", "id")
+BATCH_UPDATE = shape("BatchInputSimplePublicObjectBatchInput", "inputs")
+UPDATE_ITEM = shape("SimplePublicObjectBatchInput", "id", "idProperty", "objectWriteTraceId",
+                    "properties")
+BATCH_CREATE = shape("BatchInputSimplePublicObjectBatchInputForCreate", "inputs")
+CREATE_ITEM = shape("SimplePublicObjectBatchInputForCreate", "associations",
+                    "objectWriteTraceId", "properties")
+BATCH_ARCHIVE = shape("BatchInputSimplePublicObjectId", "inputs")
 
 
 def list_objects(state: SandboxState, request: Request, body: Any) -> Response:
     """`GET /crm/v3/objects/{type}`: one page by id cursor, built as JSON text in DuckDB."""
     object_type = resolve_type(request.path_params["type"])
     limit = min(max(int_param(request, "limit", 10) or 10, 1), LIST_LIMIT_MAX)
-    after = int_param(request, "after", 0) or 0
+    after = int_cursor(LIST_CURSOR, request.query_params.get("after"))
     archived = bool_param(request, "archived")
     to_types = [resolve_type(t) for t in requested_properties(request, "associations")]
     with state.lock:
@@ -75,7 +97,7 @@ def list_objects(state: SandboxState, request: Request, body: Any) -> Response:
                 state.con, object_type, to_type, list(page))})
     body_text = '{"results":[' + ",".join(page.values()) + "]"
     if len(rows) > limit:
-        next_after = str(rows[limit - 1][0])
+        next_after = cursor(LIST_CURSOR, rows[limit - 1][0])
         link = str(request.url.include_query_params(after=next_after))
         body_text += f',"paging":{{"next":{{"after":"{next_after}","link":"{link}"}}}}'
     return raw_json(body_text + "}")
@@ -118,7 +140,7 @@ def lookup_id(state: SandboxState, catalog: Catalog, raw_id: str,
 def create_object(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST /crm/v3/objects/{type}`: 201 with the record (and inline associations)."""
     object_type = resolve_type(request.path_params["type"])
-    body = require_properties_object(body)
+    body = require_properties_object(CREATE_INPUT.check(body))
     write = api_write(None, body)
     catalog, ids = write_records(state, object_type, [write], action="upsert", api=True)
     associate_inline(state, object_type, ids[0], body.get("associations") or [])
@@ -131,7 +153,7 @@ def update_object(state: SandboxState, request: Request, body: Any) -> Response:
     """`PATCH /crm/v3/objects/{type}/{id}`: only the given properties change."""
     object_type = resolve_type(request.path_params["type"])
     raw_id = request.path_params["id"]
-    body = require_properties_object(body)
+    body = require_properties_object(OBJECT_INPUT.check(body))
     with state.lock:
         catalog = catalog_of(state, object_type)
         record_id = lookup_id(state, catalog, raw_id, request.query_params.get("idProperty"))
@@ -158,7 +180,7 @@ def archive_object(state: SandboxState, request: Request, body: Any) -> Response
 def batch_read(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST .../batch/read`: the live records among `inputs`; missing ids -> 207 errors."""
     object_type = resolve_type(request.path_params["type"])
-    inputs = batch_inputs(body)
+    inputs = batch_inputs(body, BATCH_READ, OBJECT_ID)
     started = now_ms(state)
     with state.lock:
         catalog = catalog_of(state, object_type)
@@ -176,7 +198,7 @@ def batch_read(state: SandboxState, request: Request, body: Any) -> Response:
 def batch_update(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST .../batch/update`: ≤100 `{id, properties}`; unknown ids -> 207 errors."""
     object_type = resolve_type(request.path_params["type"])
-    inputs = batch_inputs(body)
+    inputs = batch_inputs(body, BATCH_UPDATE, UPDATE_ITEM)
     started = now_ms(state)
     with state.lock:
         catalog = catalog_of(state, object_type)
@@ -197,7 +219,7 @@ def batch_update(state: SandboxState, request: Request, body: Any) -> Response:
 def batch_create(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST .../batch/create`: `{inputs: [{properties, associations?}]}` -> 201."""
     object_type = resolve_type(request.path_params["type"])
-    inputs = batch_inputs(body)
+    inputs = batch_inputs(body, BATCH_CREATE, CREATE_ITEM)
     started = now_ms(state)
     writes = [api_write(None, require_properties_object(i)) for i in inputs]
     with state.lock:
@@ -213,7 +235,8 @@ def batch_create(state: SandboxState, request: Request, body: Any) -> Response:
 def batch_archive(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST .../batch/archive`: archive every listed id; 204."""
     object_type = resolve_type(request.path_params["type"])
-    ids = [i for i in (parse_id(x.get("id")) for x in batch_inputs(body)) if i]
+    ids = [i for i in (parse_id(x.get("id"))
+                       for x in batch_inputs(body, BATCH_ARCHIVE, OBJECT_ID)) if i]
     with state.lock:
         catalog = catalog_of(state, object_type)
         live = sorted(ensure_ids_exist(state.con, catalog, ids))
@@ -242,15 +265,15 @@ def written_records(state: SandboxState, catalog: Catalog, ids: list[int],
 
 def batch_response(results: list[str], missing: list[str], object_type: str, started: Any,
                    state: SandboxState) -> Response:
-    """`{status, results, startedAt, completedAt}`, plus `errors`/`numErrors` as a 207."""
+    """`{status, results, startedAt, completedAt}`, plus `numErrors` and `errors` (each a
+    `StandardError`, the missing ids in `context.ids`) as a 207 when ids are missing."""
     head = (f'{{"status":"COMPLETE","results":[{",".join(results)}],'
             f'"startedAt":"{iso(started)}","completedAt":"{iso(now_ms(state))}"')
     if not missing:
         return raw_json(head + "}")
-    error = HubSpotError(
-        404, f"Could not get some {SINGULAR[object_type].upper()} objects, they may be deleted "
-        "or not exist. Check that ids are valid.",
-        "OBJECT_NOT_FOUND", context={"ids": missing}, errors=[], links={})
-    body = error.body | {"status": "error"}
-    text = json_response({"numErrors": 1, "errors": [body]}).body.decode()
+    error = batch_error(
+        "OBJECT_NOT_FOUND",
+        f"Could not get some {SINGULAR[object_type].upper()} objects, they may be deleted or "
+        "not exist. Check that ids are valid.", {"ids": missing})
+    text = json_response({"numErrors": 1, "errors": [error]}).body.decode()
     return raw_json(head + "," + text[1:], 207)

@@ -4,6 +4,12 @@ Groups are OR-ed, filters in a group AND-ed. Each filter compares the property t
 HubSpot types it: numbers numerically, datetimes as timestamps (values as epoch ms or
 ISO), text case-insensitively, multi-select checkboxes per option. Identifiers are quoted
 and every value is a bound parameter, never text in the SQL.
+
+The request takes only the documented fields (`PublicObjectSearchRequest`: after,
+filterGroups, limit, properties, query, sorts; `Filter`: propertyName, operator, value,
+values, highValue) and answers `{total, results, paging}` with an opaque `after`; limits
+from https://developers.hubspot.com/docs-beta/crm/search (200 per page, 5 groups of at
+most 6 filters, 18 in all, 10,000 results per query).
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from sandbox.hubspot_common import (
     HubSpotError,
     Property,
     catalog_of,
+    cursor,
+    int_cursor,
     parse_time,
     parse_time_sql,
     quote,
     raw_json,
     resolve_type,
+    shape,
     validation_error,
     with_times,
 )
@@ -40,6 +49,13 @@ SEARCHABLE = {
     "meetings": ("hs_meeting_title",),
 }
 COMPARISONS = {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<="}
+SEARCH_CURSOR = "search"
+SEARCH_REQUEST = shape("PublicObjectSearchRequest", "after", "filterGroups", "limit",
+                       "properties", "query", "sorts")
+FILTER_GROUP = shape("FilterGroup", "filters")
+FILTER = shape("Filter", "highValue", "operator", "propertyName", "value", "values")
+# the guide's object form of a sort; the spec also allows a property name as a string
+SORT = shape("Sort", "direction", "propertyName")
 
 
 class Params:
@@ -91,6 +107,7 @@ def typed_value(kind: str, value: Any, prop: Property) -> Any:
 
 def filter_sql(catalog: Catalog, item: dict, params: Params) -> str:
     """One filter as a SQL predicate over hs_<type>."""
+    FILTER.check(item)
     name = item.get("propertyName")
     operator = str(item.get("operator", "EQ")).upper()
     prop = catalog.get(str(name))
@@ -155,9 +172,7 @@ def contains_token_sql(expr: str, token: str, params: Params) -> str:
 
 def where_sql(catalog: Catalog, body: dict, params: Params) -> str:
     """The whole WHERE: live records, OR of the groups, and the free-text `query`."""
-    groups = list(body.get("filterGroups") or [])
-    if body.get("filters"):
-        groups.append({"filters": body["filters"]})
+    groups = [FILTER_GROUP.check(g) for g in body.get("filterGroups") or []]
     if len(groups) > MAX_GROUPS:
         raise validation_error(f"Too many filter groups: {len(groups)} > {MAX_GROUPS}")
     if sum(len(g.get("filters") or []) for g in groups) > MAX_FILTERS:
@@ -190,7 +205,7 @@ def order_sql(catalog: Catalog, sorts: list[Any]) -> str:
         if isinstance(item, str):
             name, descending = item.lstrip("-"), item.startswith("-")
         else:
-            name = str(item.get("propertyName"))
+            name = str(SORT.check(item).get("propertyName"))
             descending = str(item.get("direction", "ASCENDING")).upper() == "DESCENDING"
         prop = catalog.get(name)
         if prop is None:
@@ -201,16 +216,15 @@ def order_sql(catalog: Catalog, sorts: list[Any]) -> str:
 
 
 def page_bounds(body: dict) -> tuple[int, int]:
-    """(after, limit) checked against HubSpot's limits, including the 10,000-result cap."""
+    """(offset, limit) checked against HubSpot's limits, including the 10,000-result cap;
+    the offset is what the opaque `after` token of the previous page names."""
     try:
         limit = int(body.get("limit") or 10)
-        after = int(body.get("after") or 0)
     except (TypeError, ValueError):
-        raise validation_error("limit and after must be integers") from None
+        raise validation_error("limit must be an integer") from None
+    after = int_cursor(SEARCH_CURSOR, body.get("after"))
     if limit < 1 or limit > SEARCH_LIMIT_MAX:
         raise validation_error(f"limit must be between 1 and {SEARCH_LIMIT_MAX}; got {limit}")
-    if after < 0:
-        raise validation_error(f"after must not be negative; got {after}")
     if after + limit > SEARCH_RESULT_CAP:
         raise validation_error(
             f"Search results are limited to {SEARCH_RESULT_CAP} per query: after ({after}) + "
@@ -222,7 +236,7 @@ def page_bounds(body: dict) -> tuple[int, int]:
 def search(state: SandboxState, request: Request, body: Any) -> Response:
     """`POST /crm/v3/objects/{type}/search`: `{total, results, paging}`, offset paging."""
     object_type = resolve_type(request.path_params["type"])
-    body = body if isinstance(body, dict) else {}
+    body = SEARCH_REQUEST.check(body if body is not None else {})
     after, limit = page_bounds(body)
     with state.lock:
         catalog = catalog_of(state, object_type)
@@ -241,5 +255,5 @@ def search(state: SandboxState, request: Request, body: Any) -> Response:
         ).fetchall()
     text = f'{{"total":{total},"results":[' + ",".join(r[0] for r in rows) + "]"
     if after + len(rows) < total:
-        text += f',"paging":{{"next":{{"after":"{after + limit}"}}}}'
+        text += f',"paging":{{"next":{{"after":"{cursor(SEARCH_CURSOR, after + limit)}"}}}}'
     return raw_json(text + "}")

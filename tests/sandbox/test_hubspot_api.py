@@ -26,6 +26,8 @@ from hubspot.crm.properties import PropertyCreate
 
 from sandbox.client import SandboxClient
 from sandbox.hubspot_api import upsert_records
+from sandbox.hubspot_common import cursor
+from sandbox.hubspot_search import SEARCH_CURSOR
 from sandbox.state import SandboxState
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
@@ -110,7 +112,8 @@ def test_unknown_and_non_numeric_ids_get_hubspots_404_bodies(
     with pytest.raises(ApiException) as numeric:
         api.get_by_id("424242")
     assert numeric.value.status == 404
-    assert error_body(numeric.value)["message"] == "resource not found"
+    assert (error_body(numeric.value)["message"], error_body(numeric.value)["category"]) == (
+        "resource not found", "OBJECT_NOT_FOUND")
     with pytest.raises(ApiException) as word:
         api.get_by_id("abc")
     body = error_body(word.value)
@@ -295,13 +298,32 @@ def test_search_multi_select_and_has_property(empty: SandboxClient,
 
 def test_search_beyond_10000_results_is_refused_like_hubspot(
         empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    # the tokens the sandbox would hand out for the pages at offsets 9,950 and 9,900
     with pytest.raises(ApiException) as capped:
         search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
-               limit=100, after="9950")
+               limit=100, after=cursor(SEARCH_CURSOR, 9950))
     assert capped.value.status == 400
     assert error_body(capped.value)["category"] == "VALIDATION_ERROR"
     assert search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
-                  limit=100, after="9900").total == 0
+                  limit=100, after=cursor(SEARCH_CURSOR, 9900)).total == 0
+
+
+def test_cursors_are_opaque_tokens_and_a_number_is_not_one(
+        empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    empty.upsert_hubspot("contacts", contacts(5))
+    page = search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+                  limit=2)
+    listed = hubspot_client.crm.contacts.basic_api.get_page(limit=2)
+    for token in (page.paging.next.after, listed.paging.next.after):
+        assert not token.isdigit()
+    with pytest.raises(ApiException) as refused:
+        search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+               limit=2, after="2")
+    assert (refused.value.status, error_body(refused.value)["category"]) == (
+        400, "VALIDATION_ERROR")
+    with pytest.raises(ApiException):  # a list token is no search token
+        search(hubspot_client, [{"property_name": "email", "operator": "HAS_PROPERTY"}],
+               limit=2, after=listed.paging.next.after)
 
 
 def test_search_on_an_unknown_property_is_a_400(empty: SandboxClient,
@@ -347,6 +369,34 @@ def test_associations_are_served_from_both_sides(empty: SandboxClient,
     embedded = hubspot_client.crm.contacts.basic_api.get_page(limit=10, associations=["companies"])
     assert embedded.results[0].associations["companies"].results[0].id == acme["id"]
     assert embedded.results[2].associations is None
+
+
+def test_each_records_associations_are_paged_at_500_in_the_list_and_the_batch_read(
+        empty: SandboxClient, hubspot_client: hubspot.HubSpot) -> None:
+    people = empty.upsert_hubspot("contacts", contacts(1_100))
+    [acme] = empty.upsert_hubspot("companies", [{"properties": {"name": "Acme"}}])
+    empty.associate([{"from_type": "companies", "from_id": acme["id"], "to_type": "contacts",
+                      "to_id": p["id"]} for p in people])
+    v4 = hubspot_client.crm.associations.v4
+    listed, after = [], None
+    while True:
+        page = v4.basic_api.get_page("companies", acme["id"], "contacts", after=after)
+        listed.append(len(page.results))
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert listed == [500, 500, 100]
+    reads, inputs = [], [{"id": acme["id"]}, {"id": "999999"}]
+    while inputs:
+        reads.append(v4.batch_api.get_page("companies", "contacts", {"inputs": inputs}))
+        inputs = [{"id": r._from.id, "after": r.paging.next.after} for r in reads[-1].results
+                  if r.paging]
+    assert [len(r.to) for read in reads for r in read.results] == [500, 500, 100]
+    assert reads[0].num_errors == 1  # no such company: a 207 error, not a result
+    with pytest.raises(hubspot.crm.associations.v4.ApiException) as refused:
+        v4.batch_api.get_page("companies", "contacts",
+                              {"inputs": [{"id": str(i)} for i in range(1, 1_002)]})
+    assert refused.value.status == 400
 
 
 def test_properties_list_enumeration_options_with_labels(

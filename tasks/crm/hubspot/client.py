@@ -4,10 +4,16 @@ Metadata (properties, owners) and the credential check go through hubspot-api-cl
 Bulk pages (list, search, v4 association batch reads) use a requests session with the
 same token, limiter and retry policy, and hand back the raw JSON text: the client's model
 layer would build a Python object per record, and DuckDB parses the pages in bulk instead.
+
+Paging follows the `paging.next.after` each response carries and hands it back as it
+came: HubSpot documents it as an opaque cursor token, never a number to compute with.
+Error bodies are read only for their documented `category`/`policyName` and the first
+sentence of `message`, on one line (https://developers.hubspot.com/docs/api-reference/error-handling).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +32,8 @@ from tasks.errors import ConfigError, SyncError
 
 TOKEN_SETTING = "crms.hubspot.token"
 URL_SETTING = "crms.hubspot.url"
+# what a category or policy name looks like; anything else in an error body is not shown
+ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_.]{0,63}")
 
 
 class HubSpotClient:
@@ -34,6 +42,7 @@ class HubSpotClient:
     def __init__(self, config: HubSpotConfig, limiter: RateLimiter,
                  pool_size: int = settings.MAX_CONCURRENCY * 2) -> None:
         token = config.token.resolve(TOKEN_SETTING)
+        self._token = token  # only to keep it out of error messages that echo it
         self.base = config.url.rstrip("/")
         self.limiter = limiter
         self._counts = threading.local()  # calls per thread, so each object counts its own
@@ -58,8 +67,9 @@ class HubSpotClient:
         self.limiter.acquire()
         self._count()
         try:
-            page = self.api.crm.properties.core_api.get_all(object_type=object_type,
-                                                            archived=False)
+            # live properties are the default (`archived` false): the SDK would send the
+            # flag as Python spells it, "False"
+            page = self.api.crm.properties.core_api.get_all(object_type=object_type)
         except PropertiesApiException as exc:
             raise self._api_error(exc.status, exc.body, f"properties of {object_type}") from exc
         except Urllib3Error as exc:
@@ -74,8 +84,7 @@ class HubSpotClient:
             self.limiter.acquire()
             self._count()
             try:
-                page = self.api.crm.owners.owners_api.get_page(limit=500, after=after,
-                                                               archived=False)
+                page = self.api.crm.owners.owners_api.get_page(limit=500, after=after)
             except OwnersApiException as exc:
                 raise self._api_error(exc.status, exc.body, "owners") from exc
             except Urllib3Error as exc:
@@ -110,13 +119,34 @@ class HubSpotClient:
         url = self.base + settings.SEARCH_PATH.format(object=object_type)
         return self._call("POST", url, f"search {object_type}", data=orjson.dumps(request))
 
-    def association_page(self, from_type: str, to_type: str, ids: list[str]) -> str:
-        """v4 batch read of the associations of up to 1,000 records; the raw body."""
+    def association_pages(self, from_type: str, to_type: str,
+                          ids: list[str]) -> Iterator[str]:
+        """Every association of these records, as raw v4 batch-read bodies.
+
+        Up to 1,000 ids per read. A record with more associations than one page holds
+        comes back with `paging.next.after`; its id with that cursor, as an input of the
+        next read, fetches its next page, until no result carries paging. A per-input
+        error other than "none found" fails the read: a record whose associations were
+        not read must not lose the ones already stored.
+        """
         url = self.base + settings.ASSOCIATIONS_PATH.format(from_type=from_type,
                                                             to_type=to_type)
-        body, _ = self._call("POST", url, f"associations {from_type}->{to_type}",
-                             data=orjson.dumps({"inputs": [{"id": i} for i in ids]}))
-        return body
+        what = f"associations {from_type}->{to_type}"
+        for start in range(0, len(ids), settings.ASSOCIATION_BATCH):
+            inputs: list[dict[str, str]] = [
+                {"id": i} for i in ids[start:start + settings.ASSOCIATION_BATCH]]
+            while inputs:
+                body, page = self._call("POST", url, what, data=orjson.dumps({"inputs": inputs}))
+                self._check_batch_errors(page, what)
+                yield body
+                inputs = continuation_inputs(page)
+
+    def _check_batch_errors(self, page: dict, what: str) -> None:
+        failed = failed_inputs(page)
+        if failed:
+            raise SyncError(
+                f"HubSpot could not read {len(failed)} input(s) of {what} "
+                f"({self._detail(failed[0])}); retry the sync later")
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> tuple[str, dict]:
         self._count()
@@ -125,7 +155,7 @@ class HubSpotClient:
                                             **kwargs)
         except requests.RequestException as exc:
             raise self._unreachable(exc) from exc
-        # 207: a batch read where some inputs had no associations; the body still counts
+        # 207: a batch read where some inputs failed; the caller reads `errors`
         if response.status_code not in (200, 207):
             raise self._api_error(response.status_code, response.text, what)
         return response.text, orjson.loads(response.content)
@@ -133,7 +163,7 @@ class HubSpotClient:
     # -- errors: one line, naming the setting to fix, never the token --
 
     def _api_error(self, status: int | None, body: Any, what: str) -> ConfigError | SyncError:
-        detail = _error_detail(body)
+        detail = self._detail(body)
         if status == 401:
             return ConfigError(
                 f"HubSpot rejected the token ({detail}); set {TOKEN_SETTING} "
@@ -151,6 +181,11 @@ class HubSpotClient:
             )
         return SyncError(f"HubSpot answered {status} to {what} ({detail}); retry the sync later")
 
+    def _detail(self, body: Any) -> str:
+        """`error_detail`, with the token masked should the body echo it."""
+        detail = error_detail(body)
+        return detail.replace(self._token, "[token]") if self._token else detail
+
     def _unreachable(self, exc: Exception) -> ConfigError:
         reason = type(exc).__name__
         return ConfigError(
@@ -159,14 +194,37 @@ class HubSpotClient:
         )
 
 
-def _error_detail(body: Any) -> str:
-    """The API's own short reason from an error body: category/policy and message."""
-    try:
-        data = orjson.loads(body) if isinstance(body, str | bytes) else body
-    except orjson.JSONDecodeError:
-        return str(body)[:120].replace("\n", " ")
-    if not isinstance(data, dict):
-        return str(data)[:120]
-    label = data.get("policyName") or data.get("category") or data.get("errorType") or "error"
-    message = str(data.get("message", "")).split(". ")[0][:120]
-    return f"{label}: {message}"
+def failed_inputs(page: dict) -> list[Any]:
+    """A 207's `errors` (HubSpot's `StandardError`: status, category, message, context,
+    errors, links) other than "no associations": only the category is read."""
+    return [e for e in page.get("errors") or []
+            if not isinstance(e, dict) or e.get("category") != settings.NO_ASSOCIATIONS]
+
+
+def continuation_inputs(page: dict) -> list[dict[str, str]]:
+    """The next batch-read inputs: each result that has another page, as `{id, after}`
+    with the cursor exactly as HubSpot sent it."""
+    return [{"id": str(result["from"]["id"]), "after": str(result["paging"]["next"]["after"])}
+            for result in page.get("results") or []
+            if ((result.get("paging") or {}).get("next") or {}).get("after")]
+
+
+def error_detail(body: Any) -> str:
+    """The API's own short reason, on one line: `CATEGORY: first sentence of message`.
+
+    HubSpot's error body documents `category` (429s also `policyName`) and `message`;
+    every field may be missing. Nothing else of the body is shown, a body that is not
+    JSON only by its size, and codes that do not look like codes not at all.
+    """
+    if isinstance(body, str | bytes):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return f"a non-JSON body of {len(body)} bytes"
+    if not isinstance(body, dict):
+        return f"an unexpected {type(body).__name__} body"
+    code = next((str(body[k]) for k in ("policyName", "category", "errorType")
+                 if ERROR_CODE.fullmatch(str(body.get(k, "")))), "error")
+    message = " ".join(str(body.get("message", "")).split())
+    message = "".join(c for c in message if c.isprintable()).split(". ")[0][:120]
+    return f"{code}: {message}" if message else code

@@ -41,12 +41,21 @@ ASSOCIATIONS: tuple[tuple[str, str], ...] = (
 
 LIST_PATH = "/crm/v3/objects/{object}"
 SEARCH_PATH = "/crm/v3/objects/{object}/search"
+# each input's associations are paged: a result's paging.next.after, passed back beside its
+# id, reads the next page (https://developers.hubspot.com/docs/api-reference/legacy/crm/
+# associations/associate-records/batch/get-associations)
 ASSOCIATIONS_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
 
 LIST_PAGE_SIZE = 100  # HubSpot's maximum for the list endpoint
-SEARCH_PAGE_SIZE = 200  # ... and for search
-SEARCH_RESULT_CAP = 10_000  # search never pages past this many results of one query
-ASSOCIATION_BATCH = 1_000  # ids per v4 batch read
+# search: 200 per page, 10,000 results per query (https://developers.hubspot.com/docs-beta/crm/search)
+SEARCH_PAGE_SIZE = 200
+SEARCH_RESULT_CAP = 10_000
+# inputs per v4 batch read (https://developers.hubspot.com/changelog/
+# bug-fix-batch-read-limit-for-hubspot-associations-api)
+ASSOCIATION_BATCH = 1_000
+# the category of a batch read's per-input error for a record with no associations of
+# the type asked for (or no longer there): both mean "none", anything else fails the sync
+NO_ASSOCIATIONS = "OBJECT_NOT_FOUND"
 
 # an incremental search starts this far before the watermark: the search index lags
 # writes a little, and re-merging a few rows is harmless

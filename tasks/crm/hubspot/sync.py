@@ -362,13 +362,20 @@ def _window_request(cursor: str, lo: int, hi: int, props: list[str],
 
 def _follow(client: HubSpotClient, obj: str, request: dict[str, Any], body: str, page: dict,
             stop_at_cap: bool = False) -> Iterator[tuple[str, int]]:
-    """Yield a search's first page and follow `paging.next.after` (up to the cap)."""
+    """Yield a search's first page and follow `paging.next.after` (up to the cap).
+
+    The cursor is handed back as it came (HubSpot documents it as an opaque token): the
+    cap is judged by the results this query has returned so far, never by the cursor.
+    """
+    seen = 0
     while True:
-        yield body, len(page.get("results") or [])
+        returned = len(page.get("results") or [])
+        yield body, returned
+        seen += returned
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return
-        if stop_at_cap and int(after) + settings.SEARCH_PAGE_SIZE > settings.SEARCH_RESULT_CAP:
+        if stop_at_cap and seen + settings.SEARCH_PAGE_SIZE > settings.SEARCH_RESULT_CAP:
             return
         request["after"] = after
         body, page = client.search(obj, request)
@@ -403,7 +410,8 @@ def association_select(from_type: str, to_type: str) -> str:
 
 def stage_associations(con: duckdb.DuckDBPyConnection, client: HubSpotClient,
                        spec: ObjectSpec) -> None:
-    """Read the associations of every live record this run fetched, into staging."""
+    """Read every association of every live record this run fetched, into staging (all
+    pages of each record: a deal with 1,200 contacts comes in three reads)."""
     pairs = [(f, t) for f, t in settings.ASSOCIATIONS if f == spec.object]
     if not pairs:
         return
@@ -415,9 +423,8 @@ def stage_associations(con: duckdb.DuckDBPyConnection, client: HubSpotClient,
     for from_type, to_type in pairs:
         stager = PageStager(con, _association_table(spec.object),
                             association_select(from_type, to_type))
-        for start in range(0, len(ids), settings.ASSOCIATION_BATCH):
-            chunk = ids[start:start + settings.ASSOCIATION_BATCH]
-            stager.add(client.association_page(from_type, to_type, chunk))
+        for body in client.association_pages(from_type, to_type, ids):
+            stager.add(body)
         stager.flush()
 
 

@@ -18,7 +18,7 @@ SystemModstamp, or by target); the step from the step objects (salesforce_steps.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,21 +38,24 @@ from tasks.sequencers.base import (
     same_outcome,
     send,
 )
+from tasks.sequencers.salesforce_actions import (
+    ACTIONS,
+    ERROR_CHARS,
+    REMOVED,
+    Plan,
+    Planner,
+    assign_input,
+    input_outcome,
+    remove_input,
+    state_input,
+)
 from tasks.sequencers.salesforce_steps import STEP_FIELDS, STEP_WHERE, CadenceSteps
 
 SESSION_SETTING = "crms.salesforce.session"
 ACTION_INPUTS_MAX = 200       # Salesforce's limit per invocable-action call
 IDS_PER_QUERY = 200           # keeps a SOQL `IN (...)` well inside the URL limit
 TIMEOUT = (10, 120)
-ERROR_CHARS = 300             # a remote error message is cut to this in outbox rows
 
-ACTIONS = {
-    "enroll": "assignTargetToSalesCadence",
-    "unenroll": "removeTargetFromSalesCadence",
-    "pause": "pauseSalesCadenceTracker",
-    "resume": "resumeSalesCadenceTracker",
-}
-REMOVED = "ManuallyRemoved"   # the completionReasonCode the guide lists as valid
 TRACKER_FIELDS = ("Id", "ActionCadenceId", "TargetId", "State", "CompletionReason",
                   "CurrentStepId", "LastCompletedStepId", "CreatedDate", "LastModifiedDate")
 # ActionCadenceTracker.State: Running, Paused, Initializing and Processing are active
@@ -64,8 +67,6 @@ TARGET_OBJECTS = {"003": "Contact", "00Q": "Lead"}
 # a whole call refused for these statuses ran nothing and will run once the org or the
 # credential is fixed: the changes wait (pending). Other 4xx refuse the request itself.
 NOT_RUN_STATUSES = {401, 403, 404, 408, 409, 429}
-
-Plan = dict[str, Any]  # a change's input to send, or its outcome decided without a call
 
 
 class SalesforceSequencer:
@@ -174,17 +175,17 @@ class SalesforceSequencer:
             self._load_steps({r["sequence_id"] for r in rows if r.get("start_step")})
         except (ConfigError, SyncError) as exc:
             return same_outcome(changes, "retry", str(exc))
-        return self._invoke("enroll", changes, [_assign_input(r, users, self._steps)
+        return self._invoke("enroll", changes, [assign_input(r, users, self._steps)
                                                 for r in rows])
 
     def unenroll(self, changes: pa.Table) -> pa.Table:
-        return self._with_trackers("unenroll", changes, _remove_input)
+        return self._with_trackers("unenroll", changes, remove_input)
 
     def pause(self, changes: pa.Table) -> pa.Table:
-        return self._with_trackers("pause", changes, _state_input("Running", "pause"))
+        return self._with_trackers("pause", changes, state_input("Running", "pause"))
 
     def resume(self, changes: pa.Table) -> pa.Table:
-        return self._with_trackers("resume", changes, _state_input("Paused", "resume"))
+        return self._with_trackers("resume", changes, state_input("Paused", "resume"))
 
     # ---- helpers ----
 
@@ -232,7 +233,7 @@ class SalesforceSequencer:
             # it ran, but which inputs took is unreadable: read the state before again
             line = f"{ACTIONS[kind]} answered HTTP 200 with no per-input results"
             return [{"outcome": "retry", "error": line}] * len(inputs)
-        return [_input_outcome(a) for a in answers]
+        return [input_outcome(a) for a in answers]
 
     def _steps_of(self, trackers: Any) -> dict[str, str]:
         """Step tracker Id -> ActionCadenceStep Id, for the trackers' current and last
@@ -276,78 +277,6 @@ class SalesforceSequencer:
         for sender in unknown:
             self._users[sender] = found.get(sender.lower())
         return {s: (s if s.startswith("005") else self._users.get(s)) for s in senders}
-
-
-# ---- planning each change ------------------------------------------------------------------
-
-def _assign_input(row: dict[str, Any], users: dict[str, str | None],
-                  steps: CadenceSteps) -> Plan:
-    item = {"salesCadenceNameOrId": row["sequence_id"], "targetId": row["contact_id"]}
-    user = users.get(row["sender"] or "")
-    if user:
-        item["userId"] = user
-    start = row.get("start_step")
-    if start is not None and start > 1:
-        # a recovery resumes where the person left off: the action takes the step's
-        # name or Id, so step n is the Id of the step n places after the cadence's Root
-        step_id, unknown = steps.step_at(row["sequence_id"], int(start))
-        if step_id is None:
-            return {"outcome": "rejected", "error": f"start step unknown: {unknown}"}
-        item["startStepNameOrId"] = step_id
-    return {"input": item}
-
-
-def _in_cadence(row: dict[str, Any], trackers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    sequence = row.get("sequence_id")
-    if not sequence or sequence == "*":
-        return trackers
-    return [t for t in trackers if t.get("ActionCadenceId") == sequence]
-
-
-def _remove_input(row: dict[str, Any], trackers: list[dict[str, Any]]) -> Plan:
-    """Remove the target's tracker in the change's cadence (by its Id, so a target that
-    has since moved to another cadence is never removed from that one); '*' removes the
-    target from whatever cadence it is in. Nothing to remove: the effect is already there."""
-    mine = _in_cadence(row, trackers)
-    if not mine:
-        return {"outcome": "confirmed",
-                "response": {"seqguard_note": "no active cadence tracker to remove"}}
-    if row.get("sequence_id") == "*":
-        return {"input": {"targetId": row["contact_id"], "completionReasonCode": REMOVED}}
-    return {"input": {"actionCadenceTrackerId": mine[0]["Id"], "completionReasonCode": REMOVED}}
-
-
-Planner = Callable[[dict[str, Any], list[dict[str, Any]]], Plan]
-
-
-def _state_input(from_state: str, kind: str) -> Planner:
-    """Pause and resume name only the target: send them only when the target's active
-    tracker is in the change's cadence and in the state the action changes."""
-
-    def plan(row: dict[str, Any], trackers: list[dict[str, Any]]) -> Plan:
-        mine = [t for t in _in_cadence(row, trackers) if t.get("State") == from_state]
-        if mine:
-            return {"input": {"targetId": row["contact_id"]}}
-        states = ", ".join(f"{t.get('State')} in {t.get('ActionCadenceId')}"
-                           for t in trackers) or "none"
-        return {"outcome": "rejected",
-                "error": f"nothing to {kind}: no {from_state} tracker in cadence "
-                         f"{row.get('sequence_id')} (active trackers: {states})"}
-
-    return plan
-
-
-def _input_outcome(answer: Any) -> dict[str, Any]:
-    """One element of an action's answer as a result row."""
-    if not isinstance(answer, dict):
-        return {"outcome": "retry", "error": "unreadable per-input result"}
-    if answer.get("isSuccess") is True:
-        return {"outcome": "sent", "response": answer}
-    errors = answer.get("errors")
-    listed = isinstance(errors, list) and errors and isinstance(errors[0], dict)
-    first = errors[0] if listed else {}
-    line = f"{first.get('statusCode', 'ERROR')}: {first.get('message', '')}"
-    return {"outcome": "rejected", "response": answer, "error": line[:ERROR_CHARS]}
 
 
 def _enrollment_row(tracker: dict[str, Any], emails: dict[str, str],

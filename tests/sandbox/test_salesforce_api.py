@@ -370,8 +370,7 @@ def test_assign_enrolls_and_reports_per_input_errors_with_http_200(
         {"salesCadenceNameOrId": "Outbound", "targetId": second, "completionReasonCode": "x"},
     ])
     assert [r["isSuccess"] for r in results] == [True, True] + [False] * 6
-    assert results[0] == {"actionName": "assignTargetToSalesCadence", "errors": None,
-                          "isSuccess": True, "outputValues": None}
+    assert results[0] == {"actionName": "assignTargetToSalesCadence", "isSuccess": True}
     # the guide's error example: UNKNOWN_EXCEPTION, the message again in outputValues.error
     assert {r["errors"][0]["statusCode"] for r in results[2:]} == {"UNKNOWN_EXCEPTION"}
     assert all(r["outputValues"] == {"error": r["errors"][0]["message"]} for r in results[2:])

@@ -33,7 +33,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, Credential, sandbox_config
+from tasks.config import Config, Credential
 from tasks.crm.limiter import RateLimiter
 from tasks.errors import ConfigError
 from tasks.sequencers.base import CHANGE_SCHEMA
@@ -59,11 +59,6 @@ def org(sandbox: SandboxClient) -> dict[str, str]:
     lead = sandbox.upsert_salesforce("Lead", [{"LastName": "Cy", "Company": "Cyco",
                                                "Email": "cy@cyco.test"}])[0]["id"]
     return {"user": user, "ann": contacts[0]["id"], "bo": contacts[1]["id"], "cy": lead}
-
-
-@pytest.fixture
-def config(sandbox: SandboxClient) -> Config:
-    return sandbox_config(sandbox.url, sandbox.cert)
 
 
 def adapter_with(config: Config) -> tuple[SalesforceSequencer, Recorder]:

@@ -27,7 +27,7 @@ from salesforce_reference import (
 from simple_salesforce import Salesforce
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, sandbox_config
+from tasks.config import Config
 from tasks.crm.limiter import RateLimiter
 from tasks.crm.salesforce import settings
 from tasks.crm.salesforce.client import SalesforceClient
@@ -51,11 +51,6 @@ def org(sandbox: SandboxClient, salesforce_client: Salesforce) -> SandboxClient:
                                                 "targetId": t["Id"]} for t in targets]})
     sandbox.set_clock((NOW + timedelta(minutes=5)).isoformat())
     return sandbox
-
-
-@pytest.fixture
-def config(sandbox: SandboxClient) -> Config:
-    return sandbox_config(sandbox.url, sandbox.cert)
 
 
 def client_with(config: Config) -> tuple[SalesforceClient, Recorder]:

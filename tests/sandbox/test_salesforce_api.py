@@ -340,6 +340,11 @@ def trackers(sf: Salesforce) -> list[dict]:
                        "FROM ActionCadenceTracker ORDER BY TargetId")
 
 
+def assign(sf: Salesforce, *targets: str) -> None:
+    assert all(r["isSuccess"] for r in action(sf, "assignTargetToSalesCadence", [
+        {"salesCadenceNameOrId": "Outbound", "targetId": t} for t in targets]))
+
+
 def step_titles(sf: Salesforce, step_tracker_ids: list[str | None]) -> list[str | None]:
     """The titles of the ActionCadenceSteps behind step trackers (None stays None)."""
     known = [i for i in step_tracker_ids if i]
@@ -385,8 +390,7 @@ def test_trackers_name_their_steps_through_step_trackers(
     sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
 ) -> None:
     first, second, _ = cadence
-    action(salesforce_client, "assignTargetToSalesCadence", [
-        {"salesCadenceNameOrId": "Outbound", "targetId": t} for t in (first, second)])
+    assign(salesforce_client, first, second)
     rows = trackers(salesforce_client)
     assert [(t["TargetId"], t["State"], t["IsTrackerActive"], t["LastCompletedStepId"])
             for t in rows] == [(first, "Running", True, None), (second, "Running", True, None)]
@@ -425,8 +429,7 @@ def test_pause_resume_and_remove_take_only_their_documented_inputs(
     sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
 ) -> None:
     first, second, _ = cadence
-    action(salesforce_client, "assignTargetToSalesCadence", [
-        {"salesCadenceNameOrId": "Outbound", "targetId": t} for t in (first, second)])
+    assign(salesforce_client, first, second)
     sandbox.set_clock(NOW + timedelta(minutes=1))
 
     paused = action(salesforce_client, "pauseSalesCadenceTracker", [{"targetId": first}])

@@ -25,7 +25,7 @@ import re
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from sandbox.salesforce_cadences import (
 from sandbox.soql import (
     DATE,
     DATETIME,
+    Relation,
     SObjectSchema,
     SoqlError,
     Translated,
@@ -165,9 +166,20 @@ def schemas(state: SandboxState) -> dict[str, SObjectSchema]:
         fields[row["table_name"]][row["column_name"].lower()] = (
             row["column_name"], soql_type(row["data_type"]))
     return {
-        name.lower(): SObjectSchema(name, table, fields[table])
+        name.lower(): SObjectSchema(name, table, fields[table], relationships(state, name))
         for name, table in SOBJECT_TABLES.items()
     }
+
+
+def relationships(state: SandboxState, sobject: str) -> dict[str, tuple[str, str, str]]:
+    """The sObject's parent relationships: a reference field `XId` to one served sObject is
+    relationship `X` (as describe's relationshipName says; polymorphic ones are left out)."""
+    rows = state.rows(
+        "select name, reference_to from sf_fields where lower(sobject) = lower(?) "
+        "and type = 'reference' and name like '%Id' and reference_to not like '%,%'",
+        [sobject])
+    return {r["name"][:-2].lower(): (r["name"][:-2], r["name"], r["reference_to"].lower())
+            for r in rows if canonical_sobject(r["reference_to"] or "")}
 
 
 # ---- records as Salesforce JSON -----------------------------------------------------------
@@ -186,13 +198,27 @@ def json_value_sql(name: str, kind: str) -> str:
     return column
 
 
-def record_json_sql(sobject: str, fields: list[tuple[str, str]], version: str) -> str:
-    """The projection that renders one record as Salesforce's JSON, attributes first."""
+def record_object_sql(sobject: str, fields: Iterable[tuple[str, str]], version: str,
+                      extra: Iterable[str] = ()) -> str:
+    """A record as Salesforce's JSON object, attributes first (JSON, not text); `extra`
+    are more `'key', value` pairs."""
     url_prefix = sql_string(f"/services/data/{version}/sobjects/{sobject}/")
     parts = [f"'attributes', json_object('type', {sql_string(sobject)}, 'url', "
              f"{url_prefix} || \"Id\")"]
     parts += [f"{sql_string(name)}, {json_value_sql(name, kind)}" for name, kind in fields]
-    return f"cast(json_object({', '.join(parts)}) as varchar)"
+    return f"json_object({', '.join([*parts, *extra])})"
+
+
+def record_json_sql(sobject: str, fields: list[tuple[str, str]], version: str,
+                    relations: Iterable[Relation] = (), table: str = "") -> str:
+    """The projection that renders one record of `table` as Salesforce's JSON text; a
+    relationship's fields come as the parent record's object, or null (REST API
+    "Relationship Queries": `"Account": {"attributes": {...}, "Name": ...}`)."""
+    parents = [
+        f"{sql_string(r.name)}, (select {record_object_sql(r.parent.name, r.fields, version)} "
+        f"from {r.parent.table} where \"Id\" = {table}.{quote(r.reference)})"
+        for r in relations]
+    return f"cast({record_object_sql(sobject, fields, version, parents)} as varchar)"
 
 
 # ---- query cursors ------------------------------------------------------------------------
@@ -212,7 +238,8 @@ class Cursors:
     def open(self, state: SandboxState, translated: Translated, version: str) -> tuple[int, int]:
         """Run the query into a new cursor; returns (cursor id, total rows)."""
         cursor_id = next(self._ids)
-        record = record_json_sql(translated.sobject.name, translated.fields, version)
+        record = record_json_sql(translated.sobject.name, translated.fields, version,
+                                 translated.relations, translated.sobject.table)
         projection = f"{cursor_id}, row_number() over (order by {translated.order_sql}), {record}"
         with state.lock:
             state.con.execute(

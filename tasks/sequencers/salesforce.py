@@ -56,8 +56,12 @@ ACTION_INPUTS_MAX = 200       # Salesforce's limit per invocable-action call
 IDS_PER_QUERY = 200           # keeps a SOQL `IN (...)` well inside the URL limit
 TIMEOUT = (10, 120)
 
+# the current and last completed steps are ActionCadenceStepTracker records; their
+# relationships CurrentStep and LastCompletedStep (Object Reference) give each one's
+# ActionCadenceStep in the same query (REST API "Relationship Queries")
 TRACKER_FIELDS = ("Id", "ActionCadenceId", "TargetId", "State", "CompletionReason",
-                  "CurrentStepId", "LastCompletedStepId", "CreatedDate", "LastModifiedDate")
+                  "CurrentStep.ActionCadenceStepId", "LastCompletedStep.ActionCadenceStepId",
+                  "CreatedDate", "LastModifiedDate")
 # ActionCadenceTracker.State: Running, Paused, Initializing and Processing are active
 # trackers (IsTrackerActive), Complete and Error are not
 OPEN_STATES = {"Running": "active", "Initializing": "active", "Processing": "active",
@@ -158,9 +162,10 @@ class SalesforceSequencer:
         targets = set() if contacts is None else {
             str(c) for c in contacts.column("contact_id").to_pylist() if c}
         trackers.update((r["Id"], r) for r in self.query_in(select, "TargetId", targets))
-        step_of = self._steps_of(trackers.values())
+        self._load_steps({t["ActionCadenceId"] for t in trackers.values()
+                          if t.get("ActionCadenceId")})
         emails = self._emails({r["TargetId"] for r in trackers.values() if r.get("TargetId")})
-        rows = [_enrollment_row(r, emails, self._steps.completed(r, step_of))
+        rows = [_enrollment_row(r, emails, self._steps.completed(r))
                 for r in trackers.values()]
         return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
 
@@ -234,19 +239,6 @@ class SalesforceSequencer:
             line = f"{ACTIONS[kind]} answered HTTP 200 with no per-input results"
             return [{"outcome": "retry", "error": line}] * len(inputs)
         return [input_outcome(a) for a in answers]
-
-    def _steps_of(self, trackers: Any) -> dict[str, str]:
-        """Step tracker Id -> ActionCadenceStep Id, for the trackers' current and last
-        completed steps; the cadences' steps are loaded on the way."""
-        trackers = list(trackers)
-        wanted = {t[f] for t in trackers for f in ("CurrentStepId", "LastCompletedStepId")
-                  if t.get(f)}
-        step_of = {r["Id"]: r.get("ActionCadenceStepId") or "" for r in self.query_in(
-            "SELECT Id, ActionCadenceStepId FROM ActionCadenceStepTracker", "Id", wanted)}
-        self._load_steps({t["ActionCadenceId"] for t in trackers
-                          if t.get("ActionCadenceId") and
-                          (t.get("CurrentStepId") or t.get("LastCompletedStepId"))})
-        return step_of
 
     def _load_steps(self, cadences: set[str]) -> None:
         """Read the steps of cadences not read yet by this adapter (one query per 200)."""

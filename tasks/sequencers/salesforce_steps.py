@@ -1,8 +1,9 @@
 """Where a target is in a Salesforce cadence, from the documented step objects.
 
 An ActionCadenceTracker names no step number. Its `CurrentStepId` and
-`LastCompletedStepId` are ActionCadenceStepTracker ids; a step tracker's
-`ActionCadenceStepId` is the ActionCadenceStep (Object Reference,
+`LastCompletedStepId` are ActionCadenceStepTracker ids (relationships `CurrentStep`,
+`LastCompletedStep`); a step tracker's `ActionCadenceStepId` is the ActionCadenceStep
+(Object Reference,
 https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_actioncadencetracker.htm).
 Steps have no number either: they chain by `StepName` / `ParentStepName` from the one
 `Root` step of the cadence ("Cadence Object Relationships",
@@ -65,14 +66,21 @@ class CadenceSteps:
         return None, (f"cadence {cadence} branches at step {number} ({len(ids)} steps): "
                       "which one the person was on is unknown; re-enroll them by hand")
 
-    def completed(self, tracker: dict[str, Any], step_of: dict[str, str]) -> int | None:
+    def completed(self, tracker: dict[str, Any]) -> int | None:
         """How many steps of its cadence a tracker is past: the position of its last
         completed step, else (nothing completed in this assignment, e.g. one that started
-        mid-cadence) the position before its current step; None when unknown."""
-        last = tracker.get("LastCompletedStepId")
+        mid-cadence) the position before its current step; None when unknown. The tracker
+        carries its step trackers' ActionCadenceStepId under the relationships
+        `LastCompletedStep` and `CurrentStep` (null when there is none)."""
+        last = _step_of(tracker, "LastCompletedStep")
         if last:
-            return self.position.get(step_of.get(last, ""))
-        current = tracker.get("CurrentStepId")
-        if current and step_of.get(current, "") in self.position:
-            return max(self.position[step_of[current]] - 1, 0)
+            return self.position.get(last)
+        current = _step_of(tracker, "CurrentStep")
+        if current in self.position:
+            return max(self.position[current] - 1, 0)
         return None
+
+
+def _step_of(tracker: dict[str, Any], relationship: str) -> str | None:
+    step_tracker = tracker.get(relationship)
+    return step_tracker.get("ActionCadenceStepId") if isinstance(step_tracker, dict) else None

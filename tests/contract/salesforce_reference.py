@@ -68,6 +68,12 @@ DOCUMENTED_FIELDS: dict[str, set[str]] = {
         "TemplateId", "Type", "TypeDetail", "WaitTimeInSeconds"},
 }
 
+# parent relationships a query may follow (the fields' "Relationship Name" and "Refers To")
+DOCUMENTED_RELATIONSHIPS: dict[tuple[str, str], str] = {
+    ("ActionCadenceTracker", "CurrentStep"): "ActionCadenceStepTracker",
+    ("ActionCadenceTracker", "LastCompletedStep"): "ActionCadenceStepTracker",
+}
+
 # ---- actions: Actions Developer Guide, "Sales Engagement Actions" ------------------------------
 # https://developer.salesforce.com/docs/atlas.en-us.api_action.meta/api_action/actions_obj_high_velocity_sales.htm
 
@@ -194,8 +200,15 @@ def soql_fields(soql: str) -> tuple[str, set[str]]:
 
 
 def undocumented_fields(soql: str) -> list[str]:
+    """The fields (and `Relationship.Field` paths) a query names that its object lacks."""
     sobject, named = soql_fields(soql)
-    return sorted(named - DOCUMENTED_FIELDS[sobject])
+    wrong = []
+    for name in named:
+        relationship, _, parent_field = name.rpartition(".")
+        parent = DOCUMENTED_RELATIONSHIPS.get((sobject, relationship)) if relationship else sobject
+        if parent is None or parent_field not in DOCUMENTED_FIELDS[parent]:
+            wrong.append(name)
+    return sorted(wrong)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from salesforce_reference import (
     DOCUMENTED_INPUTS,
+    DOCUMENTED_RELATIONSHIPS,
     ERROR_BODY_EXAMPLE,
     ERROR_EXAMPLE,
     ID_18,
@@ -88,11 +89,27 @@ def assert_query_contract(exchange: Exchange) -> None:
     assert mismatches(page, QUERY_EXAMPLE) == []
     sobject, _ = soql_fields(soql)
     selected = {f.strip() for f in soql.split(" FROM ")[0][len("SELECT "):].split(",")}
+    own = {f for f in selected if "." not in f}
+    parents: dict[str, set[str]] = {}
+    for path in selected - own:
+        relationship, _, name = path.partition(".")
+        parents.setdefault(relationship, set()).add(name)
     for record in exchange.answer["records"]:
-        assert set(record) == {"attributes"} | selected, soql
-        assert mismatches(record["attributes"], QUERY_EXAMPLE["records"][0]["attributes"]) == []
-        assert record["attributes"]["type"] == sobject
-        assert all(ID_18.match(v) for k, v in record.items() if k.endswith("Id") and v)
+        assert set(record) == {"attributes"} | own | set(parents), soql
+        assert_record(record, sobject)
+        for relationship, names in parents.items():
+            parent = record[relationship]   # the parent record, or null without one
+            if parent is not None:
+                assert set(parent) == {"attributes"} | names
+                assert_record(parent, DOCUMENTED_RELATIONSHIPS[(sobject, relationship)])
+
+
+def assert_record(record: dict, sobject: str) -> None:
+    assert mismatches(record["attributes"], QUERY_EXAMPLE["records"][0]["attributes"]) == []
+    assert record["attributes"]["type"] == sobject
+    assert f"/sobjects/{sobject}/" in record["attributes"]["url"]
+    assert all(ID_18.match(v) for k, v in record.items()
+               if k.endswith("Id") and isinstance(v, str) and v)
 
 
 def assert_action_contract(exchange: Exchange, action: str) -> list[dict]:
@@ -163,13 +180,14 @@ def test_state_and_step_are_read_from_the_documented_tracker_and_step_objects(
     for query in recorder.queries():
         assert_query_contract(query)
         read_objects.add(soql_fields(soql_of(query.url))[0])
-    assert read_objects == {"ActionCadenceTracker", "ActionCadenceStepTracker",
-                            "ActionCadenceStep", "Contact", "Lead"}
+    # the step trackers come with the trackers, through their relationships
+    assert read_objects == {"ActionCadenceTracker", "ActionCadenceStep", "Contact", "Lead"}
     for query in recorder.queries():
         for record in query.answer["records"]:
-            for name in ("CurrentStepId", "LastCompletedStepId"):
+            for name in ("CurrentStep", "LastCompletedStep"):
                 if record.get(name):   # step tracker ids, as the guide's samples show them
-                    assert record[name][:3] == SAMPLE_IDS["ActionCadenceStepTracker"][:3]
+                    step_tracker = record[name]["attributes"]["url"].rsplit("/", 1)[-1]
+                    assert step_tracker[:3] == SAMPLE_IDS["ActionCadenceStepTracker"][:3]
 
     # the incremental read asks for trackers changed since a time, the same way
     recorder.exchanges.clear()

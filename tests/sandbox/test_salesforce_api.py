@@ -411,6 +411,30 @@ def test_trackers_name_their_steps_through_step_trackers(
     assert sent["StepType"] == "AutoSendAnEmail" and sent["ActionTakenDateTime"]
 
 
+def test_parent_fields_come_through_their_relationship_or_are_refused(
+    sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
+) -> None:
+    first, second, _ = cadence
+    assign(salesforce_client, first)
+    sandbox.set_clock(NOW + timedelta(minutes=1))
+    [row] = records(salesforce_client,
+                    "SELECT Id, LastCompletedStep.StepTitle, CurrentStep.StepTitle, "
+                    "Owner.Email FROM ActionCadenceTracker")
+    assert row["LastCompletedStep"]["StepTitle"] == "Email 1"
+    assert row["LastCompletedStep"]["attributes"]["type"] == "ActionCadenceStepTracker"
+    assert row["CurrentStep"]["StepTitle"] == "Email 2"
+    [contact] = records(salesforce_client, f"SELECT Account.Name FROM Contact "
+                                           f"WHERE Id = '{second}'")
+    assert contact == {"Account": None}   # no parent: null, as Salesforce answers
+    for soql in ("SELECT Who.Email FROM Task",                 # polymorphic
+                 "SELECT Id, Cadence.Name FROM ActionCadenceTracker",
+                 "SELECT Id FROM ActionCadenceTracker WHERE CurrentStep.State = 'Active'",
+                 "SELECT CurrentStep.Nope FROM ActionCadenceTracker"):
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            salesforce_client.query(soql)
+        assert error_code(err) == "INVALID_FIELD", soql
+
+
 def test_steps_chain_from_the_root_by_parent_step_name(
     salesforce_client: Salesforce, cadence: list[str]
 ) -> None:

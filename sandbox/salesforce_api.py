@@ -212,8 +212,9 @@ def record_object_sql(sobject: str, fields: Iterable[tuple[str, str]], version: 
 def record_json_sql(sobject: str, fields: list[tuple[str, str]], version: str,
                     relations: Iterable[Relation] = (), table: str = "") -> str:
     """The projection that renders one record of `table` as Salesforce's JSON text; a
-    relationship's fields come as the parent record's object, or null (REST API
-    "Relationship Queries": `"Account": {"attributes": {...}, "Name": ...}`)."""
+    relationship's fields come as the parent record's object, or null (SOQL and SOSL
+    Reference, "Relationship Queries", https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships.htm:
+    `"Account": {"attributes": {...}, "Name": ...}`)."""
     parents = [
         f"{sql_string(r.name)}, (select {record_object_sql(r.parent.name, r.fields, version)} "
         f"from {r.parent.table} where \"Id\" = {table}.{quote(r.reference)})"

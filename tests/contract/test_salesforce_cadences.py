@@ -300,3 +300,21 @@ def test_an_answer_element_that_is_not_the_documented_shape_is_not_taken_as_sent
     assert input_outcome({"isSuccess": False, "errors": "x"}) == {
         "outcome": "rejected", "response": {"isSuccess": False, "errors": "x"},
         "error": "ERROR: "}
+
+
+def test_the_org_limit_answers_403_request_limit_exceeded(
+        sandbox: SandboxClient, org: dict[str, str], config: Config) -> None:
+    adapter, recorder = adapter_with(config)
+    sandbox.faults(rate_limit_per_10s=1)
+    try:
+        assert adapter.sequences().num_rows == 1
+        # the next call within the window is refused the way the org limit is (the adapter
+        # would wait and resend; here the answer itself is looked at)
+        over = adapter._session().get(adapter.base + "query/",
+                                      params={"q": "SELECT Id FROM ActionCadence"})
+    finally:
+        sandbox.faults()
+    assert over.status_code == 403
+    [limited] = [e for e in recorder.exchanges if e.status == 403]
+    assert mismatches(limited.answer, ERROR_BODY_EXAMPLE) == []
+    assert limited.answer[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"

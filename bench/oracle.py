@@ -791,6 +791,10 @@ def _sf_activity(world: World) -> list[Engagement]:
         for start, end, row in spans(chain):
             person = world.sf_person.get(str(row.get("WhoId")))
             subtype = str(row.get("TaskSubtype") or row.get("Type") or "")
+            # a cadence's own email: TaskSubtype 'Cadence' (Task has no cadence field)
+            by_cadence = subtype == "Cadence"
+            if by_cadence:
+                subtype = str(row.get("Type") or "")
             if (truthy(row.get("IsDeleted")) or not person or subtype.lower() != "email"
                     or str(row.get("Status") or "") != "Completed"):
                 continue
@@ -803,7 +807,7 @@ def _sf_activity(world: World) -> list[Engagement]:
                 kind="email", direction="inbound" if inbound else "outbound",
                 people={person: BEGINNING},
                 sender=person if inbound else None, occurred=occurred, visible=(start, end),
-                is_ooo=ooo, by_sequence=filled(row.get("ActionCadenceId")),
+                is_ooo=ooo, by_sequence=by_cadence,
                 label=f"Salesforce Task {key} '{subject}'",
             ))
     for key, chain in world.sf["event"].items():

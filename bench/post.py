@@ -39,6 +39,7 @@ from tasks.store import connect  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 0)
 SEQUENCE = {"id": "101", "name": "Bench outbound", "steps": [{"after_minutes": 1440}]}
+CADENCE = "77C000000000101EAA"  # the sequence as Salesforce serves it: an ActionCadence Id
 CREATE_CHUNK = 20_000
 
 
@@ -65,7 +66,8 @@ def write_outbox(db: Path, crm: str, kind: str, people: pa.Table) -> None:
         "change_id": [f"bench-{kind}-{i}" for i in range(n)],
         "run_id": ["bench"] * n,
         "created_at": pa.array([NOW] * n, pa.timestamp("us")),
-        "kind": [kind] * n, "crm": [crm] * n, "sequence_id": [SEQUENCE["id"]] * n,
+        "kind": [kind] * n, "crm": [crm] * n,
+        "sequence_id": [CADENCE if crm == "salesforce" else SEQUENCE["id"]] * n,
         "email": people.column("email"), "contact_id": people.column("contact_id"),
         "sender": ["rep@example.com" if kind == "enroll" else None] * n,
         "rule": ["bench_rule" if kind == "unenroll" else None] * n,

@@ -169,16 +169,39 @@ SALESFORCE_PICKLISTS: dict[tuple[str, str], list[dict]] = {
     ("Account", "Type"): _picklist([
         "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"]),
     ("Account", "Industry"): _picklist([label for _, label in INDUSTRIES]),
-    ("Task", "TaskSubtype"): _picklist(["Task", "Email", "Call"]),
-    ("Task", "Status"): _picklist(["Not Started", "Completed"], default="Not Started"),
+    # Task in the Object Reference: 'Cadence' is Sales Engagement's own, never set by hand
+    ("Task", "TaskSubtype"): _picklist(["Task", "Email", "LinkedIn", "ListEmail", "Cadence",
+                                        "Call"]),
+    ("Task", "Status"): _picklist(["Not Started", "In Progress", "Completed", "Waiting on "
+                                   "someone else", "Deferred"], default="Not Started"),
     ("Task", "Type"): _picklist(["Call", "Email", "Meeting", "Other"]),
     ("OpportunityContactRole", "Role"): _picklist([
         "Business User", "Decision Maker", "Economic Buyer", "Evaluator", "Influencer",
         "Other"]),
-    ("ActionCadence", "State"): _picklist(["Active", "Inactive", "Draft"]),
-    ("ActionCadenceTracker", "State"): _picklist(["Running", "Paused", "Complete", "Error"]),
+    # the cadence objects' picklists as the Object Reference lists them
+    ("ActionCadence", "State"): _picklist(["Active", "Deleting", "Draft", "Error", "Inactive"]),
+    ("ActionCadenceStep", "Type"): _picklist([
+        "Root", "AutoSendAnEmail", "Branch", "CreateTask", "DaisyChain", "LinkedInConnection",
+        "LinkedInMail", "ListenerBranch", "MakeACall", "PlatformScreenFlowRoot", "SendAnEmail",
+        "Wait"]),
+    ("ActionCadenceStep", "GraphState"): _picklist(["Included", "Orphaned", "Pending",
+                                                    "Retired"]),
+    ("ActionCadenceTracker", "State"): _picklist([
+        "Complete", "Error", "Initializing", "Paused", "Processing", "Running"]),
     ("ActionCadenceTracker", "CompletionReason"): _picklist([
-        "AllStepsCompleted", "ManuallyRemoved", "TargetDeleted", "Error", "AutomaticallyRemoved"]),
+        "AutomaticallyExited", "AutomaticallyExitedDeletedStep",
+        "AutomaticallyExitedInvalidParentStep", "DaisyChained", "LeadConverted",
+        "ManuallyRemoved", "ManuallyRemovedNoAccess", "NoMoreSteps"]),
+    ("ActionCadenceStepTracker", "State"): _picklist([
+        "Active", "Cancelled", "Completed", "Error", "InProgress", "Paused", "Queued",
+        "Scheduled"]),
+    ("ActionCadenceStepTracker", "CompletionReason"): _picklist([
+        "AutomaticallyCompleted", "AutomaticallyExited", "ManuallyCompleted",
+        "ManuallySkipped"]),
+    ("ActionCadenceStepTracker", "StepType"): _picklist([
+        "AutoSendAnEmail", "Branch", "CreateTask", "DaisyChain", "LinkedInConnection",
+        "LinkedInMail", "ListenerBranch", "MakeACall", "PlatformScreenFlowRoot", "Root",
+        "SendAnEmail", "SubRoot", "Wait"]),
 }
 
 # reference fields: what they point to (comma-separated when polymorphic)
@@ -186,22 +209,35 @@ SALESFORCE_REFERENCES = {
     "AccountId": "Account", "OwnerId": "User", "ContactId": "Contact",
     "OpportunityId": "Opportunity", "ConvertedContactId": "Contact", "WhoId": "Contact,Lead",
     "WhatId": "Account,Opportunity", "ActionCadenceId": "ActionCadence",
-    "TargetId": "Contact,Lead",
+    "TargetId": "Contact,Lead", "RootStepId": "ActionCadenceStep",
+    "ActionCadenceStepId": "ActionCadenceStep", "ActionCadenceTrackerId": "ActionCadenceTracker",
+    "CurrentStepId": "ActionCadenceStepTracker", "LastCompletedStepId": "ActionCadenceStepTracker",
 }
 SALESFORCE_SPECIAL_TYPES = {
     "Email": "email", "Username": "email", "Website": "url", "Description": "textarea",
     "Amount": "currency",
 }
-# the sequencer tables serve these two sObjects; their fields are not sf_* columns
+# the sequencer's tables serve the cadence sObjects (sandbox/salesforce_cadences.py): their
+# fields, typed as the Object Reference types them
+_RECORD_FIELDS = [("Id", "id"), ("IsDeleted", "boolean"), ("CreatedDate", "datetime"),
+                  ("LastModifiedDate", "datetime"), ("SystemModstamp", "datetime")]
 CADENCE_FIELDS = {
-    "ActionCadence": [("Id", "id"), ("Name", "string"), ("State", "picklist")],
-    "ActionCadenceTracker": [
-        ("Id", "id"), ("ActionCadenceId", "reference"), ("TargetId", "reference"),
+    "ActionCadence": _RECORD_FIELDS + [("Name", "string"), ("State", "picklist")],
+    "ActionCadenceStep": _RECORD_FIELDS + [
+        ("ActionCadenceId", "reference"), ("StepName", "string"), ("ParentStepName", "string"),
+        ("RootStepId", "reference"), ("StepTitle", "string"), ("Type", "picklist"),
+        ("IsOrphan", "boolean"), ("GraphState", "picklist")],
+    "ActionCadenceTracker": _RECORD_FIELDS + [
+        ("ActionCadenceId", "reference"), ("TargetId", "reference"), ("OwnerId", "reference"),
+        ("State", "picklist"), ("CompletionReason", "picklist"), ("IsTrackerActive", "boolean"),
+        ("CurrentStepId", "reference"), ("LastCompletedStepId", "reference")],
+    "ActionCadenceStepTracker": _RECORD_FIELDS + [
+        ("ActionCadenceId", "reference"), ("ActionCadenceName", "string"),
+        ("ActionCadenceStepId", "reference"), ("ActionCadenceTrackerId", "reference"),
+        ("TargetId", "reference"), ("StepTitle", "string"), ("StepType", "picklist"),
         ("State", "picklist"), ("CompletionReason", "picklist"),
-        ("CurrentStepNumber", "double"), ("CreatedDate", "datetime"),
-        ("LastModifiedDate", "datetime"), ("SystemModstamp", "datetime"),
-        ("IsDeleted", "boolean"),
-    ],
+        ("ActionTakenDateTime", "datetime"), ("CompletionDate", "datetime"),
+        ("IsActionTaken", "boolean"), ("DueDateTime", "datetime")],
 }
 DUCKDB_TO_SALESFORCE = {
     "BOOLEAN": "boolean", "DOUBLE": "double", "DATE": "date", "TIMESTAMP": "datetime",

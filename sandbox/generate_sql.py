@@ -16,7 +16,7 @@ id; word lists `sg_<name>()`.
 
 from __future__ import annotations
 
-from sandbox.ids import SALESFORCE_ID_SQL
+from sandbox.ids import salesforce_id_sql
 
 FIRST_NAMES = (
     "Aaliyah", "Aaron", "Abigail", "Adrian", "Aisha", "Alejandro", "Amara", "Andrea", "Anton",
@@ -97,8 +97,7 @@ MACROS = [
     "create or replace temp macro sg_pick(xs, h) as xs[1 + sg_mod(h, len(xs))]",
     "create or replace temp macro sg_unit(h) as sg_mod(h, 1000000) / 1000000.0",
     "create or replace temp macro sg_iso(ts) as strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ')",
-    "create or replace temp macro sg_sfid(prefix, n) as "
-    + SALESFORCE_ID_SQL.format(prefix="prefix", n="n"),
+    "create or replace temp macro sg_sfid(prefix, n) as " + salesforce_id_sql("prefix", "n"),
     # the same person typed into Salesforce by hand: capitalized, padded, shouted
     """create or replace temp macro sg_email_variant(e, v) as
        case when v < 20 then upper(e[1]) || e[2:]
@@ -576,7 +575,7 @@ order by id
 SF_TASKS = f"""
 insert into sf_task (Id, CreatedDate, LastModifiedDate, SystemModstamp, Subject, WhoId, WhatId,
                      OwnerId, Status, TaskSubtype, Type, Description, ActivityDate,
-                     CompletedDateTime, ActionCadenceId)
+                     CompletedDateTime)
 with {OWNERS_CTE}, who as (
     select g.p, g.first_name, g.owner_slot, g.created_ago,
            coalesce(sg_sfid('003', g.contact_n), sg_sfid('00Q', g.lead_n)) as who_id,
@@ -607,7 +606,7 @@ select sg_sfid('00T', n), done_at, done_at, done_at,
        case when kv < 40 then 'Call' when kv < 85 then 'Email' else 'Task' end,
        case when kv < 40 then 'Call' when kv < 85 then 'Email' end,
        case when kv < 40 then 'Left a voicemail' end,
-       done_at::date, case when completed then done_at end, null
+       done_at::date, case when completed then done_at end
 from final, users
 order by n
 """

@@ -2,11 +2,17 @@
 record read/create/update/delete, the updated/deleted replication resources, and the Sales
 Engagement invocable actions, shaped so simple-salesforce works against it unmodified.
 
-Records live in the sf_<sobject> tables of sandbox/schema.sql. ActionCadence and
-ActionCadenceTracker are read-only views over the sequencer's tables, so cadence state is
-whatever the sequencer says it is. Query results are built by DuckDB as JSON text (one
-string per record, in Salesforce's value formats) and kept in a cursor table, so paging
-never walks records in Python and a retried `nextRecordsUrl` returns the same batch.
+Records live in the sf_<sobject> tables of sandbox/schema.sql; the cadence sObjects are
+read-only views over the sequencer's tables and the actions change them
+(sandbox/salesforce_cadences.py), so cadence state is whatever the sequencer says it is.
+Shapes follow the REST API Developer Guide
+(https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/): query
+(resources_query.htm: `totalSize`, `done`, `nextRecordsUrl`, `records` with `attributes`),
+describe (resources_sobject_describe.htm), updated/deleted (resources_getupdated.htm,
+resources_getdeleted.htm) and the error body of errorcodes.htm. Query results are built
+by DuckDB as JSON text (one string per record, in Salesforce's value formats) and kept in a
+cursor table, so paging never walks records in Python and a retried `nextRecordsUrl`
+returns the same batch.
 
 Errors answer as Salesforce does: a JSON list `[{"message", "errorCode"}]` with its status.
 """
@@ -19,7 +25,7 @@ import re
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,11 +37,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox import sequencer
-from sandbox.ids import SALESFORCE_ID_SQL, SALESFORCE_PREFIX, reserve
+from sandbox.ids import SALESFORCE_PREFIX, reserve, salesforce_id_sql
+from sandbox.salesforce_cadences import (
+    ACTIONS,
+    MAX_ACTION_INPUTS,
+    READ_ONLY_SOBJECTS,
+    VIEWS_SQL,
+    run_action,
+)
 from sandbox.soql import (
     DATE,
     DATETIME,
+    Relation,
     SObjectSchema,
     SoqlError,
     Translated,
@@ -55,10 +68,8 @@ SOBJECT_TABLES = {
     "OpportunityContactRole": "sf_opportunitycontactrole",
     "Task": "sf_task",
     "Event": "sf_event",
-    "ActionCadence": "sf_actioncadence",
-    "ActionCadenceTracker": "sf_actioncadencetracker",
+    **READ_ONLY_SOBJECTS,
 }
-READ_ONLY_SOBJECTS = {"ActionCadence", "ActionCadenceTracker"}
 SYSTEM_FIELDS = {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
 # fields Salesforce derives itself, never writable through the API
 DERIVED_FIELDS = {"Opportunity": {"IsClosed", "IsWon"}}
@@ -78,37 +89,13 @@ DEFAULT_REFERENCES = {
     "TargetId": ["Contact", "Lead"],
 }
 CLOSED_WON, CLOSED_LOST = "Closed Won", "Closed Lost"
-# CompletionReason of a target that ran through every step, as the team's contract (and
-# generate_metadata's picklist) spell it; a real org says 'NoMoreSteps'
-ALL_STEPS_COMPLETED = "AllStepsCompleted"
 
 BATCH_SIZE = 2000
-MAX_ACTION_INPUTS = 200
 KEPT_CURSORS = 20
 REPLICATION_WINDOW = timedelta(days=30)
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%g+0000"
 
-_VIEWS_SQL = f"""
-create view if not exists sf_actioncadence as
-select id as Id, false as IsDeleted, name as Name, 'Active' as State,
-       created_at as CreatedDate, created_at as LastModifiedDate, created_at as SystemModstamp
-from sb_sequences;
-
-create view if not exists sf_actioncadencetracker as
-select {SALESFORCE_ID_SQL.format(prefix="'77T'", n="e.id")} as Id, false as IsDeleted,
-       e.sequence_id as ActionCadenceId, e.contact_id as TargetId, e.sender as OwnerId,
-       case e.state when 'active' then 'Running' when 'paused' then 'Paused'
-                    when 'finished' then 'Complete' when 'unenrolled' then 'Complete'
-                    else 'Error' end as State,
-       case e.state when 'finished' then '{ALL_STEPS_COMPLETED}'
-                    when 'unenrolled' then 'ManuallyRemoved' end as CompletionReason,
-       e.state in ('active', 'paused') as IsTrackerActive,
-       cast(e.step as double) as CurrentStepNumber,  -- a number field, as described
-       e.enrolled_at as CreatedDate, e.updated_at as LastModifiedDate,
-       e.updated_at as SystemModstamp
-from sb_enrollments e
-where e.crm = 'salesforce';
-
+_CURSOR_SQL = """
 create temp table if not exists sf_query_cursor (
     cursor_id bigint not null, rn bigint not null, record varchar not null
 );
@@ -143,7 +130,7 @@ def ensure_setup(state: SandboxState) -> None:
     Called on every use because `/_sandbox/reset` replaces the database wholesale.
     """
     with state.lock:
-        state.con.execute(_VIEWS_SQL)
+        state.con.execute(VIEWS_SQL + _CURSOR_SQL)
 
 
 @dataclass(frozen=True)
@@ -179,9 +166,20 @@ def schemas(state: SandboxState) -> dict[str, SObjectSchema]:
         fields[row["table_name"]][row["column_name"].lower()] = (
             row["column_name"], soql_type(row["data_type"]))
     return {
-        name.lower(): SObjectSchema(name, table, fields[table])
+        name.lower(): SObjectSchema(name, table, fields[table], relationships(state, name))
         for name, table in SOBJECT_TABLES.items()
     }
+
+
+def relationships(state: SandboxState, sobject: str) -> dict[str, tuple[str, str, str]]:
+    """The sObject's parent relationships: a reference field `XId` to one served sObject is
+    relationship `X` (as describe's relationshipName says; polymorphic ones are left out)."""
+    rows = state.rows(
+        "select name, reference_to from sf_fields where lower(sobject) = lower(?) "
+        "and type = 'reference' and name like '%Id' and reference_to not like '%,%'",
+        [sobject])
+    return {r["name"][:-2].lower(): (r["name"][:-2], r["name"], r["reference_to"].lower())
+            for r in rows if canonical_sobject(r["reference_to"] or "")}
 
 
 # ---- records as Salesforce JSON -----------------------------------------------------------
@@ -200,13 +198,28 @@ def json_value_sql(name: str, kind: str) -> str:
     return column
 
 
-def record_json_sql(sobject: str, fields: list[tuple[str, str]], version: str) -> str:
-    """The projection that renders one record as Salesforce's JSON, attributes first."""
+def record_object_sql(sobject: str, fields: Iterable[tuple[str, str]], version: str,
+                      extra: Iterable[str] = ()) -> str:
+    """A record as Salesforce's JSON object, attributes first (JSON, not text); `extra`
+    are more `'key', value` pairs."""
     url_prefix = sql_string(f"/services/data/{version}/sobjects/{sobject}/")
     parts = [f"'attributes', json_object('type', {sql_string(sobject)}, 'url', "
              f"{url_prefix} || \"Id\")"]
     parts += [f"{sql_string(name)}, {json_value_sql(name, kind)}" for name, kind in fields]
-    return f"cast(json_object({', '.join(parts)}) as varchar)"
+    return f"json_object({', '.join([*parts, *extra])})"
+
+
+def record_json_sql(sobject: str, fields: list[tuple[str, str]], version: str,
+                    relations: Iterable[Relation] = (), table: str = "") -> str:
+    """The projection that renders one record of `table` as Salesforce's JSON text; a
+    relationship's fields come as the parent record's object, or null (SOQL and SOSL
+    Reference, "Relationship Queries", https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships.htm:
+    `"Account": {"attributes": {...}, "Name": ...}`)."""
+    parents = [
+        f"{sql_string(r.name)}, (select {record_object_sql(r.parent.name, r.fields, version)} "
+        f"from {r.parent.table} where \"Id\" = {table}.{quote(r.reference)})"
+        for r in relations]
+    return f"cast({record_object_sql(sobject, fields, version, parents)} as varchar)"
 
 
 # ---- query cursors ------------------------------------------------------------------------
@@ -226,7 +239,8 @@ class Cursors:
     def open(self, state: SandboxState, translated: Translated, version: str) -> tuple[int, int]:
         """Run the query into a new cursor; returns (cursor id, total rows)."""
         cursor_id = next(self._ids)
-        record = record_json_sql(translated.sobject.name, translated.fields, version)
+        record = record_json_sql(translated.sobject.name, translated.fields, version,
+                                 translated.relations, translated.sobject.table)
         projection = f"{cursor_id}, row_number() over (order by {translated.order_sql}), {record}"
         with state.lock:
             state.con.execute(
@@ -550,9 +564,9 @@ def _merge_batch(
     _check_values(con, sobject, fields)
     new_count = con.execute("select count(*) from sf_batch where Id is null").fetchall()[0][0]
     first = reserve(con, sobject, new_count) if new_count else 0
-    new_id = SALESFORCE_ID_SQL.format(
-        prefix=sql_string(SALESFORCE_PREFIX[sobject]),
-        n=f"{first} - 1 + row_number() over (partition by Id is null order by row_no)",
+    new_id = salesforce_id_sql(
+        sql_string(SALESFORCE_PREFIX[sobject]),
+        f"{first} - 1 + row_number() over (partition by Id is null order by row_no)",
     )
     typed = ", ".join(
         f"{cast_sql(f'v{i}', c.duckdb_type)} as v{i}, h{i}" for i, c in enumerate(fields))
@@ -809,100 +823,6 @@ def rest_write(state: SandboxState, sobject: str, body: Any, *, record_id: str |
         return write_records(state, sobject, [fields], action=action)[0]
     except ValueError as err:
         raise ApiError(400, "JSON_PARSER_ERROR", str(err)) from None
-
-
-# ---- Sales Engagement actions -------------------------------------------------------------
-
-ACTIONS = ("assignTargetToSalesCadence", "removeTargetFromSalesCadence",
-           "pauseSalesCadenceTracker", "resumeSalesCadenceTracker")
-# sequencer refusal -> the statusCode an action error carries
-REFUSAL_STATUS = {
-    "SEQUENCE_NOT_FOUND": "INVALID_CROSS_REFERENCE_KEY",
-    "CONTACT_NOT_FOUND": "INVALID_CROSS_REFERENCE_KEY",
-    "ALREADY_ENROLLED": "DUPLICATE_VALUE",
-    "CONTACT_UNSUBSCRIBED": "INVALID_OPERATION",
-}
-
-
-class InputError(Exception):
-    """One action input failed; the others still run (HTTP 200 with per-input errors)."""
-
-    def __init__(self, status_code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-def run_action(state: SandboxState, action: str, inputs: list[Any]) -> list[dict]:
-    """Run every input of one invocable-action call, one result per input, in order."""
-    results = []
-    with state.lock:
-        for item in inputs:
-            try:
-                if not isinstance(item, dict):
-                    raise InputError("INVALID_INPUT", "each input must be a JSON object")
-                _run_one(state, action, item)
-                results.append({"actionName": action, "errors": None, "isSuccess": True,
-                                "outputValues": None})
-            except InputError as err:
-                results.append({
-                    "actionName": action,
-                    "errors": [{"statusCode": err.status_code, "message": err.message,
-                                "fields": []}],
-                    "isSuccess": False,
-                    "outputValues": None,
-                })
-    return results
-
-
-def _required(item: dict, name: str) -> str:
-    value = item.get(name)
-    if value in (None, ""):
-        raise InputError("REQUIRED_FIELD_MISSING", f"Missing required input parameter: {name}")
-    return str(value)
-
-
-def _start_step(item: dict, cadence: str) -> int | None:
-    """`startStepNameOrId`, the optional step an assignment starts at. The sandbox's cadence
-    steps have no names or ids of their own, so a step is named by its number ("3")."""
-    value = item.get("startStepNameOrId")
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
-        raise InputError("INVALID_INPUT",
-                         f"startStepNameOrId: no step of cadence {cadence} is named '{value}'; "
-                         "give the step's number, e.g. \"3\"")
-    return int(text)
-
-
-def _run_one(state: SandboxState, action: str, item: dict) -> None:
-    target = _required(item, "targetId")
-    try:
-        if action == "assignTargetToSalesCadence":
-            cadence = _required(item, "salesCadenceNameOrId")
-            sequencer.enroll(state, crm="salesforce", contact_id=target,
-                             sequence_id=cadence, sender=item.get("userId"),
-                             start_step=_start_step(item, cadence))
-            return
-        cadence = item.get("salesCadenceNameOrId") or None
-        if cadence is not None:
-            sequencer.find_sequence(state, cadence)
-        to_state, reason = {
-            "removeTargetFromSalesCadence":
-                ("unenrolled", item.get("completionReasonCode") or "ManuallyRemoved"),
-            "pauseSalesCadenceTracker": ("paused", None),
-            "resumeSalesCadenceTracker": ("active", None),
-        }[action]
-        changed = sequencer.change_state(state, crm="salesforce", contact_id=target,
-                                         sequence_id=cadence, to_state=to_state, reason=reason)
-    except sequencer.EnrollmentRefused as err:
-        raise InputError(REFUSAL_STATUS.get(err.code, "INVALID_INPUT"),
-                         f"{err.code}: {err.message}") from None
-    if not changed:
-        wanted = "paused" if to_state == "active" else "active or paused"
-        where = f"cadence {cadence}" if cadence else "any cadence"
-        raise InputError("INVALID_INPUT", f"Target {target} has no {wanted} tracker in {where}")
 
 
 # ---- routes -------------------------------------------------------------------------------

@@ -109,9 +109,9 @@ create table sf_task (
     Id varchar primary key, IsDeleted boolean not null default false,
     CreatedDate timestamp, LastModifiedDate timestamp, SystemModstamp timestamp,
     Subject varchar, WhoId varchar, WhatId varchar, OwnerId varchar, Status varchar,
-    TaskSubtype varchar,              -- Email | Call | Task
-    Type varchar, Description varchar, ActivityDate date, CompletedDateTime timestamp,
-    ActionCadenceId varchar            -- sandbox marker: set on emails a cadence sent
+    -- Task | Email | ListEmail | Call | LinkedIn | Cadence (what Sales Engagement writes)
+    TaskSubtype varchar,
+    Type varchar, Description varchar, ActivityDate date, CompletedDateTime timestamp
 );
 create table sf_event (
     Id varchar primary key, IsDeleted boolean not null default false,
@@ -121,7 +121,8 @@ create table sf_event (
 );
 
 -- The sequencer both CRMs front: HubSpot Sequences and Salesforce cadences
--- (ActionCadence / ActionCadenceTracker are served from these tables).
+-- (ActionCadence, ActionCadenceStep and the trackers are views over these tables,
+-- sandbox/salesforce_cadences.py).
 create table sb_sequences (
     id varchar primary key, name varchar not null,
     steps json not null,               -- [{"after_minutes": n}, ...]

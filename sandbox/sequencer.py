@@ -2,7 +2,7 @@
 
 Enrollments advance on the sandbox clock: `tick` sends every step that has come due,
 records it in sb_sent, and writes the email engagement the real tools would (a HubSpot
-email carrying hs_sequence_id, or a Salesforce Task carrying ActionCadenceId), so a
+email carrying hs_sequence_id, or a Salesforce Task of TaskSubtype 'Cadence'), so a
 test can always ask "was a step sent to someone who was excluded?".
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from sandbox.ids import SALESFORCE_ID_SQL, reserve
+from sandbox.ids import SALESFORCE_PREFIX, reserve, salesforce_id_sql
 from sandbox.state import SandboxState
 
 OPEN_STATES = ("active", "paused")
@@ -336,17 +336,20 @@ def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
     salesforce_count = count - hubspot_count
     if salesforce_count:
         first = reserve(con, "Task", salesforce_count)
-        task_id = SALESFORCE_ID_SQL.format(
-            prefix="'00T'", n=f"{first} - 1 + row_number() over (order by id)"
+        task_id = salesforce_id_sql(
+            f"'{SALESFORCE_PREFIX['Task']}'", f"{first} - 1 + row_number() over (order by id)"
         )
+        # Task has no cadence field: 'Cadence' is the subtype "used by Sales Engagement"
+        # that nobody can set by hand (Task in the Object Reference,
+        # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm);
+        # which cadence sent it is the target's ActionCadenceTracker of the time
         con.execute(
             f"""
             insert into sf_task (Id, CreatedDate, LastModifiedDate, SystemModstamp, Subject,
-                WhoId, Status, TaskSubtype, Type, ActivityDate, CompletedDateTime,
-                ActionCadenceId)
+                WhoId, Status, TaskSubtype, Type, ActivityDate, CompletedDateTime)
             select {task_id}, sent_at, sent_at, sent_at,
                    'Email: ' || sequence_name || ' (step ' || step || ')', contact_id,
-                   'Completed', 'Email', 'Email', cast(sent_at as date), sent_at, sequence_id
+                   'Completed', 'Cadence', 'Email', cast(sent_at as date), sent_at
             from due where crm = 'salesforce'
             """
         )

@@ -1,6 +1,6 @@
 """The SOQL subset seqguard sends, parsed and translated to DuckDB SQL with bound values.
 
-Supported: `SELECT f1, f2 | COUNT() FROM SObject [WHERE cond] [ORDER BY f [ASC|DESC]
+Supported: `SELECT f1, f2, Parent.f3 | COUNT() FROM SObject [WHERE cond] [ORDER BY f [ASC|DESC]
 [NULLS FIRST|LAST], ...] [LIMIT n]`, conditions with = != <> < <= > >= LIKE IN (...)
 NOT IN (...), AND, OR, NOT and parentheses, and the literals Salesforce accepts: 'strings'
 with backslash escapes, numbers, true/false, null, datetimes, dates, TODAY, YESTERDAY and
@@ -52,9 +52,23 @@ class SObjectSchema:
     name: str                                   # canonical name, e.g. 'Contact'
     table: str                                  # DuckDB table or view, e.g. 'sf_contact'
     fields: Mapping[str, tuple[str, str]]       # lower-case name -> (canonical name, soql type)
+    # parent relationships: lower-case relationship name -> (its name, the reference field,
+    # the lower-case name of the sObject it refers to), e.g. 'account' -> (Account, AccountId,
+    # account)
+    relationships: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def field(self, name: str) -> tuple[str, str] | None:
         return self.fields.get(name.lower())
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Fields of a parent record selected through a relationship (`Account.Name`)."""
+
+    name: str                          # the relationship, e.g. 'Account'
+    reference: str                     # the reference field holding the parent's Id
+    parent: SObjectSchema
+    fields: tuple[tuple[str, str], ...]  # (canonical name, soql type) on the parent
 
 
 def soql_type(duckdb_type: str) -> str:
@@ -465,6 +479,7 @@ class Translated:
     count_only: bool
     where_sql: str
     params: list[Any] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
     order_sql: str = '"Id"'
     limit: int | None = None
 
@@ -514,9 +529,10 @@ class _Resolver:
                 "to use a custom object, be sure to append the '__c' after the entity name. "
                 "Please reference your WSDL or the describe call for the appropriate names.")
         self.schema = schema
+        self.schemas = schemas
 
     def translate(self, include_deleted: bool) -> Translated:
-        fields = self.select_fields()
+        fields, relations = self.select_fields()
         conditions = [] if include_deleted or not self.schema.field("IsDeleted") else [
             'not coalesce("IsDeleted", false)']
         if self.query.where is not None:
@@ -530,39 +546,62 @@ class _Resolver:
             params=self.params,
             order_sql=self.order_sql(),
             limit=self.query.limit,
+            relations=relations,
         )
 
-    def resolve(self, token: Token) -> tuple[str, str]:
+    def resolve(self, token: Token, schema: SObjectSchema | None = None,
+                name: str | None = None) -> tuple[str, str]:
         """A field token's canonical name and soql type, or INVALID_FIELD like Salesforce."""
-        if "." in token.text:
-            relationship = token.text.split(".", 1)[0]
-            raise error_at(
-                self.query.text, token.pos, "INVALID_FIELD",
-                f"Didn't understand relationship '{relationship}' in field path. If you are "
-                "attempting to use a custom relationship, be sure to append the '__r' after the "
-                "custom relationship name. Please reference your WSDL or the describe call for "
-                "the appropriate names.")
-        found = self.schema.field(token.text)
+        schema, name = schema or self.schema, name or token.text
+        if "." in name:
+            raise self.unknown_relationship(token, name.split(".", 1)[0])
+        found = schema.field(name)
         if found is None:
             raise error_at(
                 self.query.text, token.pos, "INVALID_FIELD",
-                f"No such column '{token.text}' on entity '{self.schema.name}'. If you are "
+                f"No such column '{name}' on entity '{schema.name}'. If you are "
                 "attempting to use a custom field, be sure to append the '__c' after the custom "
                 "field name. Please reference your WSDL or the describe call for the "
                 "appropriate names.")
         return found
 
-    def select_fields(self) -> list[tuple[str, str]]:
+    def unknown_relationship(self, token: Token, relationship: str) -> SoqlError:
+        return error_at(
+            self.query.text, token.pos, "INVALID_FIELD",
+            f"Didn't understand relationship '{relationship}' in field path. If you are "
+            "attempting to use a custom relationship, be sure to append the '__r' after the "
+            "custom relationship name. Please reference your WSDL or the describe call for "
+            "the appropriate names.")
+
+    def select_fields(self) -> tuple[list[tuple[str, str]], list[Relation]]:
+        """The selected fields, and the parent fields selected through relationships
+        (one level: `Parent.Field`, the parent named by a reference field of one sObject)."""
         fields: list[tuple[str, str]] = []
+        parents: dict[str, list[tuple[str, str]]] = {}
         seen: set[str] = set()
         for token in self.query.fields:
-            name, kind = self.resolve(token)
+            path = token.text.split(".")
+            if len(path) == 1:
+                name, kind = self.resolve(token)
+                fields.append((name, kind))
+            else:
+                relation = self.schema.relationships.get(path[0].lower())
+                if len(path) > 2 or relation is None:
+                    raise self.unknown_relationship(token, path[0])
+                parent = self.schemas[relation[2]]
+                name, kind = self.resolve(token, parent, path[1])
+                parents.setdefault(relation[0], []).append((name, kind))
+                name = f"{relation[0]}.{name}"
             if name in seen:
                 raise error_at(self.query.text, token.pos, "MALFORMED_QUERY",
                                f"duplicate field selected: {name}")
             seen.add(name)
-            fields.append((name, kind))
-        return fields
+        relations = []
+        for relation_name, parent_fields in parents.items():
+            _, reference, parent_key = self.schema.relationships[relation_name.lower()]
+            relations.append(Relation(relation_name, reference, self.schemas[parent_key],
+                                      tuple(parent_fields)))
+        return fields, relations
 
     def order_sql(self) -> str:
         parts: list[str] = []

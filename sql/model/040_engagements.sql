@@ -5,8 +5,9 @@
 -- contact the CRM logged it on when the address is nobody's (so this runs after
 -- crm.people, which says whose an address is). `from_email` keeps the sender as
 -- written, so rules can tell mail from an alias. Sequencer-sent emails carry their
--- sequence (HubSpot hs_sequence_id, Salesforce ActionCadenceId): own activity is not a
--- signal. HubSpot ids are prefixed by object ('email:1', 'meeting:1'): emails and
+-- sequence (HubSpot hs_sequence_id; Salesforce: a Task of TaskSubtype 'Cadence', which
+-- only Sales Engagement writes, of the cadence the person's tracker of the time is in, or
+-- 'unknown' when no tracker was read): own activity is not a signal. HubSpot ids are prefixed by object ('email:1', 'meeting:1'): emails and
 -- meetings number their ids apart.
 with own_addresses as (
     select email from crm.people
@@ -156,6 +157,14 @@ owners as (
     select Id, crm.normalize_email(Email) as email from raw_salesforce."User"
 ),
 
+-- a Task has no cadence field (Task in the Object Reference); a target is in one cadence
+-- at a time, so the tracker created last before the task is the cadence that wrote it
+cadence_trackers as (
+    select TargetId, CreatedDate, ActionCadenceId
+    from raw_salesforce.ActionCadenceTracker
+    where not coalesce(IsDeleted, false) and CreatedDate is not null
+),
+
 salesforce_tasks as (
     select
         t.*,
@@ -170,7 +179,8 @@ salesforce_tasks as (
             -- orgs that predate TaskSubtype say it in Type
             when t.Type = 'Email' then 'email'
             when t.Type = 'Call' then 'call'
-        end as activity_type
+        end as activity_type,
+        coalesce(t.CompletedDateTime, t.ActivityDate::timestamp, t.CreatedDate) as occurred_at
     from raw_salesforce.Task as t
     where not coalesce(t.IsDeleted, false)
         -- an open task is a to-do, not something that happened
@@ -197,10 +207,14 @@ salesforce_task_rows as (
             regexp_matches(t.Subject, '(?i)(automatic reply|out[ -]of[ -](the )?office)'), false
         ) as is_ooo,
         false as is_bounce,
-        nullif(trim(t.ActionCadenceId), '') as sent_by_sequence,
-        coalesce(t.CompletedDateTime, t.ActivityDate::timestamp, t.CreatedDate) as occurred_at,
+        case
+            when t.TaskSubtype = 'Cadence' then coalesce(c.ActionCadenceId, 'unknown')
+        end as sent_by_sequence,
+        t.occurred_at,
         o.email as owner_email
     from salesforce_tasks as t
+    asof left join cadence_trackers as c
+        on c.TargetId = t.WhoId and t.occurred_at >= c.CreatedDate
     left join who as w on w.Id = t.WhoId
     left join owners as o on o.Id = t.OwnerId
     where t.activity_type is not null

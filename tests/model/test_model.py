@@ -352,17 +352,28 @@ def test_out_of_office_replies_are_told_by_headers_or_subject(world):
 
 def test_sequencer_sent_emails_carry_their_sequence(world):
     world.salesforce("User", {"Id": "005R", "Email": "Rep@us.test"})
-    world.salesforce("Contact", {"Id": "003A", "Email": "bo@acme.com"})
+    world.salesforce("Contact", {"Id": "003A", "Email": "bo@acme.com"},
+                     {"Id": "003B", "Email": "cy@acme.com"})
     world.hubspot("emails",
                   email("1", "EMAIL", "rep@us.test", "ann@acme.com", hs_sequence_id="seq-7"),
                   email("2", "EMAIL", "rep@us.test", "ann@acme.com", hs_sequence_id=""))
+    # a cadence's own email: TaskSubtype 'Cadence' (Task has no cadence field); which
+    # cadence is the person's tracker of the time
+    world.salesforce("ActionCadenceTracker",
+                     {"Id": "0qB1", "TargetId": "003A", "ActionCadenceId": "77C0",
+                      "CreatedDate": datetime(2025, 1, 1)},
+                     {"Id": "0qB2", "TargetId": "003A", "ActionCadenceId": "77C1",
+                      "CreatedDate": datetime(2025, 5, 1)})
     world.salesforce(
         "Task",
-        {"Id": "00T1", "WhoId": "003A", "OwnerId": "005R", "TaskSubtype": "Email",
-         "Status": "Completed", "Subject": "Email: Intro", "ActionCadenceId": "77C1",
+        {"Id": "00T1", "WhoId": "003A", "OwnerId": "005R", "TaskSubtype": "Cadence",
+         "Type": "Email", "Status": "Completed", "Subject": "Email: Intro",
          "CompletedDateTime": LATER},
         {"Id": "00T2", "WhoId": "003A", "OwnerId": "005R", "TaskSubtype": "Email",
-         "Status": "Completed", "Subject": "Email: Pricing"})
+         "Status": "Completed", "Subject": "Email: Pricing"},
+        # a cadence's email whose tracker was never read: own activity, cadence unknown
+        {"Id": "00T3", "WhoId": "003B", "OwnerId": "005R", "TaskSubtype": "Cadence",
+         "Type": "Email", "Status": "Completed", "Subject": "Email: Intro"})
     world.build()
 
     assert world.rows("select engagement_id, direction, email, from_email, sent_by_sequence, "
@@ -371,6 +382,8 @@ def test_sequencer_sent_emails_carry_their_sequence(world):
          "from_email": "rep@us.test", "sent_by_sequence": "77C1", "occurred_at": LATER},
         {"engagement_id": "00T2", "direction": "outbound", "email": "bo@acme.com",
          "from_email": "rep@us.test", "sent_by_sequence": None, "occurred_at": NOW_},
+        {"engagement_id": "00T3", "direction": "outbound", "email": "cy@acme.com",
+         "from_email": "rep@us.test", "sent_by_sequence": "unknown", "occurred_at": NOW_},
         {"engagement_id": "email:1", "direction": "outbound", "email": "ann@acme.com",
          "from_email": "rep@us.test", "sent_by_sequence": "seq-7", "occurred_at": SENT},
         {"engagement_id": "email:2", "direction": "outbound", "email": "ann@acme.com",

@@ -25,6 +25,8 @@ SEQUENCES = [
      "steps": [{"after_minutes": 60}, {"after_minutes": 1440}, {"after_minutes": 2880}]},
     {"id": "102", "name": "Webinar follow-up", "steps": [{"after_minutes": 30}]},
 ]
+# sequence 101 as Salesforce serves it: an ActionCadence with an 18-character id
+CADENCE_101 = "77C000000000101EAA"
 
 
 def hubspot(config: Config, limit: int | None = None) -> HubSpotSequencer:
@@ -61,10 +63,12 @@ def salesforce_people(sandbox: SandboxClient, n: int, prefix: str = "s",
 
 
 def add_changes(db: Path, kind: str, people: list[tuple[str, str]], *, crm: str = "hubspot",
-                sequence_id: str = "101", run_id: str = "run-1", prefix: str | None = None,
+                sequence_id: str | None = None, run_id: str = "run-1", prefix: str | None = None,
                 sender: str | None = "rep@example.com", rule: str | None = "open_opportunity",
                 created_at: datetime = NOW, status: str = "pending") -> list[str]:
-    """Outbox rows as the decision step writes them; returns their change ids."""
+    """Outbox rows as the decision step writes them (sequence 101 unless named);
+    returns their change ids."""
+    sequence_id = sequence_id or (CADENCE_101 if crm == "salesforce" else "101")
     prefix = prefix or f"{run_id}-{kind}"
     ids = [f"{prefix}-{i}" for i in range(len(people))]
     rows = pa.table({

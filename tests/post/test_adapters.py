@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 from post_support import (
+    CADENCE_101,
     hubspot,
     hubspot_people,
     salesforce,
@@ -101,19 +102,22 @@ def test_salesforce_assigns_pauses_resumes_and_removes(fresh: SandboxClient,
                                                        config: Config) -> None:
     people = salesforce_people(fresh, 3)
     adapter = salesforce(config)
-    assert set(adapter.enroll(changes("enroll", people)).column("outcome").to_pylist()) == {
-        "sent"}
+    assert adapter.sequences().to_pylist()[0] == {"sequence_id": CADENCE_101,
+                                                  "name": "Enterprise outbound"}
+    enrolled = adapter.enroll(changes("enroll", people, sequence_id=CADENCE_101))
+    assert set(enrolled.column("outcome").to_pylist()) == {"sent"}
     contacts = pa.table({"contact_id": [c for c, _ in people]})
     read = adapter.enrollments(None, contacts)
     assert set(states(read).values()) == {"active"}
     assert {r["email"] for r in read.to_pylist()} == {e for _, e in people}
-    assert all(r["enrollment_id"].startswith("77T") for r in read.to_pylist())
+    assert all(r["enrollment_id"].startswith("0qB") for r in read.to_pylist())
+    assert {r["step"] for r in read.to_pylist()} == {0}
 
-    first, second, third = ((c, "101") for c, _ in people)
-    adapter.pause(changes("pause", people[:2], prefix="p"))
+    first, second, third = ((c, CADENCE_101) for c, _ in people)
+    adapter.pause(changes("pause", people[:2], sequence_id=CADENCE_101, prefix="p"))
     assert states(adapter.enrollments(None, contacts))[first] == "paused"
-    adapter.resume(changes("resume", people[:1], prefix="r"))
-    adapter.unenroll(changes("unenroll", people[2:], prefix="u"))
+    adapter.resume(changes("resume", people[:1], sequence_id=CADENCE_101, prefix="r"))
+    adapter.unenroll(changes("unenroll", people[2:], sequence_id=CADENCE_101, prefix="u"))
     after = states(adapter.enrollments(None, contacts))
     assert after == {first: "active", second: "paused", third: "unenrolled"}
     # the incremental read (since) sees the same trackers
@@ -131,18 +135,23 @@ def test_salesforce_refusals_are_per_input(fresh: SandboxClient, config: Config)
     people = salesforce_people(fresh, 2)
     opted_out = salesforce_people(fresh, 1, prefix="optout", HasOptedOutOfEmail=True)
     adapter = salesforce(config)
-    adapter.enroll(changes("enroll", people[:1]))
+    adapter.enroll(changes("enroll", people[:1], sequence_id=CADENCE_101))
     answers = by_change(adapter.enroll(pa.concat_tables([
-        changes("enroll", people[:1], prefix="again"),
-        changes("enroll", opted_out, prefix="unsub"),
-        changes("enroll", people[1:], prefix="ok"),
+        changes("enroll", people[:1], sequence_id=CADENCE_101, prefix="again"),
+        changes("enroll", opted_out, sequence_id=CADENCE_101, prefix="unsub"),
+        changes("enroll", people[1:], sequence_id=CADENCE_101, prefix="ok"),
     ])))
-    assert answers["again0"]["error"].startswith("DUPLICATE_VALUE: ALREADY_ENROLLED")
-    assert answers["unsub0"]["error"].startswith("INVALID_OPERATION: CONTACT_UNSUBSCRIBED")
+    assert answers["again0"]["outcome"] == "rejected"
+    assert "already enrolled" in answers["again0"]["error"]
+    assert answers["unsub0"]["error"].startswith("UNKNOWN_EXCEPTION: ")
+    assert "unsubscribed" in answers["unsub0"]["error"]
     assert answers["ok0"]["outcome"] == "sent"  # its neighbours' refusals do not fail it
-    # removing someone who is in no cadence is a refusal too
-    removed = adapter.unenroll(changes("unenroll", opted_out, prefix="rm"))
-    assert removed.column("error").to_pylist()[0].startswith("INVALID_INPUT: ")
+    # removing someone who is in no cadence asks nothing: the effect is already there
+    fresh.clear_requests()
+    removed = adapter.unenroll(changes("unenroll", opted_out, sequence_id=CADENCE_101,
+                                       prefix="rm"))
+    assert removed.column("outcome").to_pylist() == ["confirmed"]
+    assert not [r for r in fresh.requests() if "/actions/" in r["path"]]
 
 
 def test_salesforce_sends_at_most_200_inputs_per_call(fresh: SandboxClient,
@@ -165,8 +174,8 @@ def test_salesforce_starts_a_recovered_target_at_its_step(fresh: SandboxClient,
     people = salesforce_people(fresh, 2)
     adapter = salesforce(config)
     answers = adapter.enroll(pa.concat_tables([
-        changes("enroll", people[:1], start_step=3, prefix="mid"),
-        changes("enroll", people[1:], prefix="new")]))
+        changes("enroll", people[:1], sequence_id=CADENCE_101, start_step=3, prefix="mid"),
+        changes("enroll", people[1:], sequence_id=CADENCE_101, prefix="new")]))
     assert answers.column("outcome").to_pylist() == ["sent", "sent"]
     steps = {e["contact_id"]: e["step"] for e in fresh.enrollments()}
     # steps before the start count as sent; a plain assignment starts from the top
@@ -179,20 +188,20 @@ def test_salesforce_refuses_a_start_step_the_cadence_lacks_per_input(
         fresh: SandboxClient, config: Config, salesforce_client) -> None:
     people = salesforce_people(fresh, 2)
     answers = by_change(salesforce(config).enroll(pa.concat_tables([
-        changes("enroll", people[:1], start_step=4, prefix="past"),
-        changes("enroll", people[1:], start_step=2, prefix="ok")])))
+        changes("enroll", people[:1], sequence_id=CADENCE_101, start_step=4, prefix="past"),
+        changes("enroll", people[1:], sequence_id=CADENCE_101, start_step=2, prefix="ok")])))
     assert answers["past0"]["outcome"] == "rejected"
     assert answers["past0"]["error"] == (
-        "INVALID_INPUT: STEP_NOT_FOUND: Sequence 101 has no step 4 (it has steps 1 to 3)")
+        f"start step unknown: cadence {CADENCE_101} has no step 4 (steps 1 to 3)")
     assert answers["ok0"]["outcome"] == "sent"
-    # a step named by anything but its number is refused the same way, through the client
+    # a step the cadence does not have is refused per input by Salesforce too
     answer = salesforce_client.restful(
         "actions/standard/assignTargetToSalesCadence", method="POST", json={"inputs": [
-            {"salesCadenceNameOrId": "101", "targetId": people[0][0],
+            {"salesCadenceNameOrId": CADENCE_101, "targetId": people[0][0],
              "startStepNameOrId": "Intro email"}]})
     assert answer[0]["isSuccess"] is False
-    assert answer[0]["errors"][0]["statusCode"] == "INVALID_INPUT"
-    assert "no step of cadence 101 is named 'Intro email'" in answer[0]["errors"][0]["message"]
+    assert answer[0]["errors"][0]["statusCode"] == "UNKNOWN_EXCEPTION"
+    assert "no step 'Intro email'" in answer[0]["errors"][0]["message"]
     assert {e["contact_id"] for e in fresh.enrollments()} == {people[1][0]}
 
 

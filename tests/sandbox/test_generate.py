@@ -123,8 +123,12 @@ def test_counters_continue_after_every_generated_id(sandbox_data: SandboxState) 
 def test_every_id_is_unique_and_well_formed(sandbox_data: SandboxState) -> None:
     for table in ("sf_contact", "sf_lead", "sf_account", "sf_opportunity", "sf_task"):
         malformed = one(sandbox_data, f"select count(*) from {table} "
-                        "where not regexp_full_match(Id, '[0-9A-Za-z]{3}[0-9]{12}AAA')")
+                        "where not regexp_full_match(Id, '[0-9A-Za-z]{3}[0-9]{12}[A-Z0-5]{3}')")
         assert malformed == 0, table
+        # the last three characters are Salesforce's checksum of the first fifteen
+        sample = [r["Id"] for r in sandbox_data.rows(f"select Id from {table} limit 50")]
+        assert all(i[15:] == ids.checksum(i[:15]) for i in sample), table
+    assert ids.salesforce_id("Lead", 1) == "00Q000000000001EAA"
     assert one(sandbox_data, "select count(*) - count(distinct email) from hs_contacts") == 0
 
 
@@ -152,10 +156,14 @@ def test_every_hubspot_column_has_a_property_and_every_salesforce_column_a_field
         sobject = sobjects.get(col["table_name"], col["table_name"][3:].capitalize())
         assert (sobject, col["column_name"]) in fields, col
     tracker = [n for (s, n) in fields if s == "ActionCadenceTracker"]
-    assert set(tracker) == {"Id", "ActionCadenceId", "TargetId", "State", "CompletionReason",
-                            "CurrentStepNumber", "CreatedDate", "LastModifiedDate",
+    assert set(tracker) == {"Id", "ActionCadenceId", "TargetId", "OwnerId", "State",
+                            "CompletionReason", "IsTrackerActive", "CurrentStepId",
+                            "LastCompletedStepId", "CreatedDate", "LastModifiedDate",
                             "SystemModstamp", "IsDeleted"}
-    assert {n for (s, n) in fields if s == "ActionCadence"} == {"Id", "Name", "State"}
+    assert {n for (s, n) in fields if s == "ActionCadence"} == {
+        "Id", "Name", "State", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+    assert fields[("ActionCadenceTracker", "CurrentStepId")]["reference_to"] == (
+        "ActionCadenceStepTracker")
     assert fields[("Contact", "AccountId")]["type"] == "reference"
     assert fields[("Contact", "AccountId")]["reference_to"] == "Account"
     assert fields[("Contact", "Email")]["type"] == "email"
@@ -213,8 +221,10 @@ def test_salesforce_picklists_hold_the_standard_values() -> None:
         "Negotiation/Review", "Closed Won", "Closed Lost"]
     assert "Closed - Converted" in picklist("Lead", "Status")
     assert "Customer - Direct" in picklist("Account", "Type")
-    assert picklist("Task", "TaskSubtype") == ["Task", "Email", "Call"]
-    assert picklist("Task", "Status") == ["Not Started", "Completed"]
+    assert picklist("Task", "TaskSubtype") == ["Task", "Email", "LinkedIn", "ListEmail",
+                                               "Cadence", "Call"]
+    assert picklist("Task", "Status")[:3] == ["Not Started", "In Progress", "Completed"]
+    assert "NoMoreSteps" in picklist("ActionCadenceTracker", "CompletionReason")
 
 
 def test_owners_are_the_same_people_in_both_crms() -> None:

@@ -201,11 +201,13 @@ def test_sobject_names_are_case_insensitive_and_served_canonically(
     described = salesforce_client.restful("sobjects/actioncadencetracker/describe")
     assert described["name"] == "ActionCadenceTracker"
     names = {f["name"] for f in described["fields"]}
-    assert {"ActionCadenceId", "TargetId", "State", "CompletionReason",
-            "CurrentStepNumber"} <= names
+    assert {"ActionCadenceId", "TargetId", "State", "CompletionReason", "IsTrackerActive",
+            "CurrentStepId", "LastCompletedStepId"} <= names
+    assert "CurrentStepNumber" not in names  # no such field on the real object
     listed = {s["name"] for s in salesforce_client.describe()["sobjects"]}
     assert {"Contact", "Lead", "Account", "Opportunity", "OpportunityContactRole", "Task",
-            "Event", "User", "ActionCadence", "ActionCadenceTracker"} <= listed
+            "Event", "User", "ActionCadence", "ActionCadenceStep", "ActionCadenceTracker",
+            "ActionCadenceStepTracker"} <= listed
 
 
 def test_unknown_sobject_is_not_found(salesforce_client: Salesforce) -> None:
@@ -311,23 +313,51 @@ def test_replication_window_is_checked_like_salesforce(
 
 # ---- Sales Engagement actions and cadence trackers -----------------------------------------
 
+CADENCE_ID = "77C000000000001EAA"
+
+
 @pytest.fixture
 def cadence(sandbox: SandboxClient) -> list[str]:
     """A fresh sandbox with one two-step cadence and three contacts (the third opted out)."""
     reset(sandbox)
-    sandbox.define_sequences([{"id": "77C000000000001AAA", "name": "Outbound",
+    sandbox.define_sequences([{"id": CADENCE_ID, "name": "Outbound",
                                "steps": [{"after_minutes": 0}, {"after_minutes": 60}]}])
     people = contacts(3)
     people[2]["HasOptedOutOfEmail"] = True
     return [r["id"] for r in sandbox.upsert_salesforce("Contact", people)]
 
 
+def records(sf: Salesforce, soql: str) -> list[dict]:
+    rows = sf.query(soql)["records"]
+    for row in rows:
+        del row["attributes"]
+    return rows
+
+
 def trackers(sf: Salesforce) -> list[dict]:
-    records = sf.query("SELECT Id, ActionCadenceId, TargetId, State, CompletionReason, "
-                       "CurrentStepNumber FROM ActionCadenceTracker ORDER BY TargetId")["records"]
-    for record in records:
-        del record["attributes"]
-    return records
+    return records(sf, "SELECT Id, ActionCadenceId, TargetId, State, CompletionReason, "
+                       "IsTrackerActive, CurrentStepId, LastCompletedStepId "
+                       "FROM ActionCadenceTracker ORDER BY TargetId")
+
+
+def assign(sf: Salesforce, *targets: str) -> None:
+    assert all(r["isSuccess"] for r in action(sf, "assignTargetToSalesCadence", [
+        {"salesCadenceNameOrId": "Outbound", "targetId": t} for t in targets]))
+
+
+def step_titles(sf: Salesforce, step_tracker_ids: list[str | None]) -> list[str | None]:
+    """The titles of the ActionCadenceSteps behind step trackers (None stays None)."""
+    known = [i for i in step_tracker_ids if i]
+    if not known:
+        return [None] * len(step_tracker_ids)
+    quoted = ", ".join(f"'{i}'" for i in known)
+    step_of = {r["Id"]: r["ActionCadenceStepId"] for r in records(
+        sf, f"SELECT Id, ActionCadenceStepId FROM ActionCadenceStepTracker "
+            f"WHERE Id IN ({quoted})")}
+    steps = ", ".join(f"'{i}'" for i in step_of.values())
+    title = {r["Id"]: r["StepTitle"] for r in records(
+        sf, f"SELECT Id, StepTitle FROM ActionCadenceStep WHERE Id IN ({steps})")}
+    return [title[step_of[i]] if i else None for i in step_tracker_ids]
 
 
 def test_assign_enrolls_and_reports_per_input_errors_with_http_200(
@@ -336,61 +366,143 @@ def test_assign_enrolls_and_reports_per_input_errors_with_http_200(
     first, second, opted_out = cadence
     results = action(salesforce_client, "assignTargetToSalesCadence", [
         {"salesCadenceNameOrId": "Outbound", "targetId": first, "userId": "005000000000001AAA"},
-        {"salesCadenceNameOrId": "77C000000000001AAA", "targetId": second},
+        {"salesCadenceNameOrId": CADENCE_ID, "targetId": second},
         {"salesCadenceNameOrId": "Outbound", "targetId": opted_out},
         {"salesCadenceNameOrId": "Outbound", "targetId": first},
         {"salesCadenceNameOrId": "No such cadence", "targetId": second},
         {"salesCadenceNameOrId": "Outbound", "targetId": "003000000000999AAA"},
         {"salesCadenceNameOrId": "Outbound"},
+        {"salesCadenceNameOrId": "Outbound", "targetId": second, "completionReasonCode": "x"},
     ])
-    assert [r["isSuccess"] for r in results] == [True, True, False, False, False, False, False]
-    assert results[0] == {"actionName": "assignTargetToSalesCadence", "errors": None,
-                          "isSuccess": True, "outputValues": None}
-    codes = [r["errors"][0]["statusCode"] for r in results[2:]]
-    assert codes == ["INVALID_OPERATION", "DUPLICATE_VALUE", "INVALID_CROSS_REFERENCE_KEY",
-                     "INVALID_CROSS_REFERENCE_KEY", "REQUIRED_FIELD_MISSING"]
-    assert "ALREADY_ENROLLED" in results[3]["errors"][0]["message"]
-    assert results[3]["errors"][0]["fields"] == []
+    assert [r["isSuccess"] for r in results] == [True, True] + [False] * 6
+    assert results[0] == {"actionName": "assignTargetToSalesCadence", "isSuccess": True}
+    # the guide's error example: UNKNOWN_EXCEPTION, the message again in outputValues.error
+    assert {r["errors"][0]["statusCode"] for r in results[2:]} == {"UNKNOWN_EXCEPTION"}
+    assert all(r["outputValues"] == {"error": r["errors"][0]["message"]} for r in results[2:])
+    assert results[4]["errors"][0]["message"] == "The object needs to be a valid cadence entity."
+    assert "already enrolled" in results[3]["errors"][0]["message"]
+    assert "completionReasonCode" in results[7]["errors"][0]["message"]  # not an assign input
     enrolled = {(e["contact_id"], e["state"]) for e in sandbox.enrollments()}
     assert enrolled == {(first, "active"), (second, "active")}
 
 
-def test_trackers_follow_pause_resume_remove_and_completion(
+def test_trackers_name_their_steps_through_step_trackers(
     sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
 ) -> None:
     first, second, _ = cadence
-    action(salesforce_client, "assignTargetToSalesCadence", [
-        {"salesCadenceNameOrId": "Outbound", "targetId": t} for t in (first, second)])
-    assert [(t["TargetId"], t["State"], t["CurrentStepNumber"])
-            for t in trackers(salesforce_client)] == [(first, "Running", 0),
-                                                      (second, "Running", 0)]
-    assert all(t["Id"].startswith("77T") and t["ActionCadenceId"] == "77C000000000001AAA"
-               for t in trackers(salesforce_client))
+    assign(salesforce_client, first, second)
+    rows = trackers(salesforce_client)
+    assert [(t["TargetId"], t["State"], t["IsTrackerActive"], t["LastCompletedStepId"])
+            for t in rows] == [(first, "Running", True, None), (second, "Running", True, None)]
+    assert all(t["Id"].startswith("0qB") and len(t["Id"]) == 18
+               and t["ActionCadenceId"] == CADENCE_ID for t in rows)
+    assert step_titles(salesforce_client, [t["CurrentStepId"] for t in rows]) == [
+        "Email 1", "Email 1"]
 
     sandbox.set_clock(NOW + timedelta(minutes=1))  # the first step goes out
-    assert [t["CurrentStepNumber"] for t in trackers(salesforce_client)] == [1, 1]
+    rows = trackers(salesforce_client)
+    assert step_titles(salesforce_client, [t["LastCompletedStepId"] for t in rows]) == [
+        "Email 1", "Email 1"]
+    assert step_titles(salesforce_client, [t["CurrentStepId"] for t in rows]) == [
+        "Email 2", "Email 2"]
+    [sent] = records(salesforce_client, "SELECT State, StepType, ActionTakenDateTime "
+                                        "FROM ActionCadenceStepTracker WHERE State = 'Completed'"
+                                        f" AND TargetId = '{first}'")
+    assert sent["StepType"] == "AutoSendAnEmail" and sent["ActionTakenDateTime"]
+
+
+def test_parent_fields_come_through_their_relationship_or_are_refused(
+    sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
+) -> None:
+    first, second, _ = cadence
+    assign(salesforce_client, first)
+    sandbox.set_clock(NOW + timedelta(minutes=1))
+    [row] = records(salesforce_client,
+                    "SELECT Id, LastCompletedStep.StepTitle, CurrentStep.StepTitle, "
+                    "Owner.Email FROM ActionCadenceTracker")
+    assert row["LastCompletedStep"]["StepTitle"] == "Email 1"
+    assert row["LastCompletedStep"]["attributes"]["type"] == "ActionCadenceStepTracker"
+    assert row["CurrentStep"]["StepTitle"] == "Email 2"
+    [contact] = records(salesforce_client, f"SELECT Account.Name FROM Contact "
+                                           f"WHERE Id = '{second}'")
+    assert contact == {"Account": None}   # no parent: null, as Salesforce answers
+    for soql in ("SELECT Who.Email FROM Task",                 # polymorphic
+                 "SELECT Id, Cadence.Name FROM ActionCadenceTracker",
+                 "SELECT Id FROM ActionCadenceTracker WHERE CurrentStep.State = 'Active'",
+                 "SELECT CurrentStep.Nope FROM ActionCadenceTracker"):
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            salesforce_client.query(soql)
+        assert error_code(err) == "INVALID_FIELD", soql
+
+
+def test_steps_chain_from_the_root_by_parent_step_name(
+    salesforce_client: Salesforce, cadence: list[str]
+) -> None:
+    steps = records(salesforce_client, "SELECT Id, StepName, ParentStepName, RootStepId, Type, "
+                                       "StepTitle FROM ActionCadenceStep WHERE IsOrphan = false")
+    by_parent = {s["ParentStepName"]: s for s in steps}
+    root = by_parent[None]
+    assert root["Type"] == "Root" and all(s["RootStepId"] == root["Id"] for s in steps)
+    chain = [by_parent[root["StepName"]]]
+    chain.append(by_parent[chain[0]["StepName"]])
+    assert [(s["Type"], s["StepTitle"]) for s in chain] == [
+        ("AutoSendAnEmail", "Email 1"), ("AutoSendAnEmail", "Email 2")]
+
+
+def test_pause_resume_and_remove_take_only_their_documented_inputs(
+    sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
+) -> None:
+    first, second, _ = cadence
+    assign(salesforce_client, first, second)
+    sandbox.set_clock(NOW + timedelta(minutes=1))
 
     paused = action(salesforce_client, "pauseSalesCadenceTracker", [{"targetId": first}])
     assert paused[0]["isSuccess"]
     assert trackers(salesforce_client)[0]["State"] == "Paused"
     resumed = action(salesforce_client, "resumeSalesCadenceTracker", [
-        {"targetId": first, "salesCadenceNameOrId": "Outbound"}, {"targetId": second}])
-    assert [r["isSuccess"] for r in resumed] == [True, False]  # the second was never paused
+        {"targetId": first, "salesCadenceNameOrId": "Outbound"}, {"targetId": first},
+        {"targetId": second}])
+    # no cadence input on resume; the second target was never paused
+    assert [r["isSuccess"] for r in resumed] == [False, True, False]
+    assert "salesCadenceNameOrId" in resumed[0]["errors"][0]["message"]
     assert trackers(salesforce_client)[0]["State"] == "Running"
 
     removed = action(salesforce_client, "removeTargetFromSalesCadence", [
         {"targetId": first, "salesCadenceNameOrId": "Outbound",
-         "completionReasonCode": "ManuallyRemoved"}])
-    assert removed[0]["isSuccess"]
-    again = action(salesforce_client, "removeTargetFromSalesCadence", [{"targetId": first}])
+         "completionReasonCode": "ManuallyRemoved"},
+        {"targetId": first},
+        {"targetId": first, "completionReasonCode": "NoMoreSteps"},
+        {"actionCadenceTrackerId": trackers(salesforce_client)[0]["Id"],
+         "completionReasonCode": "ManuallyRemoved", "completionDisposition": "Not Interested"},
+    ])
+    assert [r["isSuccess"] for r in removed] == [False, False, False, True]
+    again = action(salesforce_client, "removeTargetFromSalesCadence", [
+        {"targetId": first, "completionReasonCode": "ManuallyRemoved"}])
     assert again[0]["isSuccess"] is False
 
     sandbox.set_clock(NOW + timedelta(hours=2))  # the second target finishes both steps
-    assert [(t["State"], t["CompletionReason"]) for t in trackers(salesforce_client)] == [
-        ("Complete", "ManuallyRemoved"), ("Complete", "AllStepsCompleted")]
+    assert [(t["State"], t["CompletionReason"], t["IsTrackerActive"], t["CurrentStepId"])
+            for t in trackers(salesforce_client)] == [
+        ("Complete", "ManuallyRemoved", False, None), ("Complete", "NoMoreSteps", False, None)]
     running = salesforce_client.query(
-        "SELECT COUNT() FROM ActionCadenceTracker WHERE State IN ('Running', 'Paused')")
+        "SELECT COUNT() FROM ActionCadenceTracker WHERE IsTrackerActive = true")
     assert running["totalSize"] == 0
+
+
+def test_assign_starts_at_the_step_named_by_its_id(
+    sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
+) -> None:
+    first, second, _ = cadence
+    [second_step] = records(salesforce_client, "SELECT Id FROM ActionCadenceStep "
+                                               "WHERE StepTitle = 'Email 2'")
+    results = action(salesforce_client, "assignTargetToSalesCadence", [
+        {"salesCadenceNameOrId": "Outbound", "targetId": first,
+         "startStepNameOrId": second_step["Id"]},
+        {"salesCadenceNameOrId": "Outbound", "targetId": second, "startStepNameOrId": "3"}])
+    assert [r["isSuccess"] for r in results] == [True, False]
+    assert [(e["contact_id"], e["step"]) for e in sandbox.enrollments()] == [(first, 1)]
+    rows = trackers(salesforce_client)
+    assert step_titles(salesforce_client, [rows[0]["CurrentStepId"]]) == ["Email 2"]
 
 
 def test_action_with_more_than_200_inputs_is_refused(
@@ -409,12 +521,17 @@ def test_unknown_action_is_not_found(salesforce_client: Salesforce) -> None:
         action(salesforce_client, "launchRockets", [{"targetId": "x"}])
 
 
-def test_action_cadences_are_queryable(
-    salesforce_client: Salesforce, cadence: list[str]
+def test_action_cadences_are_queryable_with_vendor_shaped_ids(
+    sandbox: SandboxClient, salesforce_client: Salesforce, cadence: list[str]
 ) -> None:
     [row] = salesforce_client.query(
         "SELECT Id, Name, State FROM ActionCadence WHERE Name = 'outbound'")["records"]
-    assert (row["Id"], row["Name"], row["State"]) == ("77C000000000001AAA", "Outbound", "Active")
+    assert (row["Id"], row["Name"], row["State"]) == (CADENCE_ID, "Outbound", "Active")
+    # a sequence defined with a sandbox id of its own is served with an 18-character one
+    sandbox.define_sequences([{"id": "101", "name": "Other", "steps": []}])
+    [other] = salesforce_client.query(
+        "SELECT Id FROM ActionCadence WHERE Name = 'Other'")["records"]
+    assert other["Id"] == "77C000000000101EAA"
 
 
 def test_wrong_session_gets_the_real_401(sandbox: SandboxClient) -> None:
@@ -489,6 +606,7 @@ def test_tombstone_keeps_the_record_and_moves_its_modstamp(state: SandboxState) 
         ("Contact", [{"LastName": "X", "SystemModstamp": "2026-01-01T00:00:00Z"}],
          "set from the sandbox clock"),
         ("ActionCadenceTracker", [{"State": "Running"}], "served from the sequencer"),
+        ("ActionCadenceStepTracker", [{"State": "Completed"}], "served from the sequencer"),
         ("Widget__c", [{"Name": "W"}], "unknown Salesforce sObject 'Widget__c'"),
     ],
 )

@@ -9,7 +9,11 @@ OBJECTS = ("User", "Account", "Contact", "Lead", "Opportunity", "OpportunityCont
            "Task", "Event", "ActionCadenceTracker")
 
 _RECORD = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
-# the fields of each raw table, beyond seqguard.yml's custom ones
+# the fields of each raw table, beyond seqguard.yml's custom ones: every one a field of the
+# object in the Object Reference for the Salesforce Platform
+# (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/);
+# Task has no cadence field (a cadence's own Tasks have TaskSubtype 'Cadence'), and a
+# tracker names its steps by step-tracker id, not by number
 DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "User": _RECORD + ("Username", "Email", "FirstName", "LastName", "IsActive"),
     "Account": _RECORD + ("Name", "Website", "Type", "Industry", "OwnerId"),
@@ -23,12 +27,12 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
                               "CloseDate", "OwnerId"),
     "OpportunityContactRole": _RECORD + ("OpportunityId", "ContactId", "Role", "IsPrimary"),
     "Task": _RECORD + ("Subject", "WhoId", "WhatId", "OwnerId", "Status", "TaskSubtype", "Type",
-                       "Description", "ActivityDate", "CompletedDateTime", "ActionCadenceId"),
+                       "Description", "ActivityDate", "CompletedDateTime"),
     "Event": _RECORD + ("Subject", "WhoId", "WhatId", "OwnerId", "StartDateTime",
                         "EndDateTime"),
-    "ActionCadenceTracker": ("Id", "ActionCadenceId", "TargetId", "State", "CompletionReason",
-                             "CurrentStepNumber", "CreatedDate", "LastModifiedDate",
-                             "SystemModstamp", "IsDeleted"),
+    "ActionCadenceTracker": _RECORD + ("ActionCadenceId", "TargetId", "OwnerId", "State",
+                                       "CompletionReason", "IsTrackerActive", "CurrentStepId",
+                                       "LastCompletedStepId"),
 }
 
 CURSOR_FIELD = "SystemModstamp"

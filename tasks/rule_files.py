@@ -650,8 +650,7 @@ def _refuse_builtin_names(rules: list[RuleFile], builtins: list[RuleFile]) -> No
             continue
         rule.problem(rule.header_lines.get("rule", 1),
                      f"rule '{rule.name}' is a built-in rule ({builtin.display}); rename your "
-                     f"file and its `-- rule:` line (e.g. {rule.name}_custom), or turn the "
-                     "built-in off in rulesets.yml")
+                     f"file and its `-- rule:` line, e.g. to {rule.name}_custom")
         rule.name = rule.display
 
 

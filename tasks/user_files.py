@@ -6,8 +6,8 @@ Every such file is read through here, so the checks hold for all of them:
   out of it, so `/proc/self/environ` or `~/.aws/credentials` is never read); it is opened
   without blocking, so a FIFO or a device cannot stall the loader;
 - it is UTF-8 text (a leading byte-order mark is dropped) without NUL bytes;
-- YAML has no anchors or aliases and nests only a few levels, so a few hundred bytes
-  cannot expand into a document that takes minutes to walk.
+- YAML is plain data: no anchors or aliases (a few hundred bytes cannot expand into a
+  document that takes minutes to walk), no tags, and only a few levels of nesting.
 
 An error names the file, the line and the fix, never the file's content.
 """
@@ -90,13 +90,16 @@ def read_bytes(path: Path, display: str, roots: Iterable[Path],
     except OSError as exc:
         raise UserFileError(display, 1, f"cannot be read ({exc.strerror}); check the file's "
                                         "permissions") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = next((name for test, name in FILE_KINDS if test(mode)), "not a plain file")
+            kind = next((name for test, name in FILE_KINDS if test(mode)), "a special file")
             raise UserFileError(display, 1, f"is {kind}, not a regular file; replace it with "
                                             "the file itself")
-        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
     if max_bytes is not None and len(data) > max_bytes:
         raise UserFileError(display, 1, f"is larger than {max_bytes >> 20} MiB; a rule, play or "
                                         "settings file is a short text file: check it is the "
@@ -140,8 +143,8 @@ class RefusedYAML(yaml.MarkedYAMLError):
 
 
 class PlainLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without anchors and aliases, with a nesting limit, and with a
-    value it cannot convert (a date like 2026-13-01) reported as a YAML error at its line."""
+    """PyYAML's safe loader for plain data: no anchors, aliases or tags, a nesting limit,
+    and a value it cannot convert (a date like 2026-13-01) reported at its line."""
 
     depth = 0
 
@@ -151,6 +154,9 @@ class PlainLoader(yaml.SafeLoader):
             raise RefusedYAML(
                 problem="anchors and aliases (&name, *name) are not allowed; write the "
                         "values out", problem_mark=event.start_mark)
+        if getattr(event, "tag", None) is not None:
+            raise RefusedYAML(problem="tags (!!name) are not allowed; write the value plainly",
+                              problem_mark=event.start_mark)
         self.depth += 1
         try:
             if self.depth > MAX_YAML_DEPTH:
@@ -173,10 +179,8 @@ class PlainLoader(yaml.SafeLoader):
 
 def load_yaml(text: str, display: str) -> tuple[Any, dict[tuple, int]]:
     """The YAML document and the line of every key and list item (for file:line messages)."""
-    loader = PlainLoader(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        node, data = _parse(text)
     except yaml.reader.ReaderError as exc:
         raise UserFileError(display, text.count("\n", 0, exc.position) + 1,
                             "has a control character YAML does not allow; remove it") from None
@@ -186,12 +190,19 @@ def load_yaml(text: str, display: str) -> tuple[Any, dict[tuple, int]]:
         if not isinstance(exc, RefusedYAML):
             what = f"not valid YAML ({what}); fix the syntax (indentation, quotes, colons)"
         raise UserFileError(display, mark.line + 1 if mark else 1, what) from None
-    finally:
-        loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _collect_lines(node, (), lines)
     return data, lines
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    loader = PlainLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 def _collect_lines(node: yaml.Node, where: tuple, lines: dict[tuple, int]) -> None:

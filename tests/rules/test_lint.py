@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -387,3 +388,15 @@ def test_lists_are_loaded_for_the_dry_run(project: Path, db: Path) -> None:
 def test_bad_list_csv(project: Path, db: Path, csv: str, message: str) -> None:
     write(project, "sql/exclusions/lists/bad.csv", csv)
     assert only(project, db) == message
+
+
+def test_json_lists_skipped_files_as_warnings_and_exits_0(project: Path, db: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    write_rule(project, "nested", "select 'a@b.c' as email", folder="old")
+    assert main(["lint", "--project", str(project), "--db", str(db), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["problems"] == []
+    assert out["warnings"] == [{
+        "path": "sql/exclusions/old/nested.sql", "line": 1,
+        "message": "warning: seqguard does not read this file; a rule sits directly in "
+                   "sql/exclusions/ as <name>.sql: move it to sql/exclusions/nested.sql"}]

@@ -4,7 +4,7 @@ Nothing here raises on a broken file: every problem is kept as a `Problem`
 (`file:line: what is wrong; how to fix`) on the object it concerns, so `seqguard lint`
 can show them all and the cycle can fail closed on exactly the broken rule while the
 rest still runs. Every file is read through tasks/user_files.py (inside the project,
-regular, UTF-8, YAML without aliases); CSV lists are loaded by tasks/list_files.py.
+regular, UTF-8, YAML as plain data); CSV lists are loaded by tasks/list_files.py.
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ def load_rulesets(path: Path, root: Path) -> Rulesets:
 def _parse_rulesets(path: Path, root: Path) -> Rulesets:
     display = display_path(path, root)
     result = Rulesets(display=display, default=Ruleset("default", True))
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link is broken, not absent
         return result
     result.exists = True
     data, lines, problem = _read_yaml(path, display, root)

@@ -207,3 +207,11 @@ def test_domain_aliases_linked_out_of_the_project_are_refused_unread(
     assert str(error.value) == ("sql/domain_aliases.csv:1: is a link to a file outside the "
                                 "project; seqguard does not follow it: copy the file into the "
                                 "project")
+
+
+def test_a_dangling_rulesets_link_blocks_every_sequence(db: Path, project: Path) -> None:
+    (project / "sql" / "rulesets.yml").symlink_to(project / "sql" / "gone.yml")
+    assert lint_lines(project, db) == ["sql/rulesets.yml:1: is a link to nothing (or was "
+                                       "removed while reading); delete the link or restore "
+                                       "its file"]
+    assert "rulesets.yml" in evaluate_rules(db, project, "run-1", NOW).rules_failed

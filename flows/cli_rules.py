@@ -24,7 +24,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     lint = subparsers.add_parser(
         "lint", parents=[common], help="check every rule, ruleset, play and list file",
         description="Check every rule, ruleset, play and list file; file:line messages, "
-                    "exit 1 on any problem.")
+                    "exit 1 on any problem. Files under sql/ that seqguard will not read are "
+                    "warnings on stderr (exit 0 if nothing else is wrong).")
     lint.add_argument("--json", action="store_true", help="print problems as JSON")
     lint.set_defaults(handler=run_lint)
 
@@ -67,10 +68,14 @@ def run_lint(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ok": result.ok, "problems": [
             {"path": p.path, "line": p.line, "message": p.message} for p in result.problems],
+            "warnings": [{"path": w.path, "line": w.line, "message": w.message}
+                         for w in result.warnings],
             "notes": result.notes}, indent=2))
     else:
         for problem in result.problems:
             print(problem)
+        for warning in result.warnings:
+            print(warning, file=sys.stderr)
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
     return 0 if result.ok else 1

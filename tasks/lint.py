@@ -12,7 +12,12 @@ Checks, each reported as `file:line: what is wrong; how to fix`:
 
 The dry run uses an in-memory copy of the database's *structure* (every table's columns,
 no rows beyond the property options), with the project's CSV lists loaded, so lint sees
-lists the cycle has not loaded yet and never touches the real file's data.
+lists the cycle has not loaded yet and never touches the real file's data. That database
+is locked down like the cycle's rule connections (no file or network access) from the
+start: lists load into it and rules are bound against it.
+
+Files under sql/ that seqguard will not read (a rule in a subfolder, `x.SQL`) are
+warnings: printed, but lint still exits 0 when nothing else is wrong.
 """
 
 from __future__ import annotations
@@ -30,17 +35,18 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from tasks import store
+from tasks.errors import StoreError
+from tasks.list_files import load_lists, quote_identifier
 from tasks.rule_files import (
     Play,
     Problem,
     Project,
     RuleFile,
     first_line,
-    load_lists,
     load_project,
     statement_problem,
 )
-from tasks.rules import define_macros, output_column_problem
+from tasks.rules import RULE_CONNECTION_CONFIG, define_macros, output_column_problem
 
 FILE_FUNCTIONS = frozenset({
     "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
@@ -90,6 +96,7 @@ class Catalog:
 class LintResult:
     problems: list[Problem]
     notes: list[str]
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -107,7 +114,8 @@ def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
             problems += lint_rule(rule, con, catalog)
         for play in project.plays:
             problems += lint_audience(play, con, catalog)
-    return LintResult(sorted(set(problems), key=lambda p: (p.path, p.line, p.message)), notes)
+    return LintResult(sorted(set(problems), key=lambda p: (p.path, p.line, p.message)), notes,
+                      project.unread)
 
 
 # --- the dry-run database ------------------------------------------------------------------
@@ -118,21 +126,18 @@ def dry_run_database(db_path: str | Path | None, project: Project, now: datetime
                                          list[str]]]:
     """An in-memory database with the real one's structure and the project's lists."""
     notes: list[str] = []
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:", config=RULE_CONNECTION_CONFIG)
     try:
         store.migrate(con)
         base = _columns(con)
         if db_path is not None and Path(db_path).exists():
             try:
                 _copy_structure(con, Path(db_path))
-            except duckdb.Error as exc:
+            except (duckdb.Error, StoreError) as exc:
                 notes.append(f"{db_path}: could not read the database ({first_line(exc)}); "
                              "checked against seqguard's own schema only")
         list_problems = load_lists(con, project)
         define_macros(con, now or datetime.now(UTC))
-        # the same lock-down as the cycle's rule connections
-        con.execute("set enable_external_access = false")
-        con.execute("set lock_configuration = true")
         yield con, _catalog(con, base), list_problems, notes
     finally:
         con.close()
@@ -151,39 +156,48 @@ def _columns(con: duckdb.DuckDBPyConnection, catalog: str = "memory") -> dict[st
     return {name.lower(): {c.lower() for c in cols} for name, cols in rows}
 
 
+STRUCTURE_SQL = """
+select table_schema, table_name, column_name, data_type
+from information_schema.columns
+where table_schema not in ('information_schema', 'pg_catalog')
+order by table_schema, table_name, ordinal_position
+"""
+
+
 def _copy_structure(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """Create every table and column of the real database (empty) in the memory one."""
-    quoted = str(db_path).replace("'", "''")
-    con.execute(f"attach '{quoted}' as src (read_only)")
-    try:
-        rows = con.execute(
-            """
-            select table_schema, table_name, column_name, data_type
-            from information_schema.columns
-            where table_catalog = 'src' and table_schema not in ('information_schema', 'pg_catalog')
-            order by table_schema, table_name, ordinal_position
-            """
-        ).fetchall()
-        have = _columns(con)
-        tables: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, data_type in rows:
-            tables.setdefault((schema, table), []).append((column, data_type))
-        for (schema, table), columns in tables.items():
-            name = f'"{schema}"."{table}"'
-            existing = have.get(f"{schema}.{table}".lower())
-            if existing is None:
-                con.execute(f'create schema if not exists "{schema}"')
-                cols = ", ".join(f'"{c}" {t}' for c, t in columns)
-                con.execute(f"create table {name} ({cols})")
-            else:
-                for column, data_type in columns:
-                    if column.lower() not in existing:
-                        con.execute(f'alter table {name} add column "{column}" {data_type}')
-        if ("crm", "property_options") in tables:
+    """Create every table and column of the real database (empty) in the memory one.
+
+    The real file is read on a connection of its own, so the memory one never needs file
+    access; its names are quoted, whatever they hold.
+    """
+    with store.connect(db_path, read_only=True) as src:
+        rows = src.execute(STRUCTURE_SQL).fetchall()
+        has_options = any(r[:2] == ("crm", "property_options") for r in rows)
+        options = (src.sql("select * from crm.property_options").to_arrow_table()
+                   if has_options else None)
+    have = _columns(con)
+    tables: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, data_type in rows:
+        tables.setdefault((schema, table), []).append((column, data_type))
+    for (schema, table), columns in tables.items():
+        name = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        existing = have.get(f"{schema}.{table}".lower())
+        if existing is None:
+            con.execute(f"create schema if not exists {quote_identifier(schema)}")
+            cols = ", ".join(f"{quote_identifier(c)} {t}" for c, t in columns)
+            con.execute(f"create table {name} ({cols})")
+        else:
+            for column, data_type in columns:
+                if column.lower() not in existing:
+                    con.execute(f"alter table {name} add column {quote_identifier(column)} "
+                                f"{data_type}")
+    if options is not None:
+        con.register("source_property_options", options)
+        try:
             con.execute("insert into crm.property_options by name "
-                        "select * from src.crm.property_options")
-    finally:
-        con.execute("detach src")
+                        "select * from source_property_options")
+        finally:
+            con.unregister("source_property_options")
 
 
 def _catalog(con: duckdb.DuckDBPyConnection, base: dict[str, set[str]]) -> Catalog:

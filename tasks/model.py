@@ -17,6 +17,7 @@ DuckDB updates list columns as delete + insert.
 from __future__ import annotations
 
 import csv
+import io
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from tasks import store
 from tasks.config import Config
 from tasks.errors import ConfigError, RuleFileError, StoreError
 from tasks.paths import SQL_DIR
+from tasks.user_files import display_path, read_text
 
 MODEL_DIR = SQL_DIR / "model"
 MACROS_FILE = "000_macros.sql"
@@ -164,18 +166,24 @@ def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Load the project's domain aliases (`domain,alias` rows) as temp table
     model_domain_aliases; a missing file means none. Bad rows fail with their line."""
     rows: list[tuple[int, str, str]] = []
-    if path.exists():
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+    if path.exists() or path.is_symlink():
+        # a user file: read inside the project only, and never quoted back (user_files)
+        root = path.parent.parent
+        display = display_path(path, root)
+        reader = csv.DictReader(io.StringIO(read_text(path, display, [root], None), newline=""))
+        try:
             header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
             if not {"domain", "alias"} <= header.keys():
-                raise RuleFileError(f"{path}:1: expected the columns domain,alias; "
-                                    f"found {','.join(reader.fieldnames or [])}")
+                raise RuleFileError(f"{display}:1: expected the columns domain,alias; name "
+                                    "them in the first line")
             for record in reader:
                 domain, alias = record[header["domain"]], record[header["alias"]]
                 if (domain or "").strip().startswith("#") or not (domain or alias):
                     continue
                 rows.append((reader.line_num, domain or "", alias or ""))
+        except csv.Error:
+            raise RuleFileError(f"{display}:{reader.line_num}: not a readable CSV row; save "
+                                "the file as UTF-8 comma-separated text") from None
     con.register("model_domain_aliases_csv", pa.table({
         "line": pa.array([r[0] for r in rows], pa.int64()),
         "domain": pa.array([r[1] for r in rows], pa.string()),
@@ -194,8 +202,9 @@ def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
               or crm.is_free_mail_domain(crm.normalize_domain(value))
            order by line limit 1""").fetchall()
     if bad:
-        raise RuleFileError(f"{path}:{bad[0][0]}: '{bad[0][1]}' is not a company domain (empty, "
-                            "malformed or a free-mail provider); write e.g. acme.com")
+        raise RuleFileError(f"{display_path(path, path.parent.parent)}:{bad[0][0]}: not a "
+                            "company domain (empty, malformed or a free-mail provider); write "
+                            "e.g. acme.com")
     return len(rows)
 
 

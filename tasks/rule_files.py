@@ -3,14 +3,15 @@
 Nothing here raises on a broken file: every problem is kept as a `Problem`
 (`file:line: what is wrong; how to fix`) on the object it concerns, so `seqguard lint`
 can show them all and the cycle can fail closed on exactly the broken rule while the
-rest still runs. Only the list loader raises (`RuleFileError`), because it writes.
+rest still runs. Every file is read through tasks/user_files.py (inside the project,
+regular, UTF-8, YAML as plain data); CSV lists are loaded by tasks/list_files.py.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,15 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import sqlglot
-import yaml
 from sqlglot.tokens import TokenType
 
 from tasks.config import parse_duration
-from tasks.errors import ConfigError, RuleFileError
-from tasks.paths import BUILTIN_RULES_DIR, REPO_ROOT
+from tasks.errors import ConfigError
+from tasks.paths import BUILTIN_RULES_DIR, SQL_DIR
+from tasks.user_files import (
+    UserFileError,
+    display_path,
+    load_yaml,
+    printable,
+    read_text,
+    shown,
+)
 
 HEADER_KEYS = ("rule", "description", "level", "exclude_from_sequences", "remove_enrolled",
                "enabled")
@@ -40,7 +46,6 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 HEADER_LINE = re.compile(r"^--\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
 TRAILING_COMMENT = re.compile(r"\s+--.*$")
 
-LIST_COLUMNS = ("email", "company_domain", "company_name", "reason")
 PLAY_KEYS = ("play", "sequence", "audience", "trigger", "delay", "exclusions",
              "allow_reenrollment", "max_enrollments_per_company", "sender", "enabled")
 TRIGGERS = ("crm_event", "schedule", "manual")
@@ -60,14 +65,10 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-def display_path(path: Path, root: Path) -> str:
-    """The path as the user knows it: relative to the project (or to seqguard's own repo)."""
-    for base in (root, REPO_ROOT):
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            continue
-    return str(path)
+def user_roots(root: Path) -> tuple[Path, Path]:
+    """Where a project's files may live (symlinks resolved): the project, and seqguard's
+    own built-in rules."""
+    return root, BUILTIN_RULES_DIR
 
 
 def content_hash(text: str) -> str:
@@ -95,10 +96,12 @@ class RuleFile:
     remove_enrolled: bool | None = None
     enabled: bool = True
     problems: list[Problem] = field(default_factory=list)
+    unreadable: str | None = None  # why the file could not be read at all
 
     @property
     def version(self) -> str:
-        return content_hash(self.text)
+        # an unreadable file's version changes when the reason does (its text is never kept)
+        return content_hash(self.unreadable or self.text)
 
     @property
     def runnable(self) -> bool:
@@ -113,10 +116,18 @@ class RuleFile:
 
 
 def parse_rule_file(path: Path, root: Path) -> RuleFile:
-    """Parse one rule file: the `-- key: value` header, then exactly one SELECT."""
-    text = path.read_text()
-    rule = RuleFile(name=path.stem, path=path, display=display_path(path, root), text=text)
-    lines = text.splitlines()
+    """Parse one rule file: the `-- key: value` header, then exactly one SELECT.
+
+    A file that cannot be read (a link out of the project, not UTF-8, ...) is a rule with
+    one problem and no text: it fails closed under its file's name."""
+    rule = RuleFile(name=path.stem, path=path, display=display_path(path, root), text="")
+    try:
+        rule.text = read_text(path, rule.display, user_roots(root))
+    except UserFileError as exc:
+        rule.unreadable = exc.message
+        rule.problem(exc.line, exc.message)
+        return rule
+    lines = rule.text.splitlines()
     body_start = _parse_header(rule, lines)
     rule.sql = "\n".join(lines[body_start:]).strip("\n")
     rule.sql_line = body_start + 1 + _leading_blank_lines(lines[body_start:])
@@ -150,7 +161,7 @@ def _parse_header(rule: RuleFile, lines: list[str]) -> int:
         key, value = match.group(1), TRAILING_COMMENT.sub("", match.group(2)).strip()
         line_no = index + 1
         if key not in HEADER_KEYS:
-            rule.problem(line_no, f"unknown header key '{key}'; use one of "
+            rule.problem(line_no, f"unknown header key '{shown(key)}'; use one of "
                                   f"{', '.join(HEADER_KEYS)} (or drop the colon of a comment)")
         elif key in rule.header:
             rule.problem(line_no, f"header key '{key}' appears twice (first on line "
@@ -168,14 +179,18 @@ def _check_header_values(rule: RuleFile) -> None:
         if key not in header:
             rule.problem(1, f"header key '{key}' is missing; add a line `-- {key}: ...` "
                             "at the top of the file")
+    if not NAME_PATTERN.match(rule.path.stem):
+        rule.problem(1, f"file name '{printable(rule.path.name)}' is not a rule name; rename "
+                        "it to lower-case letters, digits and _ (e.g. open_deals.sql)")
     if "rule" in header:
         name = header["rule"]
         if not NAME_PATTERN.match(name):
-            rule.problem(at["rule"], f"rule name '{name}' is not a plain lower-case name; "
-                                     "use letters, digits and _ only")
+            rule.problem(at["rule"], f"rule name '{printable(name)}' is not a plain lower-case "
+                                     "name; use letters, digits and _ only")
         elif name != rule.path.stem:
             rule.problem(at["rule"], f"rule name '{name}' differs from the file name "
-                                     f"'{rule.path.name}'; rename one so they match")
+                                     f"'{printable(rule.path.name)}'; rename one so they "
+                                     "match")
         else:
             rule.name = name
     if "description" in header and not header["description"]:
@@ -186,8 +201,9 @@ def _check_header_values(rule: RuleFile) -> None:
         if header["level"] in LEVELS:
             rule.level = header["level"]
         else:
-            rule.problem(at["level"], f"level '{header['level']}' is not contact or company; "
-                                      "write `-- level: contact` or `-- level: company`")
+            rule.problem(at["level"], f"level '{shown(header['level'])}' is not contact or "
+                                      "company; write `-- level: contact` or "
+                                      "`-- level: company`")
     rule.exclude_from_sequences = _header_bool(rule, "exclude_from_sequences")
     rule.remove_enrolled = _header_bool(rule, "remove_enrolled")
     enabled = _header_bool(rule, "enabled")
@@ -203,7 +219,8 @@ def _header_bool(rule: RuleFile, key: str) -> bool | None:
     value = rule.header[key].lower()
     if value in ("true", "false"):
         return value == "true"
-    rule.problem(rule.header_lines[key], f"{key} is '{rule.header[key]}'; write true or false")
+    rule.problem(rule.header_lines[key],
+                 f"{key} is '{shown(rule.header[key])}'; write true or false")
     return None
 
 
@@ -336,10 +353,10 @@ def load_rulesets(path: Path, root: Path) -> Rulesets:
 def _parse_rulesets(path: Path, root: Path) -> Rulesets:
     display = display_path(path, root)
     result = Rulesets(display=display, default=Ruleset("default", True))
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link is broken, not absent
         return result
     result.exists = True
-    data, lines, problem = _read_yaml(path, display)
+    data, lines, problem = _read_yaml(path, display, root)
     if problem:
         result.problems.append(problem)
         return result
@@ -352,7 +369,8 @@ def _parse_rulesets(path: Path, root: Path) -> Rulesets:
     for key in data:
         if key not in ("default", "sequences"):
             result.problems.append(Problem(display, lines.get((str(key),), 1),
-                                           f"unknown key '{key}'; use default and sequences"))
+                                           f"unknown key '{shown(key)}'; use default and "
+                                           "sequences"))
     if "default" in data:
         result.default = _ruleset("default", True, data["default"], ("default",), lines, result)
     sequences = data.get("sequences") or {}
@@ -371,7 +389,7 @@ def _ruleset(name: str, is_default: bool, raw: Any, where: tuple, lines: dict[tu
              result: Rulesets) -> Ruleset:
     line = lines.get(where, 1)
     ruleset = Ruleset(name, is_default, line=line)
-    label = "default" if is_default else f"'{name}'"
+    label = "default" if is_default else f"'{shown(name)}'"
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -381,8 +399,8 @@ def _ruleset(name: str, is_default: bool, raw: Any, where: tuple, lines: dict[tu
     for key in raw:
         if key not in ("rules", "colleague_reply"):
             result.problems.append(Problem(result.display, lines.get((*where, str(key)), line),
-                                           f"ruleset {label}: unknown key '{key}'; use rules "
-                                           "and colleague_reply"))
+                                           f"ruleset {label}: unknown key '{shown(key)}'; "
+                                           "use rules and colleague_reply"))
     rules = raw.get("rules") or []
     if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
         result.problems.append(Problem(result.display, lines.get((*where, "rules"), line),
@@ -393,41 +411,21 @@ def _ruleset(name: str, is_default: bool, raw: Any, where: tuple, lines: dict[tu
     reply = raw.get("colleague_reply", False)
     if not isinstance(reply, bool):
         result.problems.append(Problem(result.display, lines.get((*where, "colleague_reply"), line),
-                                       f"ruleset {label}: colleague_reply is '{reply}'; write "
-                                       "true or false"))
+                                       f"ruleset {label}: colleague_reply is "
+                                       f"'{shown(reply)}'; write true or false"))
         reply = False
     ruleset.colleague_reply = reply
     return ruleset
 
 
-def _read_yaml(path: Path, display: str) -> tuple[Any, dict[tuple, int], Problem | None]:
-    """Load YAML and the line of every key and list item (for file:line messages)."""
-    text = path.read_text()
+def _read_yaml(path: Path, display: str, root: Path
+               ) -> tuple[Any, dict[tuple, int], Problem | None]:
+    """Load a user YAML file and the line of every key and list item (file:line messages)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        what = getattr(exc, "problem", None) or first_line(exc)
-        return None, {}, Problem(display, line, f"not valid YAML ({what}); fix the syntax "
-                                                "(indentation, quotes, colons)")
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
+        data, lines = load_yaml(read_text(path, display, user_roots(root)), display)
+    except UserFileError as exc:
+        return None, {}, Problem(display, exc.line, exc.message)
     return data, lines, None
-
-
-def _collect_lines(node: yaml.Node, where: tuple, lines: dict[tuple, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            lines[(*where, key)] = key_node.start_mark.line + 1
-            _collect_lines(value_node, (*where, key), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*where, i)] = item.start_mark.line + 1
-            _collect_lines(item, (*where, i), lines)
 
 
 # --- plays ------------------------------------------------------------------------------
@@ -469,7 +467,7 @@ class Play:
 def load_play(path: Path, root: Path) -> Play:
     """Parse and check one play file (format exactly as DESIGN's example)."""
     play = Play(name=path.stem, path=path, display=display_path(path, root))
-    data, play.lines, problem = _read_yaml(path, play.display)
+    data, play.lines, problem = _read_yaml(path, play.display, root)
     if problem:
         play.problems.append(problem)
         return play
@@ -479,14 +477,14 @@ def load_play(path: Path, root: Path) -> Play:
         return play
     for key in data:
         if key not in PLAY_KEYS:
-            play.problem(str(key), f"unknown key '{key}'; use {', '.join(PLAY_KEYS)}")
+            play.problem(str(key), f"unknown key '{shown(key)}'; use {', '.join(PLAY_KEYS)}")
     for key in ("play", "sequence", "audience", "trigger"):
         if key not in data:
             play.problems.append(Problem(play.display, 1, f"'{key}' is missing; add `{key}: ...`"))
     name = data.get("play")
     if name is not None and name != path.stem:
-        play.problem("play", f"play name '{name}' differs from the file name '{path.name}'; "
-                             "rename one so they match")
+        play.problem("play", f"play name '{shown(name)}' differs from the file name "
+                             f"'{shown(path.name)}'; rename one so they match")
     if "sequence" in data:
         play.sequence = str(data["sequence"]) if data["sequence"] not in (None, "") else None
         if play.sequence is None:
@@ -501,13 +499,14 @@ def load_play(path: Path, root: Path) -> Play:
 def _play_trigger_and_delay(play: Play, data: dict[str, Any]) -> None:
     trigger = data.get("trigger")
     if trigger is not None and trigger not in TRIGGERS:
-        play.problem("trigger", f"trigger '{trigger}' is not one of {', '.join(TRIGGERS)}")
+        play.problem("trigger", f"trigger '{shown(trigger)}' is not one of {', '.join(TRIGGERS)}")
     play.trigger = trigger if trigger in TRIGGERS else None
     default = "30m" if trigger == "crm_event" else "0"
     try:
         play.delay = parse_duration(data.get("delay", default), "delay")
     except ConfigError:
-        play.problem("delay", f"delay '{data.get('delay')}' is not a duration; write e.g. 30m")
+        play.problem("delay", f"delay '{shown(data.get('delay'))}' is not a duration; "
+                              "write e.g. 30m")
         return
     low, high = CRM_EVENT_DELAY
     if trigger == "crm_event" and not low <= play.delay <= high:
@@ -521,18 +520,24 @@ def _play_audience(play: Play, data: dict[str, Any], root: Path) -> None:
     audience = data.get("audience")
     if audience is None:
         return
-    if not isinstance(audience, str) or not audience.endswith(".sql"):
+    if (not isinstance(audience, str) or not audience.endswith(".sql")
+            or Path(audience).name != audience):
         play.problem("audience", "audience must name a .sql file beside the play, e.g. "
                                  f"{play.name}.sql")
         return
     play.audience = audience
     play.audience_path = play.path.parent / audience
     play.audience_display = display_path(play.audience_path, root)
-    if not play.audience_path.is_file():
+    if not play.audience_path.exists() and not play.audience_path.is_symlink():
         play.problem("audience", f"audience file {play.audience_display} does not exist; "
                                  "create it or fix the name")
         return
-    lines = play.audience_path.read_text().splitlines()
+    try:
+        lines = read_text(play.audience_path, play.audience_display,
+                          user_roots(root)).splitlines()
+    except UserFileError as exc:
+        play.problems.append(Problem(play.audience_display, exc.line, exc.message))
+        return
     play.audience_sql = "\n".join(lines).strip("\n")
     play.audience_sql_line = 1 + _leading_blank_lines(lines)
     problem = statement_problem(play.audience_sql)
@@ -551,18 +556,19 @@ def _play_options(play: Play, data: dict[str, Any]) -> None:
     for key in ("allow_reenrollment", "enabled"):
         value = data.get(key, key == "enabled")
         if not isinstance(value, bool):
-            play.problem(key, f"{key} is '{value}'; write true or false")
+            play.problem(key, f"{key} is '{shown(value)}'; write true or false")
             value = key == "enabled"
         setattr(play, key, value)
     cap = data.get("max_enrollments_per_company")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-        play.problem("max_enrollments_per_company", f"max_enrollments_per_company is '{cap}'; "
-                                                    "write a whole number of 1 or more")
+        play.problem("max_enrollments_per_company",
+                     f"max_enrollments_per_company is '{shown(cap)}'; write a whole number of 1 "
+                     "or more")
         cap = None
     play.max_enrollments_per_company = cap
     sender = str(data.get("sender", "owner"))
     if sender != "owner" and not EMAIL_PATTERN.match(sender):
-        play.problem("sender", f"sender '{sender}' is neither owner nor an email address")
+        play.problem("sender", f"sender '{shown(sender)}' is neither owner nor an email address")
     play.sender = sender
 
 
@@ -586,6 +592,7 @@ class Project:
     rulesets: Rulesets
     plays: list[Play]
     lists: list[ListFile]
+    unread: list[Problem] = field(default_factory=list)  # warnings: files nothing reads
 
     def rule(self, name: str) -> RuleFile | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -609,17 +616,42 @@ def rule_dirs(root: Path) -> list[Path]:
     return [exclusions, builtin if builtin.is_dir() else BUILTIN_RULES_DIR]
 
 
+def files_in(folder: Path, suffix: str) -> list[Path]:
+    """The folder's files with this (lower-case) extension, hidden ones (editor locks and
+    backups, .#rule.sql) left out."""
+    return sorted(p for p in folder.glob(f"*{suffix}") if not p.name.startswith("."))
+
+
 def load_project(project_dir: str | Path) -> Project:
     """Load and check every rule, ruleset, play and list file of a project folder."""
     root = Path(project_dir)
-    rules = [parse_rule_file(p, root) for d in rule_dirs(root) for p in sorted(d.glob("*.sql"))]
+    user_dir, builtin_dir = rule_dirs(root)
+    rules = [parse_rule_file(p, root) for p in files_in(user_dir, ".sql")]
+    builtins = [parse_rule_file(p, root) for p in files_in(builtin_dir, ".sql")]
     rulesets = load_rulesets(root / "sql" / "rulesets.yml", root)
-    plays = [load_play(p, root) for p in sorted((root / "sql" / "plays").glob("*.yml"))]
-    lists_dir = root / "sql" / "exclusions" / "lists"
-    lists = [ListFile(p.stem, p, display_path(p, root)) for p in sorted(lists_dir.glob("*.csv"))]
-    project = Project(root, rules, rulesets, plays, lists)
+    plays = [load_play(p, root) for p in files_in(root / "sql" / "plays", ".yml")]
+    lists = [ListFile(p.stem, p, display_path(p, root))
+             for p in files_in(root / "sql" / "exclusions" / "lists", ".csv")]
+    _refuse_builtin_names(rules, builtins)
+    project = Project(root, rules + builtins, rulesets, plays, lists)
     _check_names(project)
+    project.unread = unread_files(project)
     return project
+
+
+def _refuse_builtin_names(rules: list[RuleFile], builtins: list[RuleFile]) -> None:
+    """A project rule named like a built-in is the user's mistake, not the built-in's: the
+    built-in keeps running, and the user's file is broken under a name of its own (its
+    path), so it fails closed alone until it is renamed."""
+    taken = {b.name: b for b in builtins}
+    for rule in rules:
+        builtin = taken.get(rule.name)
+        if builtin is None:
+            continue
+        rule.problem(rule.header_lines.get("rule", 1),
+                     f"rule '{rule.name}' is a built-in rule ({builtin.display}); rename your "
+                     f"file and its `-- rule:` line, e.g. to {rule.name}_custom")
+        rule.name = rule.display
 
 
 def _check_names(project: Project) -> None:
@@ -635,159 +667,80 @@ def _check_names(project: Project) -> None:
     names = project.rule_names
     rulesets = project.rulesets
     for ruleset in rulesets.all:
-        label = "default" if ruleset.is_default else f"'{ruleset.name}'"
+        label = "default" if ruleset.is_default else f"'{shown(ruleset.name)}'"
         for name in ruleset.rules:
             if name not in names:
                 rulesets.problems.append(Problem(
                     rulesets.display, ruleset.rule_lines.get(name, ruleset.line),
-                    f"ruleset {label} names rule '{name}', which does not exist; fix the name "
-                    f"or add sql/exclusions/{name}.sql"))
+                    f"ruleset {label} names rule '{shown(name)}', which does not exist; fix "
+                    f"the name or add sql/exclusions/{shown(name)}.sql"))
     for play in project.plays:
         for i, name in enumerate(play.exclusions):
             if name not in names:
                 play.problems.append(Problem(
                     play.display, play.lines.get(("exclusions", i), play.line("exclusions")),
-                    f"exclusions name rule '{name}', which does not exist; fix the name or add "
-                    f"sql/exclusions/{name}.sql"))
+                    f"exclusions name rule '{shown(name)}', which does not exist; fix the name "
+                    f"or add sql/exclusions/{shown(name)}.sql"))
 
 
-# --- CSV lists ----------------------------------------------------------------------------
-
-def read_list(list_file: ListFile) -> pa.Table:
-    """Read a list CSV as strings plus each row's index; a malformed row raises RuleFileError."""
-    # utf-8-sig: spreadsheets often save a byte-order mark before the header
-    with list_file.path.open(newline="", encoding="utf-8-sig") as handle:
-        columns = [c.strip() for c in next(csv.reader(handle), [])]
-    unknown = [c for c in columns if c not in LIST_COLUMNS]
-    if unknown or not ({"email", "company_domain"} & set(columns)):
-        raise RuleFileError(
-            f"{list_file.display}:1: columns {', '.join(columns) or '(none)'} are not a list's; "
-            "use email and/or company_domain, optionally company_name and reason")
-    bad: list[tuple[int | None, str]] = []
-
-    def on_bad_row(row: Any) -> str:
-        bad.append((row.number, row.text))
-        return "skip"
-
-    try:
-        table = pa_csv.read_csv(
-            list_file.path,
-            read_options=pa_csv.ReadOptions(use_threads=False, column_names=columns,
-                                            skip_rows=1),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_bad_row),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={c: pa.string() for c in columns}, strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as exc:
-        raise RuleFileError(f"{list_file.display}:1: not a readable CSV ({first_line(exc)}); "
-                            "save it as UTF-8 comma-separated text with a header row") from exc
-    if bad:
-        line, text = bad[0]
-        raise RuleFileError(f"{list_file.display}:{line or '?'}: row '{text}' does not have "
-                            f"{len(columns)} fields; quote values that contain commas")
-    return table.append_column("row_index", pa.array(range(table.num_rows), pa.int64()))
+# files under sql/ that seqguard reads besides rules, lists, plays and audiences
+OTHER_READ_FILES = ("rulesets.yml", "domain_aliases.csv")
+NOT_READ_SUFFIXES = (".md", ".txt")  # notes beside the rules
 
 
-def _row_line(path: Path, row_index: int) -> int:
-    """The file line of the row_index-th data row (blank lines skipped, as the reader does).
+def unread_files(project: Project) -> list[Problem]:
+    """A warning for every file under sql/ that seqguard will not read, with the fix: a
+    rule in a subfolder or named `.SQL` would otherwise never run, and nothing would say so.
 
-    Only called on the error path, so the scan never runs for a good list.
+    Hidden files and notes (.md, .txt) are left alone; so are seqguard's own SQL folders
+    when the project is seqguard's repository.
     """
-    seen = -1
-    with path.open() as handle:
-        for number, text in enumerate(handle, start=1):
-            if number == 1 or not text.strip():
+    root = project.root
+    sql = root / "sql"
+    read = {os.path.abspath(p) for p in (
+        [r.path for r in project.rules] + [f.path for f in project.lists]
+        + [p.path for p in project.plays]
+        + [p.audience_path for p in project.plays if p.audience_path is not None]
+        + [sql / name for name in OTHER_READ_FILES])}
+    own = set()
+    if os.path.realpath(root) == os.path.realpath(SQL_DIR.parent):
+        own = {p.name for p in SQL_DIR.iterdir() if p.is_dir()} - {"exclusions", "plays"}
+    warnings = []
+    for folder, dirs, files in os.walk(sql):
+        relative = Path(folder).relative_to(sql)
+        if relative == Path("."):
+            dirs[:] = [d for d in dirs if d not in own]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if (name.startswith(".") or path.suffix.lower() in NOT_READ_SUFFIXES
+                    or os.path.abspath(path) in read):
                 continue
-            seen += 1
-            if seen == row_index:
-                return number
-    return 1
+            display = display_path(path, root)
+            warnings.append(Problem(display, 1, "warning: seqguard does not read this file; "
+                                                + _unread_fix(relative, path)))
+    return warnings
 
 
-LIST_LOAD_SQL = """
-select
-    {email} as email,
-    {domain} as company_domain,
-    {name} as company_name,
-    {reason} as reason,
-    row_index
-from batch
-"""
-
-
-def load_list(con: duckdb.DuckDBPyConnection, list_file: ListFile) -> int:
-    """Replace table lists.<name> with the CSV's normalized rows; returns the row count."""
-    if not NAME_PATTERN.match(list_file.name):
-        raise RuleFileError(f"{list_file.display}:1: '{list_file.name}' cannot be a table name; "
-                            "rename the file to lower-case letters, digits and _")
-    table = read_list(list_file)
-    names = set(table.schema.names)
-
-    def col(name: str, expr: str) -> str:
-        return expr.format(c=name) if name in names else "null::varchar"
-
-    query = LIST_LOAD_SQL.format(
-        email=col("email", "nullif(lower(trim({c})), '')"),
-        domain=col("company_domain", "rules.normalize_domain({c})"),
-        name=col("company_name", "nullif(trim({c}), '')"),
-        reason=col("reason", "nullif(trim({c}), '')"),
-    )
-    con.register("batch", table)
-    try:
-        con.execute(f"create or replace temp table list_rows as {query}")
-        _check_list_rows(con, list_file)
-        con.execute(f"create or replace table lists.{list_file.name} as "
-                    "select email, company_domain, company_name, reason from list_rows")
-        return con.execute("select count(*) from list_rows").fetchall()[0][0]
-    finally:
-        con.unregister("batch")
-        con.execute("drop table if exists list_rows")
-
-
-def _check_list_rows(con: duckdb.DuckDBPyConnection, list_file: ListFile) -> None:
-    bad = con.execute(
-        """
-        select row_index,
-            case when email is null and company_domain is null
-                    then 'has neither email nor company_domain; fill one or delete the row'
-                 when email is not null and not regexp_full_match(email, ?)
-                    then 'email ''' || email || ''' is not an email address; fix or delete it'
-                 else 'company_domain ''' || company_domain || ''' is not a domain; write it '
-                    || 'like example.com'
-            end
-        from list_rows
-        where (email is null and company_domain is null)
-            or (email is not null and not regexp_full_match(email, ?))
-            or (company_domain is not null
-                and not regexp_full_match(company_domain, '[a-z0-9-]+(\\.[a-z0-9-]+)+'))
-        order by row_index
-        limit 1
-        """,
-        [EMAIL_PATTERN.pattern[1:-1], EMAIL_PATTERN.pattern[1:-1]],
-    ).fetchall()
-    if bad:
-        line = _row_line(list_file.path, bad[0][0])
-        raise RuleFileError(f"{list_file.display}:{line}: {bad[0][1]}")
-
-
-def load_lists(con: duckdb.DuckDBPyConnection, project: Project) -> list[Problem]:
-    """Load every list CSV (and drop tables whose file is gone); returns the broken ones.
-
-    A broken list's table is dropped rather than left stale, so the rules that read it
-    fail (closed) instead of running on yesterday's list.
-    """
-    problems: list[Problem] = []
-    current = {f.name for f in project.lists}
-    existing = {r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'lists' and not temporary"
-    ).fetchall()}
-    for stale in existing - current:
-        con.execute(f'drop table lists."{stale}"')
-    for list_file in project.lists:
-        try:
-            load_list(con, list_file)
-        except RuleFileError as exc:
-            con.execute(f'drop table if exists lists."{list_file.name}"')
-            path, line, message = str(exc).split(":", 2)
-            problems.append(Problem(path, int(line) if line.isdigit() else 1, message.strip()))
-    return problems
+def _unread_fix(folder: Path, path: Path) -> str:
+    """How to make seqguard read a file it skips, by where it is and what it is called."""
+    suffix = path.suffix.lower()
+    name = printable(path.stem)
+    parts = folder.parts
+    if suffix in (".sql", ".csv", ".yml") and path.suffix != suffix:
+        return f"extensions are lower case: rename it to {name}{suffix}"
+    if suffix == ".sql" and parts[:1] == ("exclusions",):
+        return f"a rule sits directly in sql/exclusions/ as <name>.sql: move it to " \
+               f"sql/exclusions/{name}.sql"
+    if suffix == ".csv" and parts[:1] == ("exclusions",):
+        return f"a list sits in sql/exclusions/lists/ as <name>.csv: move it to " \
+               f"sql/exclusions/lists/{name}.csv"
+    if suffix in (".yml", ".yaml") and parts[:1] == ("plays",):
+        return f"a play is sql/plays/<name>.yml: rename or move it to sql/plays/{name}.yml"
+    if suffix == ".sql" and parts[:1] == ("plays",):
+        return "no play names it as its audience: name it in a play's `audience:` or delete it"
+    if suffix in (".yml", ".yaml") and name == "rulesets":
+        return "rulesets are read from sql/rulesets.yml: rename or move it there"
+    return "seqguard reads rules (sql/exclusions/<name>.sql), lists " \
+           "(sql/exclusions/lists/<name>.csv), plays (sql/plays/<name>.yml and their " \
+           "audience .sql), sql/rulesets.yml and sql/domain_aliases.csv: move it or delete it"

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from tasks import store
 from tasks.errors import StoreError
+from tasks.list_files import load_lists
 from tasks.match_store import (
     apply_changes,
     carried_people,
@@ -52,7 +53,6 @@ from tasks.rule_files import (
     Project,
     duckdb_line,
     first_line,
-    load_lists,
     load_project,
     statement_problem,
     strip_semicolon,
@@ -410,7 +410,8 @@ def evaluate_rules(
     started = time.perf_counter()
     now = naive_utc(now)
     project = load_project(project_dir)
-    with store.connect(db_path) as con, store.transaction(con):
+    # user files load with file and network access off, like the rules that read them
+    with store.connect(db_path, config=RULE_CONNECTION_CONFIG) as con, store.transaction(con):
         list_problems = load_lists(con, project)
         state = observe(con, project, now, propagation_delay)
     phases = {"prepare": time.perf_counter() - started}
@@ -442,7 +443,7 @@ def evaluate_rules(
         toggles, missing = in_force_toggles(state, runs, project)
         runs += missing
         scopes = compute_scopes(toggles, ruleset_view(state), play_views(project.plays))
-        problems = [str(p) for p in list_problems]
+        problems = [str(p) for p in list_problems + project.unread]
         problems += [str(p) for p in project.rulesets.problems]
         problems += [str(p) for play in project.plays for p in play.problems]
         _save_runs(con, run_id, runs, project, list_problems)

@@ -112,7 +112,7 @@ def test_domain_aliases_csv_skips_comments_and_blank_lines(world):
 
 def test_domain_aliases_csv_with_a_bad_domain_names_the_line(world):
     world.aliases_csv("domain,alias\nacme.com,acme.io\nacme.com,not a domain\n")
-    with pytest.raises(RuleFileError, match=r"domain_aliases.csv:3: 'not a domain'"):
+    with pytest.raises(RuleFileError, match=r"domain_aliases.csv:3: not a company domain"):
         world.build()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -364,20 +365,38 @@ def test_lists_are_loaded_for_the_dry_run(project: Path, db: Path) -> None:
     assert messages(project, db) == []
 
 
+# messages name the file, line and column, never a cell: a list may hold anything
 @pytest.mark.parametrize("csv, message", [
     ("domain,reason\nacme.com,x\n",
-     "sql/exclusions/lists/bad.csv:1: columns domain, reason are not a list's; use email "
-     "and/or company_domain, optionally company_name and reason"),
+     "sql/exclusions/lists/bad.csv:1: column 1 of the header is not a list column; name the "
+     "columns email and/or company_domain, optionally company_name and reason"),
     ("email,reason\na@b.com,x\n\nnot-an-email,y\n",
-     "sql/exclusions/lists/bad.csv:4: email 'not-an-email' is not an email address; fix or "
-     "delete it"),
+     "sql/exclusions/lists/bad.csv:4: email is not an email address; fix it or delete the row"),
     ("company_domain,reason\nacme.com,x\nbeta.com,y,z\n",
-     "sql/exclusions/lists/bad.csv:3: row 'beta.com,y,z' does not have 2 fields; quote values "
-     "that contain commas"),
+     "sql/exclusions/lists/bad.csv:3: the row has 3 fields and the header 2; quote values that "
+     "contain commas"),
     ("email,company_domain\na@b.com,\n,\n",
      "sql/exclusions/lists/bad.csv:3: has neither email nor company_domain; fill one or "
      "delete the row"),
+    ("email,reason,email\na@b.com,x,c@d.com\n",
+     "sql/exclusions/lists/bad.csv:1: columns 1 and 3 of the header have the same name; keep "
+     "one"),
+    ("reason\nx\n",
+     "sql/exclusions/lists/bad.csv:1: the header has neither email nor company_domain; a list "
+     "names people (email) or companies (company_domain)"),
 ])
 def test_bad_list_csv(project: Path, db: Path, csv: str, message: str) -> None:
     write(project, "sql/exclusions/lists/bad.csv", csv)
     assert only(project, db) == message
+
+
+def test_json_lists_skipped_files_as_warnings_and_exits_0(project: Path, db: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    write_rule(project, "nested", "select 'a@b.c' as email", folder="old")
+    assert main(["lint", "--project", str(project), "--db", str(db), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["problems"] == []
+    assert out["warnings"] == [{
+        "path": "sql/exclusions/old/nested.sql", "line": 1,
+        "message": "warning: seqguard does not read this file; a rule sits directly in "
+                   "sql/exclusions/ as <name>.sql: move it to sql/exclusions/nested.sql"}]

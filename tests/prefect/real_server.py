@@ -37,9 +37,15 @@ class PrefectServer:
     @contextmanager
     def settings(self) -> Iterator[None]:
         """This process talks to the server (instead of the harness or a temporary one)."""
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_LOGGING_TO_API_ENABLED,
+            temporary_settings,
+        )
 
-        with temporary_settings({PREFECT_API_URL: self.api_url}):
+        # logs stay local: flushed at exit, they would find the server gone
+        with temporary_settings({PREFECT_API_URL: self.api_url,
+                                 PREFECT_LOGGING_TO_API_ENABLED: False}):
             yield
 
 

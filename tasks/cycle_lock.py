@@ -106,11 +106,16 @@ def held(db: str) -> Iterator[Lock]:
         yield Lock(resolved_db(db), name)
 
 
+def lock_file(db: str) -> Path | None:
+    """The file the OS lock is taken on, beside a local database (None for a remote one)."""
+    return None if _is_remote(db) else Path(resolved_db(db) + ".cycle-lock")
+
+
 def _take_file_lock(stack: ExitStack, db: str) -> bool:
     """flock `<db>.cycle-lock` without waiting; True when taken (or the db is not a file)."""
-    if _is_remote(db):
+    path = lock_file(db)
+    if path is None:
         return True
-    path = Path(resolved_db(db) + ".cycle-lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = stack.enter_context(path.open("a"))
     try:

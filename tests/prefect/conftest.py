@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from real_server import PrefectServer, running_prefect_server
+
+from bench.prefect_server import PrefectServer, running_prefect_server
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from real_server import BIN, ROOT, PrefectServer
 
+from bench.prefect_server import BIN, ROOT, PrefectServer
 from tasks import cycle_lock
 
 HOLD = """

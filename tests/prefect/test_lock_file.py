@@ -8,7 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from packaging.requirements import Requirement
-from real_server import ROOT
+
+from bench.prefect_server import ROOT
 
 
 def lock_module() -> ModuleType:

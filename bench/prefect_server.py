@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
@@ -56,14 +56,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_prefect_server(home: Path, timeout: float = 90) -> Iterator[PrefectServer]:
-    """`prefect server start` with a 1 s scheduler loop and a 2 s lease repossessor, so
-    schedules and expired leases show within seconds; stopped (with its group) on exit."""
+def running_prefect_server(home: Path, repossessor_seconds: float = 2,
+                           timeout: float = 90) -> Iterator[PrefectServer]:
+    """`prefect server start` with a 1 s scheduler loop and a short lease repossessor loop
+    (Prefect's default is 15 s), so schedules and expired leases show within seconds;
+    stopped (with its process group) on exit."""
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "DO_NOT_TRACK": "1", "PREFECT_UI_ENABLED": "false",
            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
-           "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
+           "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(repossessor_seconds),
            "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("w")

@@ -88,10 +88,16 @@ def running_prefect_server(home: Path, repossessor_seconds: float = 2,
             raise RuntimeError(f"prefect server not up in {timeout} s")
         yield PrefectServer(api_url, home)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
+        stop_group(server)
         log.close()
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a process started with `start_new_session=True` and its children, then
+    SIGKILL what is left after `timeout` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

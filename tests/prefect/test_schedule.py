@@ -4,8 +4,6 @@ schedules the */15 cycle and the served process runs a scheduled cycle to Comple
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.prefect_server import BIN, ROOT, PrefectServer
+from bench.prefect_server import BIN, ROOT, PrefectServer, stop_group
 from sandbox.client import SandboxClient
 
 
@@ -33,11 +31,7 @@ def served(prefect_server: PrefectServer, sandbox: SandboxClient,
     try:
         yield prefect_server
     finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
+        stop_group(serve)
         log.close()
         print(Path(log.name).read_text()[-3000:])
 

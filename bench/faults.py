@@ -497,6 +497,7 @@ LOCK_FREE_WITHIN = 60.0  # seconds after the crash: the next cycle runs within a
 @dataclass
 class LockTrial:
     kill_after: float    # seconds into the CLI cycle
+    landed: bool         # the cycle was still running when the kill came
     held: bool           # the Prefect slot was still taken right after the kill
     freed_after: float   # seconds from the kill until the whole lock was free
     next_cycle: str      # "ran", "skipped", or "failed: <its last line>"
@@ -573,6 +574,7 @@ def crash_lock_trials(*, kills: int, contacts: int, seed: int, repossessor_secon
                     after = rng.uniform(0, duration)
                     process = cli_cycle(env, db, project, sandbox)
                     time.sleep(after)
+                    landed = process.poll() is None
                     process.kill()
                     process.communicate()
                     killed = time.monotonic()
@@ -580,7 +582,7 @@ def crash_lock_trials(*, kills: int, contacts: int, seed: int, repossessor_secon
                     while any(lock_taken(db)) and time.monotonic() - killed < 600:
                         time.sleep(0.5)
                     freed = time.monotonic() - killed
-                    trial = LockTrial(round(after, 2), held, round(freed, 1),
+                    trial = LockTrial(round(after, 2), landed, held, round(freed, 1),
                                       cycle_outcome(cli_cycle(env, db, project, sandbox)))
                     trials.append(trial)
                     if report:
@@ -590,6 +592,7 @@ def crash_lock_trials(*, kills: int, contacts: int, seed: int, repossessor_secon
             "ran": sum(t.next_cycle == "ran" for t in trials),
             "skipped": sum(t.next_cycle == "skipped" for t in trials),
             "failed": sum(t.next_cycle.startswith("failed") for t in trials),
+            "killed_running": sum(t.landed for t in trials),
             "held_at_kill": sum(t.held for t in trials),
             "freed_within_60_s": sum(t.freed_after <= LOCK_FREE_WITHIN for t in trials),
             "freed_after_max_s": freed_after[-1] if trials else None,
@@ -663,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     crash: dict[str, Any] = {}
     if only and "crash-lock" in only:
         def report_lock(trial: LockTrial) -> None:
-            print(f"crash-lock: killed {trial.kill_after} s in; lock "
+            print(f"crash-lock: killed {trial.kill_after} s in"
+                  f"{'' if trial.landed else ' (after it had finished)'}; lock "
                   f"{'held' if trial.held else 'not held'} at the kill, free after "
                   f"{trial.freed_after} s; next cycle {trial.next_cycle}", flush=True)
 

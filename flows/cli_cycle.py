@@ -203,6 +203,15 @@ def render_summary(summary: dict) -> str:
 
 def run_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
+    from tasks.cycle_lock import prefect_api_configured
+
+    if not prefect_api_configured():
+        # the temporary server Prefect would start runs no scheduler: nothing would ever run
+        raise ConfigError(
+            "no Prefect API configured, so the 15-minute schedule would never fire; start "
+            "`prefect server start` and run `prefect config set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api` (or `prefect cloud login`)"
+        )
 
     serve_all(
         db=args.db, project=args.project, sandbox_url=args.sandbox, sandbox_cert=args.sandbox_cert

@@ -4,6 +4,7 @@ schedules the */15 cycle and the served process runs a scheduled cycle to Comple
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -88,3 +89,14 @@ def test_the_server_schedules_the_cycle_and_a_due_run_completes(served: PrefectS
             timeout=90)
         assert final.state.type == StateType.COMPLETED, (final.state.name, final.state.message)
         assert final.state.name == "Completed"
+
+
+def test_serve_without_a_prefect_api_refuses_in_one_line(tmp_path: Path) -> None:
+    # a temporary Prefect server runs no scheduler: serving there would never run a cycle
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run([str(BIN / "seqguard"), "serve", "--db", str(tmp_path / "x.duckdb")],
+                          env={**env, "PREFECT_HOME": str(tmp_path)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("seqguard serve: no Prefect API configured"), done.stderr
+    assert "PREFECT_API_URL=" in done.stderr and len(done.stderr.splitlines()) == 1

@@ -58,21 +58,23 @@ def run_cli_cycle(server: PrefectServer, sandbox, db: Path,
 def test_a_killed_holder_frees_the_lock_for_the_next_cycle_within_a_minute(
         on_server: PrefectServer, tmp_path: Path) -> None:
     db = tmp_path / "seqguard.duckdb"
+    name = cycle_lock.lock_name(str(db))
     holder = hold_in_child(on_server, db)
     holder.kill()  # kill -9: no release, no goodbye
     holder.wait()
     killed = time.monotonic()
-    attempts = []
-    while time.monotonic() - killed < 90:
-        with cycle_lock.held(str(db)) as lock:
-            attempts.append((round(time.monotonic() - killed, 1), lock.ours))
-            if lock.ours:
-                break
-    # the file lock went with the process; the Prefect lease held until it expired
-    assert attempts[0][1] is False, attempts
-    assert attempts[-1][1] is True, attempts
-    assert attempts[-1][0] <= cycle_lock.LEASE_SECONDS + 10, attempts
-    assert active_slots(cycle_lock.lock_name(str(db))) == 0  # and released again after
+    # the file lock went with the process; the Prefect lease outlives it until it expires
+    with cycle_lock.held(str(db)) as lock:
+        assert not lock.ours
+    while active_slots(name) and time.monotonic() - killed < 120:
+        time.sleep(0.5)
+    freed = time.monotonic() - killed
+    # the lease (renewed when taken) expires at most LEASE_SECONDS after the kill, and this
+    # server's repossessor looks every 2 s
+    assert freed <= cycle_lock.LEASE_SECONDS + 8, freed
+    with cycle_lock.held(str(db)) as lock:
+        assert lock.ours
+    assert active_slots(name) == 0  # and released again after
 
 
 def test_two_databases_do_not_block_each_other(on_server: PrefectServer,

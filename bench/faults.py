@@ -2,6 +2,7 @@
 posts nothing twice.
 
     .venv/bin/python bench/faults.py [--kills 50] [--contacts 300] [--seed 0] [--only KIND]
+        [--lock-kills 20] [--repossessor-seconds 15]
 
 Every trial plays the same scenario on a fresh sandbox and database:
 

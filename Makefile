@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test bench lint install
+.PHONY: run test bench lint install lock
 
-$(BIN)/seqguard: pyproject.toml
+# the versions the tests ran with: requirements.lock pins every package (`make lock`)
+$(BIN)/seqguard: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $@
 
 install: $(BIN)/seqguard
@@ -26,5 +27,15 @@ lint: install
 	$(BIN)/ruff check flows tasks sandbox tests bench
 
 bench: install
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python bench/all.py
+
+# Resolve pyproject.toml's dependencies afresh in a new venv and pin what pip chose.
+LOCK_VENV := .venv-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q -e '.[dev,bench]'
+	$(LOCK_VENV)/bin/pip freeze --exclude-editable > $(LOCK_VENV)/freeze.txt
+	$(LOCK_VENV)/bin/python .ci/lock.py write $(LOCK_VENV)/freeze.txt
+	rm -rf $(LOCK_VENV)

@@ -2,6 +2,7 @@
 posts nothing twice.
 
     .venv/bin/python bench/faults.py [--kills 50] [--contacts 300] [--seed 0] [--only KIND]
+        [--lock-kills 20] [--repossessor-seconds 15]
 
 Every trial plays the same scenario on a fresh sandbox and database:
 
@@ -14,6 +15,12 @@ Every trial plays the same scenario on a fresh sandbox and database:
   timed from a clean run); a 429 storm; 20% 5xx; 2 s latency per call; the DuckDB file
   held by another process; or 1,000 malformed CRM records (hypothesis) added at T1;
 - recovery: the cycle at T2 again (until it completes; at most 5 tries), then at T3.
+
+The crash-lock case (`--only crash-lock`, not in the default set) is apart: against a real
+`prefect server start`, `seqguard cycle` (the CLI) is killed with `kill -9` a uniform random
+time into its run, `--lock-kills` times; after each kill it measures when the cycle lock
+(the Prefect lease and the file lock) is free again, then runs a normal CLI cycle, which
+must run, not be skipped: the lock must not outlive its holder by more than a minute.
 
 A clean run of the scenario is the reference. For each trial: lost = reference
 unenrolls or enrollments missing at the sequencer; duplicate = enrollments beyond the
@@ -482,6 +489,118 @@ def malformed_records(count: int, seed: int) -> dict[str, list[dict]]:
     return drawn
 
 
+# ---- the crash-lock case ---------------------------------------------------------------
+
+
+LOCK_FREE_WITHIN = 60.0  # seconds after the crash: the next cycle runs within a minute
+
+
+@dataclass
+class LockTrial:
+    kill_after: float    # seconds into the CLI cycle
+    landed: bool         # the cycle was still running when the kill came
+    held: bool           # the Prefect slot was still taken right after the kill
+    freed_after: float   # seconds from the kill until the whole lock was free
+    next_cycle: str      # "ran", "skipped", or "failed: <its last line>"
+
+
+def cli_cycle(env: dict[str, str], db: Path, project: Path,
+              sandbox: SandboxClient) -> subprocess.Popen:
+    """`seqguard cycle` as a user runs it, against the server in `env`."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "seqguard"), "cycle", "--db", str(db),
+         "--project", str(project), "--sandbox", sandbox.url, "--sandbox-cert",
+         str(sandbox.cert)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def cycle_outcome(process: subprocess.Popen) -> str:
+    _, stderr = process.communicate(timeout=900)
+    if process.returncode == 0:
+        return "ran"
+    if process.returncode == 75:
+        return "skipped"
+    return f"failed: {_last_line(stderr)}"
+
+
+def lock_taken(db: Path) -> tuple[bool, bool]:
+    """(Prefect slot taken, file lock taken) of `db`'s cycle lock, without taking it."""
+    import fcntl
+
+    from prefect.client.orchestration import get_client
+
+    from tasks import cycle_lock
+
+    with get_client(sync_client=True) as client:
+        slot = client.read_global_concurrency_limit_by_name(
+            cycle_lock.lock_name(str(db))).active_slots > 0
+    path = cycle_lock.lock_file(str(db))
+    assert path is not None
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return slot, True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return slot, False
+
+
+def crash_lock_trials(*, kills: int, contacts: int, seed: int, repossessor_seconds: float,
+                      workdir: str | Path | None = None,
+                      report: Callable[[LockTrial], None] | None = None) -> dict[str, Any]:
+    """kill -9 of a CLI cycle `kills` times; after each, the time until its lock is free
+    and whether the next cycle runs."""
+    from bench.prefect_server import running_prefect_server
+
+    rng = random.Random(seed)
+    trials: list[LockTrial] = []
+    with tempfile.TemporaryDirectory(prefix="crash-lock-") as scratch:
+        work = Path(workdir or scratch)
+        (work / "prefect").mkdir(parents=True, exist_ok=True)
+        project, db = work / "project", work / "lock.duckdb"
+        if not project.exists():
+            shutil.copytree(ROOT / "sql", project / "sql")
+        with running_sandbox(work / "sandbox") as sandbox, \
+                running_prefect_server(work / "prefect", repossessor_seconds) as server:
+            sandbox.reset(seed=seed, contacts=contacts)
+            env = server.env()
+            if (first := cycle_outcome(cli_cycle(env, db, project, sandbox))) != "ran":
+                raise RuntimeError(f"the first (full) cycle did not run: {first}")
+            started = time.monotonic()
+            if (clean := cycle_outcome(cli_cycle(env, db, project, sandbox))) != "ran":
+                raise RuntimeError(f"the clean cycle did not run: {clean}")
+            duration = time.monotonic() - started
+            with server.settings():
+                for _ in range(kills):
+                    after = rng.uniform(0, duration)
+                    process = cli_cycle(env, db, project, sandbox)
+                    time.sleep(after)
+                    landed = process.poll() is None
+                    process.kill()
+                    process.communicate()
+                    killed = time.monotonic()
+                    held = lock_taken(db)[0]
+                    while any(lock_taken(db)) and time.monotonic() - killed < 600:
+                        time.sleep(0.5)
+                    freed = time.monotonic() - killed
+                    trial = LockTrial(round(after, 2), landed, held, round(freed, 1),
+                                      cycle_outcome(cli_cycle(env, db, project, sandbox)))
+                    trials.append(trial)
+                    if report:
+                        report(trial)
+    freed_after = sorted(t.freed_after for t in trials)
+    return {"trials": len(trials),
+            "ran": sum(t.next_cycle == "ran" for t in trials),
+            "skipped": sum(t.next_cycle == "skipped" for t in trials),
+            "failed": sum(t.next_cycle.startswith("failed") for t in trials),
+            "killed_running": sum(t.landed for t in trials),
+            "held_at_kill": sum(t.held for t in trials),
+            "freed_within_60_s": sum(t.freed_after <= LOCK_FREE_WITHIN for t in trials),
+            "freed_after_max_s": freed_after[-1] if trials else None,
+            "freed_after_median_s": freed_after[len(freed_after) // 2] if trials else None,
+            "clean_cycle_s": round(duration, 1), "repossessor_loop_s": repossessor_seconds}
+
+
 # ---- main ------------------------------------------------------------------------------
 
 
@@ -536,22 +655,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", action="append",
-                        choices=["kill", "429", "5xx", "latency", "held", "fuzz"])
+                        choices=["kill", "429", "5xx", "latency", "held", "fuzz", "crash-lock"])
+    parser.add_argument("--lock-kills", type=int, default=20,
+                        help="kill -9 trials of the crash-lock case (default %(default)s)")
+    parser.add_argument("--repossessor-seconds", type=float, default=15,
+                        help="the Prefect server's lease repossessor loop for the crash-lock "
+                             "case (default %(default)s, Prefect's own)")
     parser.add_argument("--workdir")
     args = parser.parse_args(argv)
+    only = set(args.only) if args.only else None
+    crash: dict[str, Any] = {}
+    if only and "crash-lock" in only:
+        def report_lock(trial: LockTrial) -> None:
+            print(f"crash-lock: killed {trial.kill_after} s in"
+                  f"{'' if trial.landed else ' (after it had finished)'}; lock "
+                  f"{'held' if trial.held else 'not held'} at the kill, free after "
+                  f"{trial.freed_after} s; next cycle {trial.next_cycle}", flush=True)
+
+        crash["crash-lock"] = crash_lock_trials(
+            kills=args.lock_kills, contacts=args.contacts, seed=args.seed,
+            repossessor_seconds=args.repossessor_seconds, workdir=args.workdir,
+            report=report_lock)
+        only.discard("crash-lock")
+        if not only:
+            print(json.dumps(crash))
+            return 0
 
     def report(result: TrialResult) -> None:
         print(f"{result.kind}: lost {result.lost} / duplicate {result.duplicate} "
               f"({result.detail}; {result.seconds} s)", flush=True)
 
     outcome = run_trials(kills=args.kills, contacts=args.contacts, seed=args.seed,
-                         only=set(args.only) if args.only else None, workdir=args.workdir,
-                         report=report)
+                         only=only, workdir=args.workdir, report=report)
     print(f"reference: {json.dumps(outcome['reference'])}")
     for kind, entry in outcome["summary"].items():
         print(f"{kind}: {entry['trials']} trials, lost {entry['lost']} / "
               f"duplicate {entry['duplicate']}")
-    print(json.dumps(outcome["summary"]))
+    print(json.dumps({**outcome["summary"], **crash}))
     return 0
 
 

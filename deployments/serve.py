@@ -1,14 +1,14 @@
 """Serve seqguard's deployments: the cycle every 15 minutes, and the ad-hoc flows.
 
-At most one cycle runs at a time: the deployment's concurrency limit cancels a run that
-would start while another is running (it is skipped, not queued), and the DuckDB file
-lock guards the rest.
+At most one cycle runs per database: the cycle takes that database's lock
+(tasks/cycle_lock.py), and a run that finds it taken is skipped with the reason, not
+queued; it fails loudly once the lock has been held past two cycles. The deployment has
+no concurrency limit of its own: one would cancel those runs before they could say why.
 """
 
 from __future__ import annotations
 
 from prefect import serve
-from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
@@ -20,11 +20,10 @@ CYCLE_CRON = "*/15 * * * *"
 def cycle_deployment(
     db: str, project: str, sandbox_url: str | None, sandbox_cert: str | None, timezone: str = "UTC"
 ) -> RunnerDeployment:
-    """The scheduled cycle, skipping a run that starts while one is running."""
+    """The scheduled cycle; a run that starts while another holds the database is skipped."""
     return cycle.to_deployment(
         name="cycle",
         schedules=[Cron(CYCLE_CRON, timezone=timezone)],
-        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
         parameters={**_where(db, project, sandbox_url, sandbox_cert), "wait_for_approval": True},
         description="Every 15 minutes: sync the CRMs, run the rules, post enrollment changes.",
         tags=["seqguard"],

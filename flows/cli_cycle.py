@@ -12,6 +12,8 @@ from pathlib import Path
 from tasks.config import load_config, resolve_config
 from tasks.errors import ConfigError
 
+SKIPPED_EXIT = 75  # EX_TEMPFAIL: another cycle holds the database's lock; try again later
+
 
 def register(
     subparsers: argparse._SubParsersAction,
@@ -89,7 +91,13 @@ def run_cycle(args: argparse.Namespace) -> int:
             data_dir, contacts=args.contacts, seed=args.seed, enrollments=args.contacts // 20
         ) as sandbox:
             summary = _run(args, now, sandbox.url, sandbox.cert)
-    print(json.dumps(summary, default=str, indent=2) if args.json else render_summary(summary))
+    if args.json:
+        print(json.dumps(summary, default=str, indent=2))
+    if "skipped" in summary:  # another cycle holds this database: cron and CI must see it
+        print(render_summary(summary), file=sys.stderr)
+        return SKIPPED_EXIT
+    if not args.json:
+        print(render_summary(summary))
     return 0
 
 
@@ -195,6 +203,15 @@ def render_summary(summary: dict) -> str:
 
 def run_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
+    from tasks.cycle_lock import prefect_api_configured
+
+    if not prefect_api_configured():
+        # the temporary server Prefect would start runs no scheduler: nothing would ever run
+        raise ConfigError(
+            "no Prefect API configured, so the 15-minute schedule would never fire; start "
+            "`prefect server start` and run `prefect config set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api` (or `prefect cloud login`)"
+        )
 
     serve_all(
         db=args.db, project=args.project, sandbox_url=args.sandbox, sandbox_cert=args.sandbox_cert

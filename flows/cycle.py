@@ -33,9 +33,9 @@ def cycle(
     target = steps.Target(
         db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
     )
-    with cycle_lock.held() as running_alone:
-        if not running_alone:
-            return steps.skip_run(now)
+    with cycle_lock.held(db) as lock:
+        if not lock.ours:  # skipped, not queued; fails loudly once held past two cycles
+            return steps.skip_run(lock)
         run = steps.start_run(target, now, dry_run)
         summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
         summary["sync"] = steps.sync_crms(target, run, crms, full_resync)

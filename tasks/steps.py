@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
+from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
+from prefect.states import Completed
 
-from tasks import report, runs
+from tasks import cycle_lock, report, runs
 from tasks.config import Config, resolve_config
 
 
@@ -61,14 +63,30 @@ def current_run_id() -> str:
     return str(uuid.uuid4())
 
 
-def skip_run(now: datetime | None) -> dict:
-    """The summary of a run skipped because another cycle holds the lock; says why."""
+def skip_run(lock: cycle_lock.Lock) -> State:
+    """A run that found its database's lock taken: a Completed state named Skipped that
+    says why, or, once the lock has been held past two cycles, CycleLockHeld (Failed)."""
+    assert lock.other is not None
+    other, now = lock.other, datetime.now(UTC)
+    minutes = int(other.held_for(now).total_seconds() // 60)
+    since = f"{other.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if cycle_lock.must_fail(other, now):
+        raise cycle_lock.CycleLockHeld(
+            f"the cycle lock of {lock.db} has been held by {other.holder} for {minutes} min "
+            f"(since {since}; skip {other.skips} in a row): no rule has been applied since. "
+            "If that run is hung, cancel it; a dead holder's lease expires within a "
+            f"minute, and a lock that outlives it is cleared with `prefect gcl update "
+            f"{lock.name} --active-slots 0`")
     reason = (
-        "skipped: another seqguard cycle is running (the seqguard-cycle lock is taken); "
+        f"skipped: another seqguard cycle holds the cycle lock of {lock.db} "
+        f"({other.holder}, since {since}, {minutes} min; skip {other.skips} in a row); "
         "runs are skipped, not queued, and the next scheduled one will run"
     )
     print(reason)
-    return {"skipped": reason, "now": (now or datetime.now(UTC)).isoformat()}
+    summary = {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
+               "held_since": other.since.isoformat(), "skips": other.skips,
+               "now": now.isoformat()}
+    return Completed(name="Skipped", message=reason, data=summary)
 
 
 @task(name="start-run")

@@ -23,7 +23,7 @@ from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 # `make test` hands whole files to two workers in collection order; the longest files
 # go first so that no worker is left running one of them alone at the end.
 LONGEST_FIRST = ("tests/proof/test_faults.py", "tests/proof/test_soak.py", "tests/flows/",
-                 "tests/post/test_exactly_once.py", "tests/sync/test_sync.py")
+                 "tests/prefect/", "tests/post/test_exactly_once.py", "tests/sync/test_sync.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -26,11 +26,12 @@ SEQUENCES = [
 ]
 
 
-def test_the_cycle_deployment_runs_every_15_minutes_one_at_a_time() -> None:
+def test_the_cycle_deployment_runs_every_15_minutes_and_leaves_overlaps_to_the_lock() -> None:
     deployment = cycle_deployment("data/x.duckdb", ".", None, None)
     assert [s.schedule.cron for s in deployment.schedules] == [CYCLE_CRON] == ["*/15 * * * *"]
-    assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
-    assert deployment.concurrency_limit == 1
+    # an overlapping run reaches the cycle lock, which skips it with the reason and fails
+    # loudly after two cycles; a deployment limit would cancel it silently first
+    assert deployment.concurrency_limit is None
 
 
 def test_bad_parameters_are_refused_with_a_readable_message(prefect_harness) -> None:
@@ -186,8 +187,8 @@ def test_a_run_that_starts_while_one_is_running_is_skipped_and_says_why(
 
     sandbox.reset(seed=3, contacts=50, now=NOW)
     db = str(tmp_path / "db.duckdb")
-    with cycle_lock.held() as first:  # a cycle is running
-        assert first
+    with cycle_lock.held(db) as first:  # a cycle is running
+        assert first.ours
         summary = cycle(
             now=NOW,
             db=db,
@@ -195,7 +196,8 @@ def test_a_run_that_starts_while_one_is_running_is_skipped_and_says_why(
             sandbox_url=sandbox.url,
             sandbox_cert=sandbox.cert,
         )
-    assert "another seqguard cycle is running" in summary["skipped"]
+    assert "another seqguard cycle holds the cycle lock of" in summary["skipped"]
+    assert summary["skips"] == 1 and "pid" in summary["held_by"]
     assert not Path(db).exists()  # it touched nothing
     ran = cycle(
         now=NOW, db=db, project=str(tmp_path), sandbox_url=sandbox.url, sandbox_cert=sandbox.cert

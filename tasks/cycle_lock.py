@@ -13,6 +13,11 @@ databases go on:
   releases the moment its holder dies. It is the lock of a CLI cycle without a Prefect API,
   and keeps such a cycle from overlapping a served one on the same machine.
 
+When the file lock is free but the Prefect slot is still leased to a holder that the
+record names as a process on this machine, that holder is dead (alive, it would hold the
+file lock): its slot is freed at once (`active_slots` set to 0 through the public client)
+instead of after the lease expires, so the cycle after a `kill -9` runs, not skips.
+
 A run that cannot take the lock is skipped, not queued (the next one is 15 minutes away).
 The holder writes who it is and since when into a Prefect variable of the lock's name;
 a skipped run reads it and counts itself there, so the third skip in a row, or a lock held
@@ -28,7 +33,7 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +61,8 @@ class Holder:
     holder: str
     since: datetime
     skips: int = 0
+    host: str | None = None  # where the holder process runs, and its pid: how a successor
+    pid: int | None = None   # on the same machine knows it died
 
     def held_for(self, now: datetime) -> timedelta:
         return now - self.since
@@ -97,11 +104,15 @@ def held(db: str) -> Iterator[Lock]:
     """Hold the lock of database `db` for the block; yield at once whether it is ours."""
     name = lock_name(db)
     with ExitStack() as stack:
-        if not (_take_file_lock(stack, db) and _take_prefect_lock(stack, name)):
+        taken = _take_file_lock(stack, db) and (
+            _take_prefect_lock(stack, name)
+            or (_free_dead_local_holder(name) and _take_prefect_lock(stack, name)))
+        if not taken:
             stack.close()  # release a part taken before the other part was refused
             yield Lock(resolved_db(db), name, other=_count_skip(name))
             return
-        _write_holder(name, Holder(_this_holder(), _utcnow()))
+        _write_holder(name, Holder(_this_holder(), _utcnow(), host=socket.gethostname(),
+                                   pid=os.getpid()))
         stack.callback(_clear_holder, name)
         yield Lock(resolved_db(db), name)
 
@@ -139,6 +150,20 @@ def _take_prefect_lock(stack: ExitStack, name: str) -> bool:
                                         holder=_lease_holder()))
     except TimeoutError:
         return False
+    return True
+
+
+def _free_dead_local_holder(name: str) -> bool:
+    """Free the slot of a recorded holder that ran on this machine: called with the file
+    lock taken, so that process is dead. True when a slot was freed (try again)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    recorded = _read_holder(name)
+    if recorded is None or recorded.host != socket.gethostname() or recorded.pid is None:
+        return False  # held from elsewhere, or unknown: only its lease can end it
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
     return True
 
 
@@ -202,7 +227,8 @@ def _write_holder(name: str, holder: Holder) -> None:
     from prefect.variables import Variable
 
     Variable.set(name, {"holder": holder.holder, "since": holder.since.isoformat(),
-                        "skips": holder.skips}, overwrite=True)
+                        "skips": holder.skips, "host": holder.host, "pid": holder.pid},
+                 overwrite=True)
 
 
 def _read_holder(name: str) -> Holder | None:
@@ -212,8 +238,10 @@ def _read_holder(name: str) -> Holder | None:
     if not isinstance(value, dict):
         return None
     try:
+        pid = value.get("pid")
         return Holder(str(value["holder"]), datetime.fromisoformat(value["since"]),
-                      int(value.get("skips", 0)))
+                      int(value.get("skips", 0)), host=value.get("host"),
+                      pid=int(pid) if pid is not None else None)
     except (KeyError, TypeError, ValueError):
         return None  # not ours to trust: start counting afresh
 
@@ -228,7 +256,7 @@ def _count_skip(name: str) -> Holder:
     """The holder as recorded, with this skip counted (a holder that wrote nothing, e.g. one
     that died before it could, is recorded now as unknown)."""
     recorded = _read_holder(name) or Holder("an unknown holder", _utcnow())
-    counted = Holder(recorded.holder, recorded.since, recorded.skips + 1)
+    counted = replace(recorded, skips=recorded.skips + 1)
     _write_holder(name, counted)
     return counted
 

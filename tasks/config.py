@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tasks.errors import ConfigError
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
 
 SANDBOX_HUBSPOT_TOKEN = "sandbox-token"
 SANDBOX_SALESFORCE_SESSION = "sandbox-session"
@@ -83,6 +84,8 @@ class Config:
     salesforce: SalesforceConfig | None = None
     sequencer: str = "hubspot"  # hubspot | salesforce
     propagation_delay: timedelta = timedelta(minutes=30)
+    # how long one rule or play audience may run before it is stopped and fails closed
+    rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: float = 20.0
     unenroll_threshold_count: int = 500
     # the share only counts from this many people up: 2 of 5 is 40%, but no emergency
@@ -134,6 +137,16 @@ def _credential(raw: dict[str, Any], env_default: str) -> Credential:
     )
 
 
+def _rule_timeout(raw: dict[str, Any]) -> timedelta:
+    if "rule_timeout" not in raw:
+        return DEFAULT_RULE_TIMEOUT
+    budget = parse_duration(raw["rule_timeout"], "rule_timeout")
+    if budget <= timedelta(0):
+        raise ConfigError(f"rule_timeout: '{raw['rule_timeout']}' leaves no time to run a "
+                          "rule; write e.g. 10s or 1m")
+    return budget
+
+
 def load_config(project_dir: str | Path) -> Config | None:
     """Read `seqguard.yml` from the project folder; None when there is no file."""
     path = Path(project_dir) / "seqguard.yml"
@@ -173,6 +186,7 @@ def load_config(project_dir: str | Path) -> Config | None:
         else None,
         sequencer=raw.get("sequencer", "hubspot"),
         propagation_delay=parse_duration(raw.get("propagation_delay", "30m"), "propagation_delay"),
+        rule_timeout=_rule_timeout(raw),
         unenroll_threshold_pct=float(raw.get("unenroll_threshold_pct", 20)),
         unenroll_threshold_count=int(raw.get("unenroll_threshold_count", 500)),
         unenroll_threshold_min=int(raw.get("unenroll_threshold_min", 10)),

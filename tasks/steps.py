@@ -135,14 +135,16 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
     from tasks.rules import evaluate_rules as evaluate
 
+    config = target.config()
     return as_dict(
         evaluate(
             target.db,
             target.project,
             run.run_id,
             run.now,
-            target.config().propagation_delay,
+            config.propagation_delay,
             only=rules,
+            rule_timeout=config.rule_timeout,
         )
     )
 
@@ -152,7 +154,9 @@ def queue_plays(target: Target, run: Run) -> dict:
     """Run the play audiences and queue new people with their release time."""
     from tasks.plays import queue_plays as queue
 
-    return as_dict(queue(target.db, target.project, run.now, crm=target.config().sequencer))
+    config = target.config()
+    return as_dict(queue(target.db, target.project, run.now, crm=config.sequencer,
+                         rule_timeout=config.rule_timeout))
 
 
 @task(name="decide-changes")

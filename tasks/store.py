@@ -14,7 +14,12 @@ import duckdb
 import pyarrow as pa
 
 from tasks.errors import StoreError
-from tasks.paths import SCHEMA_DIR
+from tasks.paths import SCHEMA_DIR, SQL_DIR
+
+# the model's shared normalizations (crm.normalize_email, ...): rule output and decisions
+# go through them, so every database has them from its first migration on; the model
+# step re-creates them each cycle, so they follow the code
+MODEL_MACROS = SQL_DIR / "model" / "000_macros.sql"
 
 
 @contextmanager
@@ -86,4 +91,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(file.read_text())
             con.execute("insert into ops.migrations values (?, now()::timestamp)", [file.name])
         applied.append(file.name)
+    if applied:
+        con.execute(MODEL_MACROS.read_text())
     return applied

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tasks.config import load_config, resolve_config
 from tasks.errors import ConfigError
+from tasks.redact import redacted
 
 
 def register(
@@ -89,6 +90,7 @@ def run_cycle(args: argparse.Namespace) -> int:
             data_dir, contacts=args.contacts, seed=args.seed, enrollments=args.contacts // 20
         ) as sandbox:
             summary = _run(args, now, sandbox.url, sandbox.cert)
+    summary = redacted(summary)
     print(json.dumps(summary, default=str, indent=2) if args.json else render_summary(summary))
     return 0
 

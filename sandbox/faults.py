@@ -3,6 +3,11 @@
 HubSpot's rate limit is a 10-second rolling window per app: 429 with `policyName`
 TEN_SECONDLY_ROLLING and a Retry-After header. Salesforce answers an exhausted limit
 with 403 REQUEST_LIMIT_EXCEEDED. Errors are 5xx at a given rate; latency is added.
+
+`echo_authorization` is the sandbox's own hostile server, not a vendor shape: every error
+body (4xx and 5xx, the Gate's and the routes') quotes the request's Authorization header
+at the start of its message, as a misbehaving proxy or debug build might. seqguard must
+never let that value reach an output (tests/security/test_secrets.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 WINDOW_SECONDS = 10.0
 
@@ -23,6 +29,7 @@ class Faults:
     error_rate: float = 0.0
     latency_ms: int = 0
     seed: int = 0
+    echo_authorization: bool = False
     _rng: random.Random = field(default_factory=random.Random)
     _calls: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -33,6 +40,7 @@ class Faults:
         self.error_rate = float(settings.get("error_rate") or 0.0)
         self.latency_ms = int(settings.get("latency_ms") or 0)
         self.seed = int(settings.get("seed") or 0)
+        self.echo_authorization = bool(settings.get("echo_authorization"))
         self._rng = random.Random(self.seed)
         self._calls = {}
 
@@ -42,6 +50,7 @@ class Faults:
             "error_rate": self.error_rate,
             "latency_ms": self.latency_ms,
             "seed": self.seed,
+            "echo_authorization": self.echo_authorization,
         }
 
     def retry_after(self, api: str) -> float | None:
@@ -61,6 +70,16 @@ class Faults:
     def should_fail(self) -> bool:
         with self._lock:
             return self.error_rate > 0 and self._rng.random() < self.error_rate
+
+
+def echoed(body: Any, authorization: str) -> Any:
+    """An error body whose message(s) start by quoting the Authorization header."""
+    echo = f"Authorization: {authorization} was refused; "
+    if isinstance(body, dict) and "message" in body:
+        return {**body, "message": echo + str(body["message"])}
+    if isinstance(body, list):
+        return [echoed(item, authorization) for item in body]
+    return body
 
 
 def rate_limited_body(api: str, limit: int) -> tuple[int, object]:

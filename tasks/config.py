@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tasks import redact
 from tasks.errors import ConfigError
 from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
 
@@ -31,15 +32,16 @@ class Credential:
     literal: str | None = None  # only the sandbox's public fake tokens
 
     def resolve(self, setting: str) -> str:
+        """The secret's value, remembered so that no output carries it (tasks/redact.py)."""
         if self.literal is not None:
-            return self.literal
+            return redact.remember(self.literal)
         if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
+            return redact.remember(os.environ[self.env])
         if self.secret_block:
             from prefect.blocks.system import Secret
 
             try:
-                return str(Secret.load(self.secret_block).get())
+                return redact.remember(str(Secret.load(self.secret_block).get()))
             except ValueError as exc:
                 raise ConfigError(
                     f"{setting}: Prefect Secret block '{self.secret_block}' not found; "

@@ -50,6 +50,7 @@ from tasks.propagation import (
     VersionState,
     observe,
 )
+from tasks.redact import redact
 from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
 from tasks.rule_files import (
     LEVEL_COLUMN,
@@ -538,8 +539,8 @@ RUNS_COLUMNS = ("run_id", "kind", "rule", "seq", "version", "is_pending", "statu
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
                project: Project, list_problems: list) -> None:
     store.insert_rows(con, "rules.runs", (*RUNS_COLUMNS, "unmatched_rows"), [
-        [run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status, r.error,
-         r.seconds, r.output_rows, r.people, r.effective_from,
+        [run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status,
+         redact(r.error) if r.error else None, r.seconds, r.output_rows, r.people, r.effective_from,
          r.unmatched_rows if r.status == "ok" else None] for r in runs])
     rows: list[list] = []
     failed_lists = {p.path: str(p) for p in list_problems}
@@ -697,8 +698,8 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
         con.executemany(
             "insert into rules.pending_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[run_id, c["kind"], c["name"], c["version"], c["effective_from"], c["status"],
-              c["error"], c["newly_excluded"], c["no_longer_excluded"], c["would_remove"],
-              c["summary"]] for c in changes],
+              redact(c["error"] or "") or None, c["newly_excluded"], c["no_longer_excluded"],
+              c["would_remove"], redact(c["summary"])] for c in changes],
         )
     return changes
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tasks.redact import redacted
 from tasks.store import connect
 
 
@@ -27,7 +28,7 @@ def record_finish(db_path: str | Path, run_id: str, status: str, summary: dict) 
     with connect(db_path) as con:
         con.execute(
             "update ops.runs set status = ?, finished_at = ?, summary = ? where run_id = ?",
-            [status, _wall_clock(), json.dumps(summary, default=str), run_id],
+            [status, _wall_clock(), json.dumps(redacted(summary), default=str), run_id],
         )
 
 

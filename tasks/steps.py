@@ -16,6 +16,7 @@ from prefect.context import get_run_context
 
 from tasks import report, runs
 from tasks.config import Config, resolve_config
+from tasks.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,18 @@ class Run:
     run_id: str
     now: datetime
     dry_run: bool
+
+
+def recoverable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a step unless a setting or credential is wrong: a rejected token stays
+    rejected, and each retry would only make the run wait (10 s, then 30 s) to fail."""
+    try:
+        state.result()
+    except ConfigError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be passing (network, 5xx)
+        return True
+    return True
 
 
 def as_dict(result: Any) -> Any:
@@ -82,7 +95,8 @@ def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
     return run
 
 
-@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30])
+@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
     """Pull what changed in each configured CRM into the raw snapshot tables."""
     from tasks.crm.hubspot.sync import sync_hubspot
@@ -122,7 +136,8 @@ def build_model(target: Target) -> dict:
     return as_dict(rebuild(target.db, target.project, target.config()))
 
 
-@task(name="read-enrollments", retries=2, retry_delay_seconds=[10, 30])
+@task(name="read-enrollments", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def read_enrollments(target: Target, run: Run) -> dict:
     """Refresh ops.enrollments from the sequencer; confirm unenrolls now visible."""
     from tasks.outbox import read_enrollments as read
@@ -187,7 +202,8 @@ def check_breaker(target: Target, run: Run) -> dict:
     return as_dict(verdict)
 
 
-@task(name="post-changes", retries=2, retry_delay_seconds=[10, 30])
+@task(name="post-changes", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -> dict:
     """Send pending outbox rows exactly once through the sequencer adapter."""
     from tasks.outbox import post_pending

@@ -29,6 +29,11 @@ def register(
     cycle.add_argument("--dry-run", action="store_true", help="decide and report; post nothing")
     cycle.add_argument("--full-resync", action="store_true", help="ignore sync watermarks")
     cycle.add_argument(
+        "--allow-past-now",
+        action="store_true",
+        help="run at a --now earlier than the last committed run's (refused otherwise)",
+    )
+    cycle.add_argument(
         "--contacts",
         type=int,
         default=10_000,
@@ -131,6 +136,7 @@ def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: 
         now=now,
         dry_run=args.dry_run,
         full_resync=args.full_resync,
+        allow_past_now=args.allow_past_now,
         db=args.db,
         project=args.project,
         sandbox_url=url,

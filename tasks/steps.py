@@ -85,12 +85,15 @@ def skip_run(now: datetime | None) -> dict:
 
 
 @task(name="start-run")
-def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
-    """Fix the cycle's time and record the run."""
+def start_run(target: Target, now: datetime | None, dry_run: bool,
+              allow_past_now: bool = False) -> Run:
+    """Fix the cycle's time (never before the last committed run's, unless a dry run or
+    `allow_past_now`) and record the run."""
     cycle_time = (
         now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now
     ) or datetime.now(UTC).replace(tzinfo=None)
     run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
+    runs.check_time(target.db, run.run_id, run.now, dry_run, allow_past_now)
     runs.record_start(target.db, run.run_id, run.now, dry_run)
     return run
 

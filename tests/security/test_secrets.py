@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -146,9 +145,6 @@ def test_every_form_an_echo_may_take_is_redacted() -> None:
     assert redact(f"a {secret} b") == f"a {REDACTED} b"
     assert redact("q=s3cr3t%2Ft0ken%2Bwith%3Dchars") == f"q={REDACTED}"
     assert str(ConfigError(f"HubSpot said: Bearer {secret}")) == f"HubSpot said: Bearer {REDACTED}"
-
-
-@pytest.mark.parametrize("short", ["", "abc"])
-def test_a_value_too_short_to_be_a_token_is_not_blanked_everywhere(short: str) -> None:
-    remember(short)
+    # a value too short to be a token would blank out ordinary words
+    remember("abc")
     assert redact("abc abc") == "abc abc"

@@ -99,20 +99,28 @@ def prefect_texts() -> list[str]:
     return asyncio.run(read())
 
 
-def test_a_token_echoed_in_refusals_reaches_no_output_table_log_or_artifact(
-        prefect_harness, sandbox: SandboxClient, tmp_path: Path, monkeypatch, capsys) -> None:
-    opted_out_population(sandbox, 3)
-    write_project(tmp_path, sandbox)
-    monkeypatch.setenv("HS_TOKEN", "sandbox-token")
-    db = tmp_path / "seqguard.duckdb"
+def echoed_cycle(sandbox: SandboxClient, root: Path, token: str, monkeypatch,
+                 capsys) -> tuple[int, str, Path]:
+    """One CLI cycle with the token in HS_TOKEN and every error body echoing it:
+    (exit code, stdout + stderr, database)."""
+    write_project(root, sandbox)
+    monkeypatch.setenv("HS_TOKEN", token)
+    db = root / "seqguard.duckdb"
     try:
-        code = main(["cycle", "--db", str(db), "--project", str(tmp_path),
+        code = main(["cycle", "--db", str(db), "--project", str(root),
                      "--now", NOW.isoformat()])
     finally:
         sandbox.faults()
     out, err = capsys.readouterr()
-    assert code == 0, err
-    assert "sandbox-token" not in out + err
+    return code, out + err, db
+
+
+def test_a_token_echoed_in_refusals_reaches_no_output_table_log_or_artifact(
+        prefect_harness, sandbox: SandboxClient, tmp_path: Path, monkeypatch, capsys) -> None:
+    opted_out_population(sandbox, 3)
+    code, printed, db = echoed_cycle(sandbox, tmp_path, "sandbox-token", monkeypatch, capsys)
+    assert code == 0, printed
+    assert "sandbox-token" not in printed
     assert text_cells(db, "sandbox-token") == []
     assert not [t for t in prefect_texts() if "sandbox-token" in t]
     # the refusals did echo the token, and it was redacted where they were stored
@@ -123,19 +131,11 @@ def test_a_token_echoed_in_refusals_reaches_no_output_table_log_or_artifact(
 def test_a_refused_token_echoed_back_is_not_printed_logged_or_stored(
         prefect_harness, sandbox: SandboxClient, tmp_path: Path, monkeypatch, capsys) -> None:
     opted_out_population(sandbox, 1)
-    write_project(tmp_path, sandbox)
-    monkeypatch.setenv("HS_TOKEN", WRONG_TOKEN)
-    db = tmp_path / "seqguard.duckdb"
-    try:
-        code = main(["cycle", "--db", str(db), "--project", str(tmp_path),
-                     "--now", NOW.isoformat()])
-    finally:
-        sandbox.faults()
-    out, err = capsys.readouterr()
+    code, printed, db = echoed_cycle(sandbox, tmp_path, WRONG_TOKEN, monkeypatch, capsys)
     assert code == 2
     assert f"HubSpot rejected the token (INVALID_AUTHENTICATION: Authorization: Bearer " \
-           f"{REDACTED} was refused" in err
-    assert WRONG_TOKEN not in out + err
+           f"{REDACTED} was refused" in printed
+    assert WRONG_TOKEN not in printed
     assert text_cells(db, WRONG_TOKEN) == []
     assert not [t for t in prefect_texts() if WRONG_TOKEN in t]
 

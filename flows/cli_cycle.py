@@ -174,6 +174,11 @@ def render_summary(summary: dict) -> str:
             + (f" ({', '.join(failed)}: failed closed)" if failed else "")
             + f", {len(rules.get('pending') or [])} pending versions"
         )
+        unmatched = [r for r in rules.get("runs") or []
+                     if r.get("status") == "ok" and r.get("unmatched_rows")]
+        if unmatched:
+            lines.append("  rows that matched nobody: " + ", ".join(
+                f"{r['rule']} {r['unmatched_rows']:,}" for r in unmatched))
     decide = summary.get("decide") or {}
     if decide:
         lines.append(

@@ -15,8 +15,8 @@ class SeqguardError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(redact(message))
+    def __init__(self, message: object = "") -> None:
+        super().__init__(redact(str(message)))
 
 
 class ConfigError(SeqguardError):

@@ -3,11 +3,6 @@
 HubSpot's rate limit is a 10-second rolling window per app: 429 with `policyName`
 TEN_SECONDLY_ROLLING and a Retry-After header. Salesforce answers an exhausted limit
 with 403 REQUEST_LIMIT_EXCEEDED. Errors are 5xx at a given rate; latency is added.
-
-`echo_authorization` is the sandbox's own hostile server, not a vendor shape: every error
-body (4xx and 5xx, the Gate's and the routes') quotes the request's Authorization header
-at the start of its message, as a misbehaving proxy or debug build might. seqguard must
-never let that value reach an output (tests/security/test_secrets.py).
 """
 
 from __future__ import annotations
@@ -29,6 +24,9 @@ class Faults:
     error_rate: float = 0.0
     latency_ms: int = 0
     seed: int = 0
+    # the sandbox's own hostile server, not a vendor shape: every error body (4xx and 5xx,
+    # the Gate's and the routes') quotes the request's Authorization header, as a
+    # misbehaving proxy or debug build might; seqguard must never pass that value on
     echo_authorization: bool = False
     _rng: random.Random = field(default_factory=random.Random)
     _calls: dict[str, deque[float]] = field(default_factory=dict)

@@ -35,7 +35,10 @@ STORAGE_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"No space left on device|Disk quota exceeded",
          "the disk is full ({line}); nothing of the step that failed was committed and "
          "what was committed before is kept: free space on the disk, then run again"),
-        (r"Permission denied|Operation not permitted|Read-only file system",
+        (r"Read-only file system",
+         "the disk holding the database is mounted read-only ({line}); mount it read-write, "
+         "or pass --db with a path on a writable disk"),
+        (r"Permission denied|Operation not permitted",
          "no permission to write the database ({line}); run seqguard as the user that owns "
          "the file, or give that user write access to it and to its folder (DuckDB writes "
          "a .wal file beside it)"),

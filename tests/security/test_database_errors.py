@@ -95,6 +95,18 @@ def test_no_permission_to_write_says_so(database: Path) -> None:
         subprocess.run(["chattr", "-i", str(database)], check=True)
 
 
+def test_a_read_only_disk_says_so(small_disk: Path) -> None:
+    db = small_disk / "seqguard.duckdb"
+    with connect(db):
+        pass
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(StoreError, match=r"the disk holding the database is mounted "
+                                         r"read-only \(.*Read-only file system\); mount it "
+                                         r"read-write"):
+        with connect(db):
+            pass
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 MB tmpfs of its own, so the test can fill it."""

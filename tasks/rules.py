@@ -557,7 +557,9 @@ def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
         if play.problems:
             rows.append([run_id, "play", play.name, None, None, False, "error",
                          str(play.problems[0]), None, None, None, None])
-    store.insert_rows(con, "rules.runs", RUNS_COLUMNS, rows)
+    error = RUNS_COLUMNS.index("error")  # a file's problem may quote what it read
+    store.insert_rows(con, "rules.runs", RUNS_COLUMNS,
+                      [[*r[:error], r[error] and redact(r[error]), *r[error + 1:]] for r in rows])
 
 
 SCOPE_SCHEMA = pa.schema([

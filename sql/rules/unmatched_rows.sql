@@ -21,10 +21,12 @@ staffed as (
     left join crm.company_domains as d on d.domain = p.company_domain
     where p.company_domain is not null
 ),
+-- `not in` builds the hash table on crm.people; an anti join built it on the larger
+-- result rows and took half as long again (email is crm.people's key: never null)
 unmatched as (
-    select slot from contact_rows anti join crm.people as p using (email)
+    select slot from contact_rows where email not in (select email from crm.people)
     union all
-    select slot from company_rows anti join staffed using (company)
+    select slot from company_rows where company not in (select company from staffed)
 ),
 final as (
     select slot, count(*) as row_count from unmatched group by slot

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from tasks.errors import SeqguardError
+from tasks.redact import redact
 
 DEFAULT_DB = "data/seqguard.duckdb"
 
@@ -73,10 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if os.environ.get("SEQGUARD_TRACEBACK"):
-            raise
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
+            return 1
+        text = redact(str(err))  # a library's error may quote a remote answer
         print(
             f"seqguard {args.command}: unexpected error: {type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''} (set SEQGUARD_TRACEBACK=1 "
+            f"{text.splitlines()[0] if text else ''} (set SEQGUARD_TRACEBACK=1 "
             "for the traceback, and report it)",
             file=sys.stderr,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tasks.config import load_config, resolve_config
 from tasks.errors import ConfigError
+from tasks.redact import redacted
 
 SKIPPED_EXIT = 75  # EX_TEMPFAIL: another cycle holds the database's lock; try again later
 
@@ -29,6 +30,11 @@ def register(
     )
     cycle.add_argument("--dry-run", action="store_true", help="decide and report; post nothing")
     cycle.add_argument("--full-resync", action="store_true", help="ignore sync watermarks")
+    cycle.add_argument(
+        "--allow-past-now",
+        action="store_true",
+        help="run at a --now earlier than the last committed run's (refused otherwise)",
+    )
     cycle.add_argument(
         "--contacts",
         type=int,
@@ -91,6 +97,7 @@ def run_cycle(args: argparse.Namespace) -> int:
             data_dir, contacts=args.contacts, seed=args.seed, enrollments=args.contacts // 20
         ) as sandbox:
             summary = _run(args, now, sandbox.url, sandbox.cert)
+    summary = redacted(summary)
     if args.json:
         print(json.dumps(summary, default=str, indent=2))
     if "skipped" in summary:  # another cycle holds this database: cron and CI must see it
@@ -137,6 +144,7 @@ def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: 
         now=now,
         dry_run=args.dry_run,
         full_resync=args.full_resync,
+        allow_past_now=args.allow_past_now,
         db=args.db,
         project=args.project,
         sandbox_url=url,
@@ -174,6 +182,11 @@ def render_summary(summary: dict) -> str:
             + (f" ({', '.join(failed)}: failed closed)" if failed else "")
             + f", {len(rules.get('pending') or [])} pending versions"
         )
+        unmatched = [r for r in rules.get("runs") or []
+                     if r.get("status") == "ok" and r.get("unmatched_rows")]
+        if unmatched:
+            lines.append("  rows that matched nobody: " + ", ".join(
+                f"{r['rule']} {r['unmatched_rows']:,}" for r in unmatched))
     decide = summary.get("decide") or {}
     if decide:
         lines.append(

@@ -17,6 +17,7 @@ from tasks.errors import ConfigError
 from tasks.explain import ANY_OTHER, as_json, explain, preview
 from tasks.lint import lint_project
 from tasks.propagation import DEFAULT_PROPAGATION_DELAY
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -63,6 +64,11 @@ def propagation_delay(args: argparse.Namespace) -> timedelta:
     return config.propagation_delay if config else DEFAULT_PROPAGATION_DELAY
 
 
+def rule_timeout(args: argparse.Namespace) -> timedelta:
+    config = load_config(args.project)
+    return config.rule_timeout if config else DEFAULT_RULE_TIMEOUT
+
+
 def run_lint(args: argparse.Namespace) -> int:
     result = lint_project(args.project, args.db, cycle_now(args))
     if args.json:
@@ -82,7 +88,8 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    data = explain(args.db, args.project, args.email, cycle_now(args), propagation_delay(args))
+    data = explain(args.db, args.project, args.email, cycle_now(args), propagation_delay(args),
+                   rule_timeout(args))
     if args.json:
         print(json.dumps(as_json(data), indent=2))
     else:
@@ -91,7 +98,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    data = preview(args.db, args.project, cycle_now(args), propagation_delay(args), args.play)
+    data = preview(args.db, args.project, cycle_now(args), propagation_delay(args), args.play,
+                   rule_timeout(args))
     if args.json:
         print(json.dumps(as_json(data), indent=2))
     else:

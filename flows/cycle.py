@@ -25,18 +25,20 @@ def cycle(
     project: str = ".",
     sandbox_url: str | None = None,
     sandbox_cert: str | None = None,
+    allow_past_now: bool = False,
 ) -> dict:
     """One full cycle at `now` (default: the clock). `dry_run` decides and reports but
     posts nothing; `crms` and `rules` narrow the run; `sequences` posts only changes to
     those sequences (ids or names; the rest wait for the next run); `wait_for_approval` pauses a run
-    that trips the circuit breaker until someone approves it in the UI."""
+    that trips the circuit breaker until someone approves it in the UI; `allow_past_now`
+    runs at a `now` earlier than the last committed run's (refused otherwise)."""
     target = steps.Target(
         db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
     )
     with cycle_lock.held(db) as lock:
         if not lock.ours:  # skipped, not queued; fails loudly once held past two cycles
             return steps.skip_run(lock)
-        run = steps.start_run(target, now, dry_run)
+        run = steps.start_run(target, now, dry_run, allow_past_now)
         summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
         summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
         summary["model"] = steps.build_model(target)

@@ -15,7 +15,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import generate, hubspot_api, salesforce_api, sequencer
-from sandbox.faults import Faults, rate_limited_body, server_error_body, unauthorized_body
+from sandbox.faults import (
+    Faults,
+    echoed,
+    rate_limited_body,
+    server_error_body,
+    unauthorized_body,
+)
 from sandbox.state import SandboxState
 
 HUBSPOT_TOKEN = "sandbox-token"
@@ -67,7 +73,10 @@ class Gate:
         }
         self.log.append(entry)
         sequencer.follow_wall_clock(self.state)
-        rejection = self._reject(api, dict(scope["headers"]))
+        headers = dict(scope["headers"])
+        if self.faults.echo_authorization:
+            send = echoing_errors(send, headers.get(b"authorization", b"").decode())
+        rejection = self._reject(api, headers)
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if rejection is not None:
@@ -99,6 +108,33 @@ class Gate:
             status, body = server_error_body(api)
             return JSONResponse(body, status_code=status)
         return None
+
+
+def echoing_errors(send: Send, authorization: str) -> Send:
+    """`send` for the echo_authorization fault: a JSON error body (status >= 400) is held
+    until complete, then sent with the Authorization header quoted in its message."""
+    held: dict[str, Any] = {}
+
+    async def echoing_send(message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            held["start"], held["body"] = message, b""
+            return
+        if message["type"] != "http.response.body" or "start" not in held:
+            await send(message)
+            return
+        held["body"] += message.get("body", b"")
+        if message.get("more_body"):
+            return
+        try:
+            body = json.dumps(echoed(json.loads(held["body"]), authorization)).encode()
+        except ValueError:
+            body = held["body"]
+        start = held.pop("start")
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return echoing_send
 
 
 async def body_of(request: Request) -> Any:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 WINDOW_SECONDS = 10.0
 
@@ -28,6 +29,10 @@ class Faults:
     error_rate: float = 0.0
     latency_ms: int = 0
     seed: int = 0
+    # the sandbox's own hostile server, not a vendor shape: every error body (4xx and 5xx,
+    # the Gate's and the routes') quotes the request's Authorization header, as a
+    # misbehaving proxy or debug build might; seqguard must never pass that value on
+    echo_authorization: bool = False
     _rng: random.Random = field(default_factory=random.Random)
     _calls: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -38,6 +43,7 @@ class Faults:
         self.error_rate = float(settings.get("error_rate") or 0.0)
         self.latency_ms = int(settings.get("latency_ms") or 0)
         self.seed = int(settings.get("seed") or 0)
+        self.echo_authorization = bool(settings.get("echo_authorization"))
         self._rng = random.Random(self.seed)
         self._calls = {}
 
@@ -47,6 +53,7 @@ class Faults:
             "error_rate": self.error_rate,
             "latency_ms": self.latency_ms,
             "seed": self.seed,
+            "echo_authorization": self.echo_authorization,
         }
 
     def retry_after(self, api: str) -> float | None:
@@ -66,6 +73,16 @@ class Faults:
     def should_fail(self) -> bool:
         with self._lock:
             return self.error_rate > 0 and self._rng.random() < self.error_rate
+
+
+def echoed(body: Any, authorization: str) -> Any:
+    """An error body whose message(s) start by quoting the Authorization header."""
+    echo = f"Authorization: {authorization} was refused; "
+    if isinstance(body, dict) and "message" in body:
+        return {**body, "message": echo + str(body["message"])}
+    if isinstance(body, list):
+        return [echoed(item, authorization) for item in body]
+    return body
 
 
 def rate_limited_body(api: str, limit: int) -> tuple[int, object]:

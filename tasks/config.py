@@ -23,7 +23,9 @@ from pydantic import (
     ValidationError,
 )
 
+from tasks import redact
 from tasks.errors import ConfigError
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
 from tasks.user_files import UserFileError, load_yaml, printable, read_text, shown
 
 SANDBOX_HUBSPOT_TOKEN = "sandbox-token"
@@ -40,15 +42,16 @@ class Credential:
     literal: str | None = None  # only the sandbox's public fake tokens
 
     def resolve(self, setting: str) -> str:
+        """The secret's value, remembered so that no output carries it (tasks/redact.py)."""
         if self.literal is not None:
-            return self.literal
+            return redact.remember(self.literal)
         if self.env and os.environ.get(self.env):
-            return os.environ[self.env]
+            return redact.remember(os.environ[self.env])
         if self.secret_block:
             from prefect.blocks.system import Secret
 
             try:
-                return str(Secret.load(self.secret_block).get())
+                return redact.remember(str(Secret.load(self.secret_block).get()))
             except ValueError as exc:
                 raise ConfigError(
                     f"{setting}: Prefect Secret block '{self.secret_block}' not found; "
@@ -93,6 +96,8 @@ class Config:
     salesforce: SalesforceConfig | None = None
     sequencer: str = "hubspot"  # hubspot | salesforce
     propagation_delay: timedelta = timedelta(minutes=30)
+    # how long one rule or play audience may run before it is stopped and fails closed
+    rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: float = 20.0
     unenroll_threshold_count: int = 500
     # the share only counts from this many people up: 2 of 5 is 40%, but no emergency
@@ -200,6 +205,7 @@ class SettingsFile(_Settings):
     crms: CrmSettings | None = None
     sequencer: Literal["hubspot", "salesforce"] = "hubspot"
     propagation_delay: Duration = timedelta(minutes=30)
+    rule_timeout: Annotated[Duration, Field(gt=timedelta(0))] = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 20.0
     unenroll_threshold_count: Count = 500
     unenroll_threshold_min: Count = 10
@@ -221,6 +227,7 @@ EXAMPLES = {
     "fields": "fields: {Contact: [Segment__c]}",
     "sequencer": "sequencer: hubspot",
     "propagation_delay": "propagation_delay: 30m",
+    "rule_timeout": "rule_timeout: 10s",
     "unenroll_threshold_pct": "unenroll_threshold_pct: 20",
     "unenroll_threshold_count": "unenroll_threshold_count: 500",
     "unenroll_threshold_min": "unenroll_threshold_min: 10",
@@ -255,6 +262,8 @@ def _setting_error(error: dict[str, Any], display: str, lines: dict[tuple, int])
         what = str(ctx.get("error", "is not valid"))
     elif kind == "literal_error":
         what = f"must be {ctx.get('expected')}"
+    elif kind == "greater_than":
+        what = "must be more than 0"
     elif kind in ("greater_than_equal", "less_than_equal"):
         what = (f"must be at least {ctx['ge']:g}" if "ge" in ctx
                 else f"must be at most {ctx['le']:g}")
@@ -316,6 +325,7 @@ def load_config(project_dir: str | Path) -> Config | None:
         else None,
         sequencer=settings.sequencer,
         propagation_delay=settings.propagation_delay,
+        rule_timeout=settings.rule_timeout,
         unenroll_threshold_pct=settings.unenroll_threshold_pct,
         unenroll_threshold_count=settings.unenroll_threshold_count,
         unenroll_threshold_min=settings.unenroll_threshold_min,

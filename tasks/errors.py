@@ -6,11 +6,17 @@ setting) and how to fix it. The CLI prints that line and exits non-zero.
 
 from __future__ import annotations
 
+from tasks.redact import redact
+
 
 class SeqguardError(Exception):
-    """Base: `str(err)` is the one line shown to the user."""
+    """Base: `str(err)` is the one line shown to the user. Its message may quote a remote
+    answer, so any configured secret in it is redacted here, where it is made."""
 
     exit_code = 1
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(redact(str(message)))
 
 
 class ConfigError(SeqguardError):

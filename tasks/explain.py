@@ -3,7 +3,8 @@
 Both run the rules live on a read-only, locked-down connection at `now`, with the
 versions in force then and the pending ones (edits on disk that no cycle has seen yet
 count as pending too, effective one propagation delay from now), so they answer "what
-would the cycle do" without writing anything.
+would the cycle do" without writing anything. Each rule (and a play's audience) runs
+within the cycle's time budget; one past it shows as failed, as in the cycle.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tasks.propagation import (
     VersionState,
     preview_state,
 )
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
 from tasks.rule_files import LEVEL_COLUMN, Play, Project, first_line, load_project
 from tasks.rules import (
     PlayView,
@@ -77,7 +79,8 @@ def _per_sequence(scopes: list[Scope], rule: str) -> list[dict[str, Any]]:
 # --- explain -------------------------------------------------------------------------------
 
 def explain(db_path: str | Path, project_dir: str | Path, email: str, now: datetime,
-            propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY) -> dict[str, Any]:
+            propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY,
+            rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT) -> dict[str, Any]:
     """Every rule that matches the person now (and every pending version), why, and what
     each does per sequence: blocks new enrollment, removes if enrolled, which scope."""
     now = naive_utc(now)
@@ -87,7 +90,7 @@ def explain(db_path: str | Path, project_dir: str | Path, email: str, now: datet
     with rule_connection(db_path, now) as con:
         state = preview_state(con, project, now, propagation_delay)
         person = _person(con, email)
-        runs, hits = _run_for_person(con, state, email, person)
+        runs, hits = _run_for_person(con, state, email, person, rule_timeout)
     toggles, missing = in_force_toggles(state, runs, project)
     scopes = compute_scopes(toggles, ruleset_view(state), plays)
     matched, pending, failed = [], [], []
@@ -150,7 +153,7 @@ def _person(con: duckdb.DuckDBPyConnection, email: str) -> dict[str, Any] | None
 
 
 def _run_for_person(con: duckdb.DuckDBPyConnection, state: VersionState, email: str,
-                    person: dict[str, Any] | None
+                    person: dict[str, Any] | None, budget: timedelta,
                     ) -> tuple[list[RuleRun], dict[tuple[str, bool], dict[str, Any]]]:
     """Run each version filtered to one person (DuckDB pushes the filter into the rule)."""
     company = person["company"] if person else None
@@ -178,7 +181,7 @@ def _run_for_person(con: duckdb.DuckDBPyConnection, state: VersionState, email: 
         else:
             where = "email = $key"
             value = email
-        output, error = query_version(con, obs, where, {"key": value})
+        output, error = query_version(con, obs, where, {"key": value}, budget)
         if output is None:
             run.status, run.error = "error", error
             continue
@@ -243,7 +246,8 @@ select * from final order by rule, is_pending
 
 def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
             propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY,
-            play: str | None = None) -> dict[str, Any]:
+            play: str | None = None,
+            rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT) -> dict[str, Any]:
     """Per rule: how many people (of the play's audience, or of everyone) it excludes, and
     how many only it excludes. Pending versions are listed beside the version in force."""
     now = naive_utc(now)
@@ -258,7 +262,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
         con.execute("create or replace temp table preview_audience (email varchar)")
         runs, results = [], []
         for obs, is_pending in versions_to_run(state):
-            run, output = run_version(con, obs, is_pending)
+            run, output = run_version(con, obs, is_pending, rule_timeout)
             runs.append(run)
             if output is not None:
                 results.append((run, output))
@@ -267,7 +271,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
         con.execute(f"create or replace temp table {MATCHES_TABLE} as "
                     "select * from rules.people_of(?, ?)",
                     [PREVIEW_MATCH_TABLES.run_sets, PREVIEW_MATCH_TABLES.match_rows])
-        audience = _load_audience(con, target) if target else None
+        audience = _load_audience(con, target, rule_timeout) if target else None
         toggles, missing = in_force_toggles(state, runs, project)
         scopes = compute_scopes(toggles, ruleset_view(state), plays)
         applying = _applying_rules(scopes, target)
@@ -312,9 +316,13 @@ def _play(project: Project, name: str) -> Play:
     return play
 
 
-def _load_audience(con: duckdb.DuckDBPyConnection, play: Play) -> int:
+def _load_audience(con: duckdb.DuckDBPyConnection, play: Play, budget: timedelta) -> int:
     try:
-        table = con.sql(play.audience_sql).to_arrow_table()
+        with within_budget(con, budget):
+            table = con.sql(play.audience_sql).to_arrow_table()
+    except BudgetExceeded as exc:
+        raise RuleFileError(f"{play.audience_display}: the audience was {exc}; make it "
+                            "cheaper, or raise rule_timeout in seqguard.yml") from exc
     except duckdb.Error as exc:
         raise RuleFileError(f"{play.audience_display}:{play.audience_sql_line}: "
                             f"{first_line(exc)}; fix the audience SQL") from exc

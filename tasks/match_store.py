@@ -13,7 +13,8 @@ stored in two steps, in the writer's transaction:
    there, the changed buckets' fingerprints are stored, and the run records which
    versions it stored (`run_sets`). `rules.matches` reads the ranges back.
 
-`company_people` counts the people company rows reach, for the run report.
+`company_people` counts the people company rows reach, and `unmatched_rows` the rows of
+each result that reach no one, for the run report.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from tasks import store
+from tasks.paths import SQL_DIR
 
 if TYPE_CHECKING:
     from tasks.rules import RuleRun
@@ -145,6 +147,21 @@ def company_people(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, 
         con.execute("drop view company_match_rows")
         con.execute("drop view company_run_sets")
     return {(rule, version, is_pending): people for rule, version, is_pending, people in found}
+
+
+UNMATCHED_ROWS_SQL = SQL_DIR / "rules" / "unmatched_rows.sql"
+
+
+def unmatched_rows(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]]
+                   ) -> dict[tuple[str, str, bool], int]:
+    """Per version, the rows of its result that reach no one (reads crm.* only)."""
+    if not results:
+        return {}
+    with _registered(con, results):
+        found = con.execute(UNMATCHED_ROWS_SQL.read_text()).fetchall()
+    runs = [run for run, _ in results]
+    return {(runs[slot].rule, runs[slot].version, runs[slot].is_pending): count
+            for slot, count in found}
 
 
 @contextmanager

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from tasks.config import Config
 from tasks.errors import SequencerRejected
 from tasks.paths import SQL_DIR
+from tasks.redact import redacted_columns
 from tasks.sequencers import sequencer_for
 from tasks.sequencers.base import (
     CHANGE_SCHEMA,
@@ -351,7 +352,9 @@ class _Poster:
         return getattr(self.adapter, batch.kind)(batch.rows)
 
     def _record(self, con: duckdb.DuckDBPyConnection, batch: _Batch, answer: pa.Table) -> None:
-        """Mark each row of a batch with the sequencer's answer, in one transaction."""
+        """Mark each row of a batch with the sequencer's answer, in one transaction (remote
+        text redacted: a server may echo the token)."""
+        answer = redacted_columns(answer, ("response", "error"))
         with transaction(con):
             con.register("answer", answer)
             con.execute(

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from tasks.enrollments import first_row, load_table, materialize, sql_text
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
 from tasks.rule_files import Play, load_project
 from tasks.store import connect, transaction
 
@@ -75,10 +76,11 @@ def audience_table(play: str, result: pa.Table) -> pa.Table:
     )
 
 
-def run_audiences(db_path: str | Path, plays: list[Play], now: datetime
-                  ) -> tuple[pa.Table, list[str]]:
+def run_audiences(db_path: str | Path, plays: list[Play], now: datetime,
+                  budget: timedelta = DEFAULT_RULE_TIMEOUT) -> tuple[pa.Table, list[str]]:
     """Run each play's audience SQL the way rules run (read-only, external access off,
-    `cycle_time()` = now); returns all rows and one problem line per play that failed."""
+    `cycle_time()` = now, within the rule time budget); returns all rows and one problem
+    line per play that failed (it queues nobody this cycle)."""
     from tasks.rules import rule_connection
 
     tables, problems = [], []
@@ -87,7 +89,13 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime
     with rule_connection(db_path, now) as con:
         for play in plays:
             try:
-                result = con.sql(play.audience_sql).to_arrow_table()
+                with within_budget(con, budget):
+                    result = con.sql(play.audience_sql).to_arrow_table()
+            except BudgetExceeded as exc:
+                problems.append(f"{play.audience_display}: the audience was {exc}; nobody "
+                                "queued from it this cycle; make it cheaper, or raise "
+                                "rule_timeout in seqguard.yml")
+                continue
             except duckdb.Error as exc:
                 problems.append(f"{play.audience_display}: the audience failed "
                                 f"({str(exc).splitlines()[0]}); nobody queued from it this cycle")
@@ -102,11 +110,13 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime
 
 def queue_plays(db_path: str | Path, project_dir: str | Path, now: datetime, *,
                 crm: str = "hubspot", only: list[str] | None = None,
-                include_manual: bool = False) -> QueueResult:
+                include_manual: bool = False,
+                rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT) -> QueueResult:
     """Run the audiences of the enabled plays and queue the new people (one transaction).
 
     A play file with problems is not run (lint names them); `only` limits the plays and
-    `include_manual` also runs manual plays (a person triggering them).
+    `include_manual` also runs manual plays (a person triggering them). Each audience
+    runs within `rule_timeout`.
     """
     loaded = load_plays(project_dir)
     triggers = CYCLE_TRIGGERS + (("manual",) if include_manual else ())
@@ -114,7 +124,7 @@ def queue_plays(db_path: str | Path, project_dir: str | Path, now: datetime, *,
               and (only is None or p.name in only)]
     result = QueueResult(problems=[str(x) for p in wanted for x in p.problems])
     runnable = [p for p in wanted if p.runnable]
-    audience, problems = run_audiences(db_path, runnable, now)
+    audience, problems = run_audiences(db_path, runnable, now, rule_timeout)
     result.problems += problems
     with connect(db_path) as con, transaction(con):
         load_table(con, "d_plays", plays_table(loaded), PLAYS_SCHEMA)

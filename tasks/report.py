@@ -16,6 +16,7 @@ from prefect.artifacts import (
 )
 from prefect.context import FlowRunContext, TaskRunContext
 
+from tasks.redact import redacted
 from tasks.store import connect
 
 REPORT_KEY = "cycle-report"
@@ -102,7 +103,7 @@ def rules_section(rules: dict) -> list[str]:
         "",
     ]
     lines += _table(
-        ["rule", "version", "pending", "status", "people", "seconds", "error"],
+        ["rule", "version", "pending", "status", "people", "matched nobody", "seconds", "error"],
         [
             [
                 r["rule"],
@@ -110,12 +111,21 @@ def rules_section(rules: dict) -> list[str]:
                 r["is_pending"],
                 r["status"],
                 r["people"],
+                r.get("unmatched_rows") if r["status"] == "ok" else None,
                 r["seconds"],
                 r.get("error"),
             ]
             for r in runs
         ],
     )
+    unmatched = [r for r in runs if r["status"] == "ok" and r.get("unmatched_rows")]
+    if unmatched:
+        lines += [
+            "**Rows that matched nobody** (no email or domain, or one no person in crm.* "
+            "has; check the rule's SQL or list): "
+            + ", ".join(f"{r['rule']} {r['unmatched_rows']}" for r in unmatched),
+            "",
+        ]
     if rules.get("rules_failed"):
         lines += [
             "**Failed rules (failed closed: they block new enrollments into the "
@@ -176,12 +186,14 @@ def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int]) -> st
 
 
 def publish(db_path: str | Path, summary: dict[str, Any]) -> None:
-    """Create the run's report and change-table artifacts (only inside a Prefect run)."""
+    """Create the run's report and change-table artifacts (only inside a Prefect run);
+    no configured secret reaches them, whatever a remote answer echoed."""
     if not in_prefect_run():
         return
-    rows, by_kind_rule, total = changes_rows(db_path, summary["run_id"])
+    rows, by_kind_rule, total = redacted(changes_rows(db_path, summary["run_id"]))
     create_markdown_artifact(
-        render_markdown(summary, by_kind_rule), key=REPORT_KEY, description="seqguard cycle report"
+        render_markdown(redacted(summary), by_kind_rule), key=REPORT_KEY,
+        description="seqguard cycle report",
     )
     create_table_artifact(
         rows, key=CHANGES_KEY, description=f"{min(total, CHANGES_CAP)} of {total} changes this run"

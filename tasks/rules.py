@@ -12,9 +12,12 @@ a file read-only while the same process holds a read-write connection to it:
    each rule does per sequence (`rules.scopes`) and what each pending version will
    change (`rules.pending_changes`).
 
-A rule that cannot run is recorded with its error and *fails closed*: its scope rows say
-`failed`, so the decision step blocks new enrollments where it applies and removes no
-one on its account. The other rules still run.
+A rule that cannot run, or runs past its time budget (tasks/rule_budget.py), is recorded
+with its error and *fails closed*: its scope rows say `failed`, so the decision step
+blocks new enrollments where it applies and removes no one on its account. The other
+rules still run. Each rule's keys go through the model's own normalizations
+(crm.normalize_email, crm.normalize_domain), and the rows that reach no one are counted
+per rule (`unmatched_rows`), so a rule that names nobody says so instead of reporting ok.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tasks.match_store import (
     company_people,
     prune,
     result_changes,
+    unmatched_rows,
 )
 from tasks.propagation import (
     DEFAULT_PROPAGATION_DELAY,
@@ -47,6 +51,8 @@ from tasks.propagation import (
     VersionState,
     observe,
 )
+from tasks.redact import redact
+from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
 from tasks.rule_files import (
     LEVEL_COLUMN,
     Play,
@@ -113,6 +119,9 @@ class RuleRun:
     seconds: float = 0.0
     output_rows: int = 0
     people: int = 0  # rows stored: company rows expanded to the people they reach
+    # rows that reach no one: no key (or none that normalizes), or a key no person or
+    # staffed company in crm.* has
+    unmatched_rows: int = 0
     effective_from: datetime | None = None
 
 
@@ -128,10 +137,10 @@ def version_problem(obs: Observation) -> str | None:
     return None
 
 
-def run_version(con: duckdb.DuckDBPyConnection, obs: Observation,
-                is_pending: bool) -> tuple[RuleRun, pa.Table | None]:
-    """Run one version's SELECT; the result is normalized (normalized_sql) and rows
-    without a key are dropped."""
+def run_version(con: duckdb.DuckDBPyConnection, obs: Observation, is_pending: bool,
+                budget: timedelta = DEFAULT_RULE_TIMEOUT) -> tuple[RuleRun, pa.Table | None]:
+    """Run one version's SELECT within `budget`; the result is normalized
+    (normalized_sql) and rows without a key are dropped (counted as unmatched)."""
     run = RuleRun(rule=obs.name, version=obs.version, is_pending=is_pending, status="ok",
                   level=obs.level, seq=obs.seq, effective_from=obs.effective_from)
     if obs.is_deleted:
@@ -145,30 +154,37 @@ def run_version(con: duckdb.DuckDBPyConnection, obs: Observation,
         run.status, run.error = "error", problem
         return run, None
     started = time.perf_counter()
-    table, error = query_version(con, obs)
+    table, error = query_version(con, obs, budget=budget)
     run.seconds = time.perf_counter() - started
     if table is None:
         run.status, run.error = "error", error
         return run, None
     output = _drop_keyless(table, LEVEL_COLUMN[obs.level or "contact"])
     run.output_rows = output.num_rows
+    run.unmatched_rows = table.num_rows - output.num_rows
     return run, output
 
 
 def query_version(con: duckdb.DuckDBPyConnection, obs: Observation, where: str | None = None,
-                  params: dict | None = None) -> tuple[pa.Table | None, str | None]:
+                  params: dict | None = None, budget: timedelta = DEFAULT_RULE_TIMEOUT,
+                  ) -> tuple[pa.Table | None, str | None]:
     """A version's result, normalized (normalized_sql) and filtered by `where` if given;
-    or None and the file:line problem when it cannot run or returns the wrong columns."""
+    or None and the file:line problem when it cannot run, returns the wrong columns or
+    runs past `budget`."""
     level = obs.level or "contact"
     try:
-        columns = con.sql(obs.sql).columns
-        problem = output_column_problem(columns, level)
-        if problem:
-            return None, f"{obs.path}:{obs.sql_line}: {problem}"
-        sql = normalized_sql(obs.sql, columns, level)
-        if where:
-            sql = f"select * from ({sql}) where {where}"
-        return con.sql(sql, params=params).to_arrow_table(), None
+        with within_budget(con, budget):
+            columns = con.sql(obs.sql).columns
+            problem = output_column_problem(columns, level)
+            if problem:
+                return None, f"{obs.path}:{obs.sql_line}: {problem}"
+            sql = normalized_sql(obs.sql, columns, level)
+            if where:
+                sql = f"select * from ({sql}) where {where}"
+            return con.sql(sql, params=params).to_arrow_table(), None
+    except BudgetExceeded as exc:
+        return None, (f"{obs.path}: rule '{obs.name}' was {exc} and fails closed; make the "
+                      "query cheaper, or raise rule_timeout in seqguard.yml")
     except duckdb.Error as exc:
         return None, (f"{obs.path}:{obs.sql_line + duckdb_line(str(exc)) - 1}: "
                       f"{first_line(exc)}; fix the rule (seqguard lint shows the same)")
@@ -196,19 +212,18 @@ def output_column_problem(columns: Iterable[str], level: str) -> str | None:
 
 def normalized_sql(sql: str, columns: Iterable[str], level: str) -> str:
     """The rule's SELECT (with these output columns, checked by output_column_problem) as
-    its level's key (email or company_domain) as text, lower case and without surrounding
-    spaces, its reason as text, and the row's hash (which rules.bucket_of buckets).
+    its level's key normalized as the model keys people and companies (crm.normalize_email:
+    lower case, no surrounding white space of any kind; crm.normalize_domain: no scheme,
+    `www.` or path), its reason as text, and the row's hash (which rules.bucket_of buckets).
 
     The rule starts on the query's first line, so DuckDB's line numbers stay the rule's.
-    trim() is only called on keys that need it: it cost more than the rest of the
-    normalizing together. Rows without a key are dropped afterwards: a filter here would
-    be pushed into the rule's own plan, and that made some rules several times slower.
+    Rows without a key are dropped afterwards: a filter here would be pushed into the
+    rule's own plan, and that made some rules several times slower.
     """
     names = {c.lower(): '"' + c.replace('"', '""') + '"' for c in columns}
     key = LEVEL_COLUMN[level]
-    text = f"{names[key]}::varchar"
-    value = f"lower(case when {text} like ' %' or {text} like '% ' then trim({text}) " \
-            f"else {text} end)"
+    normalize = "crm.normalize_email" if level == "contact" else "crm.normalize_domain"
+    value = f"{normalize}({names[key]}::varchar)"
     reason = names.get("reason", "null")
     return (f"select *, hash({key}, reason) as row_hash from (select {value} as {key}, "
             f"{reason}::varchar as reason from ({strip_semicolon(sql)}\n) as rule_output"
@@ -400,11 +415,13 @@ def evaluate_rules(
     propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY,
     only: list[str] | None = None,
     keep_runs: int = KEEP_RUNS,
+    rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT,
 ) -> Evaluation:
     """Evaluate every in-force and pending rule version for one run (see the module doc).
 
     `only` narrows the run to some rules; the others keep their matches from the last
-    run of the same version (or fail closed when there is none).
+    run of the same version (or fail closed when there is none). Each version runs
+    within `rule_timeout`.
     """
     started_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
@@ -424,7 +441,7 @@ def evaluate_rules(
                 runs.append(RuleRun(obs.name, obs.version, is_pending, "carried", obs.level,
                                     obs.seq, effective_from=obs.effective_from))
                 continue
-            run, output = run_version(ro, obs, is_pending)
+            run, output = run_version(ro, obs, is_pending, rule_timeout)
             runs.append(run)
             if output is not None:
                 results.append((run, output))
@@ -433,13 +450,16 @@ def evaluate_rules(
           ThreadPoolExecutor(max_workers=1) as beside):
         # counting the people company rows reach only reads crm.*: it runs on a cursor of
         # its own while this connection stores, on the core the store leaves idle
-        counting = beside.submit(_count_company_people, con.cursor(), results)
+        counting = beside.submit(_count_reach, con.cursor(), results)
         forget_run(con, run_id)  # a re-run of the same run replaces it, never doubles it
         carried = _carry_forward(con, runs)
         changes = result_changes(con, results)
         phases["compare"] = time.perf_counter() - started - sum(phases.values())
         apply_changes(con, run_id, changes, carried)
-        _set_people(runs, counting.result() | carried_people(con, run_id, carried))
+        people, unmatched = counting.result()
+        _set_people(runs, people | carried_people(con, run_id, carried))
+        for run in runs:
+            run.unmatched_rows += unmatched.get((run.rule, run.version, run.is_pending), 0)
         toggles, missing = in_force_toggles(state, runs, project)
         runs += missing
         scopes = compute_scopes(toggles, ruleset_view(state), play_views(project.plays))
@@ -476,11 +496,11 @@ def versions_to_run(state: VersionState) -> list[tuple[Observation, bool]]:
     return jobs
 
 
-def _count_company_people(cursor: duckdb.DuckDBPyConnection,
-                          results: list[tuple[RuleRun, pa.Table]]
-                          ) -> dict[tuple[str, str, bool], int]:
+def _count_reach(cursor: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]]
+                 ) -> tuple[dict[tuple[str, str, bool], int], dict[tuple[str, str, bool], int]]:
+    """The people company results reach, and the rows of each result that reach no one."""
     with cursor:
-        return company_people(cursor, results)
+        return company_people(cursor, results), unmatched_rows(cursor, results)
 
 
 def _set_people(runs: list[RuleRun], counted: dict[tuple[str, str, bool], int]) -> None:
@@ -519,8 +539,11 @@ RUNS_COLUMNS = ("run_id", "kind", "rule", "seq", "version", "is_pending", "statu
 
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
                project: Project, list_problems: list) -> None:
-    rows = [[run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status, r.error,
-             r.seconds, r.output_rows, r.people, r.effective_from] for r in runs]
+    store.insert_rows(con, "rules.runs", (*RUNS_COLUMNS, "unmatched_rows"), [
+        [run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status,
+         redact(r.error) if r.error else None, r.seconds, r.output_rows, r.people, r.effective_from,
+         r.unmatched_rows if r.status == "ok" else None] for r in runs])
+    rows: list[list] = []
     failed_lists = {p.path: str(p) for p in list_problems}
     for list_file in project.lists:
         error = failed_lists.get(list_file.display)
@@ -535,7 +558,9 @@ def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
         if play.problems:
             rows.append([run_id, "play", play.name, None, None, False, "error",
                          str(play.problems[0]), None, None, None, None])
-    store.insert_rows(con, "rules.runs", RUNS_COLUMNS, rows)
+    error = RUNS_COLUMNS.index("error")  # a file's problem may quote what it read
+    store.insert_rows(con, "rules.runs", RUNS_COLUMNS,
+                      [[*r[:error], r[error] and redact(r[error]), *r[error + 1:]] for r in rows])
 
 
 SCOPE_SCHEMA = pa.schema([
@@ -676,8 +701,8 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
         con.executemany(
             "insert into rules.pending_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[run_id, c["kind"], c["name"], c["version"], c["effective_from"], c["status"],
-              c["error"], c["newly_excluded"], c["no_longer_excluded"], c["would_remove"],
-              c["summary"]] for c in changes],
+              redact(c["error"] or "") or None, c["newly_excluded"], c["no_longer_excluded"],
+              c["would_remove"], redact(c["summary"])] for c in changes],
         )
     return changes
 

@@ -6,11 +6,41 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tasks.errors import ConfigError
+from tasks.redact import redacted
 from tasks.store import connect
+
+# the latest cycle time whose decisions were committed: a run that finished (or waits for
+# approval), or any that wrote changes to post (one that crashed after deciding)
+LAST_COMMITTED_SQL = """
+select run_id, now from ops.runs
+where not dry_run and run_id <> $run_id
+    and (status in ('finished', 'awaiting_approval')
+         or run_id in (select run_id from ops.outbox where run_id is not null))
+order by now desc
+limit 1
+"""
 
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_time(db_path: str | Path, run_id: str, now: datetime, dry_run: bool,
+               allow_past_now: bool) -> None:
+    """Refuse a cycle time earlier than the last committed run's: windows, delays and
+    propagation would be judged at a time already past, and its unenrolls posted for real.
+    A dry run may look back; `allow_past_now` says the person means it."""
+    if dry_run or allow_past_now:
+        return
+    with connect(db_path) as con:
+        last = con.execute(LAST_COMMITTED_SQL, {"run_id": run_id}).fetchall()
+    if last and now < last[0][1]:
+        raise ConfigError(
+            f"cycle time {now.isoformat(sep=' ')} is before {last[0][1].isoformat(sep=' ')}, "
+            f"the cycle time of run {last[0][0]} already committed; time cannot go back: pass "
+            "a later --now, --dry-run to look without posting, or --allow-past-now "
+            "(flow parameter allow_past_now) to run it anyway")
 
 
 def record_start(db_path: str | Path, run_id: str, now: datetime, dry_run: bool) -> None:
@@ -27,7 +57,7 @@ def record_finish(db_path: str | Path, run_id: str, status: str, summary: dict) 
     with connect(db_path) as con:
         con.execute(
             "update ops.runs set status = ?, finished_at = ?, summary = ? where run_id = ?",
-            [status, _wall_clock(), json.dumps(summary, default=str), run_id],
+            [status, _wall_clock(), json.dumps(redacted(summary), default=str), run_id],
         )
 
 

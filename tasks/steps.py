@@ -18,6 +18,7 @@ from prefect.states import Completed
 
 from tasks import cycle_lock, report, runs
 from tasks.config import Config, resolve_config
+from tasks.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ class Run:
     run_id: str
     now: datetime
     dry_run: bool
+
+
+def recoverable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a step unless a setting or credential is wrong: a rejected token stays
+    rejected, and each retry would only make the run wait (10 s, then 30 s) to fail."""
+    try:
+        state.result()
+    except ConfigError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be passing (network, 5xx)
+        return True
+    return True
 
 
 def as_dict(result: Any) -> Any:
@@ -90,17 +103,21 @@ def skip_run(lock: cycle_lock.Lock) -> State:
 
 
 @task(name="start-run")
-def start_run(target: Target, now: datetime | None, dry_run: bool) -> Run:
-    """Fix the cycle's time and record the run."""
+def start_run(target: Target, now: datetime | None, dry_run: bool,
+              allow_past_now: bool = False) -> Run:
+    """Fix the cycle's time (never before the last committed run's, unless a dry run or
+    `allow_past_now`) and record the run."""
     cycle_time = (
         now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now
     ) or datetime.now(UTC).replace(tzinfo=None)
     run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
+    runs.check_time(target.db, run.run_id, run.now, dry_run, allow_past_now)
     runs.record_start(target.db, run.run_id, run.now, dry_run)
     return run
 
 
-@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30])
+@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
     """Pull what changed in each configured CRM into the raw snapshot tables."""
     from tasks.crm.hubspot.sync import sync_hubspot
@@ -140,7 +157,8 @@ def build_model(target: Target) -> dict:
     return as_dict(rebuild(target.db, target.project, target.config()))
 
 
-@task(name="read-enrollments", retries=2, retry_delay_seconds=[10, 30])
+@task(name="read-enrollments", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def read_enrollments(target: Target, run: Run) -> dict:
     """Refresh ops.enrollments from the sequencer; confirm unenrolls now visible."""
     from tasks.outbox import read_enrollments as read
@@ -153,14 +171,16 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
     from tasks.rules import evaluate_rules as evaluate
 
+    config = target.config()
     return as_dict(
         evaluate(
             target.db,
             target.project,
             run.run_id,
             run.now,
-            target.config().propagation_delay,
+            config.propagation_delay,
             only=rules,
+            rule_timeout=config.rule_timeout,
         )
     )
 
@@ -170,7 +190,9 @@ def queue_plays(target: Target, run: Run) -> dict:
     """Run the play audiences and queue new people with their release time."""
     from tasks.plays import queue_plays as queue
 
-    return as_dict(queue(target.db, target.project, run.now, crm=target.config().sequencer))
+    config = target.config()
+    return as_dict(queue(target.db, target.project, run.now, crm=config.sequencer,
+                         rule_timeout=config.rule_timeout))
 
 
 @task(name="decide-changes")
@@ -201,7 +223,8 @@ def check_breaker(target: Target, run: Run) -> dict:
     return as_dict(verdict)
 
 
-@task(name="post-changes", retries=2, retry_delay_seconds=[10, 30])
+@task(name="post-changes", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
 def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -> dict:
     """Send pending outbox rows exactly once through the sequencer adapter."""
     from tasks.outbox import post_pending

@@ -2,12 +2,28 @@
 -- build, so they follow the code without a migration. They live in the database, so
 -- rules and the duckdb cli can call them too: crm.normalize_domain('https://www.Acme.com/').
 
+-- every character Unicode calls white space (and the zero-width space and BOM a paste
+-- from a spreadsheet or web page brings): tab, newline, no-break space, ideographic, ...
+create or replace macro crm.space_chars() as
+    ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(133) || chr(160)
+    || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196)
+    || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202)
+    || chr(8203) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)
+    || chr(65279);
+
+-- a value without that white space around it; trim() with a set of characters costs ~4x
+-- the plain one, so it only runs on values that start or end with one
+create or replace macro crm.trim_space(value) as
+    case when contains(crm.space_chars(), left(value, 1))
+            or contains(crm.space_chars(), right(value, 1))
+        then trim(value, crm.space_chars()) else value end;
+
 -- a domain as the model keys companies by: lower case, no scheme, no user, no `www.`,
 -- no port, path, query or trailing dot/slash; null when nothing domain-like is left
 -- (at least two labels). Works on websites, bare domains and email addresses.
 -- (a chain of capture-free patterns: RE2 runs them on its fast DFA, ~2x a capture group)
 create or replace macro crm.domain_part(value) as rtrim(regexp_replace(regexp_extract(
-    regexp_replace(regexp_replace(lower(trim(value)), '^[a-z][a-z0-9+.-]*://', ''),
+    regexp_replace(regexp_replace(lower(crm.trim_space(value)), '^[a-z][a-z0-9+.-]*://', ''),
                    '^[^@/?#]*@', ''),
     '^[^/?#:,;\s]*'), '^www\.', ''), '.');
 
@@ -20,12 +36,13 @@ create or replace macro crm.normalize_domain(value) as
             then crm.domain_part(value)
     end;
 
--- an email address as the model keys people by: trimmed, lower case; null unless it has
--- an @ (the sync quarantines malformed addresses, so this stays a cheap check). Filter
+-- an email address as the model keys people by: without white space around it, lower
+-- case; null unless it has an @ (the sync quarantines malformed addresses, so this stays
+-- a cheap check). Rule output goes through it too (tasks/rules.py normalized_sql). Filter
 -- joins with crm.has_email(raw) rather than on the normalized value: DuckDB pushes such
 -- filters into the scan and would normalize every row of the table.
 create or replace macro crm.normalize_email(value) as
-    case when contains(value, '@') then lower(trim(value)) end;
+    case when contains(value, '@') then lower(crm.trim_space(value)) end;
 
 create or replace macro crm.has_email(value) as coalesce(contains(value, '@'), false);
 

@@ -31,6 +31,9 @@ PAGES_PER_APPEND = 20
 SYNC_MEMORY_LIMIT = "768MB"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+# NUL and the other C0 controls and DEL: no address has them, and one would reach the
+# model as a person nobody can name (the \s of EMAIL_PATTERN covers only white space)
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 
 Progress = Callable[[str, int], None]
 
@@ -253,6 +256,9 @@ def reason_expr(spec: ObjectSpec) -> str:
             f"when {quote(col.name)} is not null and {parse_expr(col.name, check)} is null "
             f"then '{what}: {col.name}'"
         )
+        if check == "email":
+            cases.append(f"when regexp_matches({quote(col.name)}, '{CONTROL_CHARACTERS}') "
+                         f"then 'control character in an email: {col.name}'")
     return "case " + " ".join(cases) + " end"
 
 

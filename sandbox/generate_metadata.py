@@ -99,6 +99,27 @@ def _bool(label: str, group: str = "sandbox") -> HubSpotProperty:
     return HubSpotProperty(label, "bool", "booleancheckbox", group, tuple(BOOLEAN_OPTIONS))
 
 
+# HubSpot's calculated contact properties about sequences, with their real names, labels
+# and types (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties,
+# "Sequences"); the sandbox sequencer keeps them up to date (refresh_contact_flags)
+SEQUENCE_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
+    ("contacts", "hs_sequences_is_enrolled"): _bool("Currently in Sequence", "sales_properties"),
+    ("contacts", "hs_sequences_actively_enrolled_count"): HubSpotProperty(
+        "Number of sequences actively enrolled", "number", "number", "sales_properties"),
+    ("contacts", "hs_sequences_enrolled_count"): HubSpotProperty(
+        "Number of sequences enrolled", "number", "number", "sales_properties"),
+    ("contacts", "hs_latest_sequence_enrolled"): HubSpotProperty(
+        "Last sequence enrolled", "number", "number", "sales_properties"),
+    ("contacts", "hs_latest_sequence_enrolled_date"): HubSpotProperty(
+        "Last sequence enrolled date", "datetime", "date", "sales_properties"),
+    ("contacts", "hs_latest_sequence_unenrolled_date"): HubSpotProperty(
+        "Last sequence unenrolled date", "datetime", "date", "sales_properties"),
+    ("contacts", "hs_latest_sequence_finished_date"): HubSpotProperty(
+        "Last sequence finished date", "datetime", "date", "sales_properties"),
+    ("contacts", "hs_latest_sequence_ended_date"): HubSpotProperty(
+        "Last sequence ended date", "datetime", "date", "sales_properties"),
+}
+
 # per (object, property): what differs from a plain text property; the owner property
 # gets the owners as options at seed time, as HubSpot lists them
 HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
@@ -114,6 +135,7 @@ HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
     ("contacts", "hs_additional_emails"): HubSpotProperty(
         "Additional email addresses", field_type="textarea", group="contactinformation"),
     ("contacts", "product_interest"): _enum("Product interest", PRODUCT_INTERESTS, "checkbox"),
+    **SEQUENCE_PROPERTIES,
     ("companies", "name"): HubSpotProperty("Company name", group="companyinformation"),
     ("companies", "domain"): HubSpotProperty("Company Domain Name", group="companyinformation"),
     ("companies", "hs_additional_domains"): HubSpotProperty(

@@ -248,7 +248,8 @@ class HubSpotSequencer:
         for start in range(0, len(contact_ids), BATCH_UPDATE_MAX):
             batch = contact_ids[start:start + BATCH_UPDATE_MAX]
             response = self._call("POST", BATCH_READ_PATH, idempotent=True, json_body={
-                "inputs": [{"id": c} for c in batch], "properties": [UNENROLL_REASON]})
+                "inputs": [{"id": c} for c in batch], "properties": [UNENROLL_REASON],
+                "propertiesWithHistory": []})
             _raise_for_read(response, "read contacts", ok=(200, 207),
                             scope="crm.objects.contacts.read")
             for record in response.json().get("results") or []:

@@ -27,7 +27,7 @@ from post_support import (
 
 from sandbox.client import SandboxClient
 from tasks.config import Config
-from tasks.errors import SequencerRejected
+from tasks.errors import ConfigError, SequencerRejected
 from tasks.outbox import post_pending, raise_for_refusals, read_enrollments
 from tasks.store import connect
 
@@ -294,3 +294,24 @@ def _as_changes(db: Path, change_ids: list[str]) -> pa.Table:
             f"select {', '.join(CHANGE_SCHEMA.names)} from ops.outbox "
             "where change_id in (select unnest(?::varchar[])) order by change_id",
             params=[change_ids]).to_arrow_table()
+
+
+def test_a_sequence_property_the_account_lacks_fails_the_read_naming_it_and_the_fix(
+        fresh: SandboxClient, config: Config, db: Path) -> None:
+    sync_contacts(db, config)
+    adapter = hubspot(config)
+    # an account whose property list lacks one of them (the adapter's one read of it)
+    lacking = adapter.contact_properties() - {"hs_latest_sequence_finished_date"}
+    adapter.contact_properties = lambda: lacking  # type: ignore[method-assign]
+    with pytest.raises(ConfigError, match=(
+            r"^HubSpot: contact property hs_latest_sequence_finished_date missing from the "
+            r"account's property list \(/crm/v3/properties/contacts\); seqguard reads .*"
+            r"Sales Hub or Service Hub Professional")):
+        read_enrollments(db, config, NOW, sequencer=adapter)
+
+
+def test_a_read_before_any_hubspot_sync_says_to_sync_first(
+        fresh: SandboxClient, config: Config, db: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^raw_hubspot.contacts has no "
+                                          r"hs_sequences_is_enrolled, .*run `seqguard cycle`"):
+        read_enrollments(db, config, NOW, sequencer=hubspot(config))

@@ -120,7 +120,9 @@ def post_row(r: dict, wall: float) -> str:
 
 
 def idle_row(r: dict, wall: float) -> str:
-    return (f"at {r['contacts']:,} contacts: **Prefect flow {secs(r['idle_flow_s'])}** vs "
+    return (f"at {r['contacts']:,} contacts, {r['open_hubspot_enrollments']:,} open HubSpot "
+            f"enrollments: **{r['hubspot_requests']} HubSpot requests** (target "
+            f"≤ {r['request_target']}); **Prefect flow {secs(r['idle_flow_s'])}** vs "
             f"plain {secs(r['idle_plain_s'])} (overhead {secs(r['idle_flow_overhead_s'])}); "
             f"first cycle {secs(r['first_cycle_s'])}")
 

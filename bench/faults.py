@@ -226,7 +226,8 @@ class Scenario:
             response = http.post(
                 f"{self.sandbox.url}/automation/v4/sequences/enrollments",
                 params={"userId": "5100001"}, headers={"Authorization": "Bearer sandbox-token"},
-                json={"sequenceId": "9001" if i % 2 else "9002", "contactId": str(row["id"])},
+                json={"sequenceId": "9001" if i % 2 else "9002", "contactId": str(row["id"]),
+                      "senderEmail": "avery.nguyen@seqguard-sandbox.test"},
                 timeout=60)
             if response.status_code != 200:
                 raise RuntimeError(f"rep enrollment refused: {response.text}")

@@ -20,6 +20,15 @@ time intervals during which each enrolled person was excluded. From those it rep
   the grace before it;
 - latency: from the start of the exclusion (or the enrollment, if later) to the unenroll.
 
+HubSpot unenrolls happen later than seqguard's decision: seqguard writes it onto the
+contact (`seqguard_unenroll_sequence`, `seqguard_unenroll_at`: the sandbox's event log
+holds each write) and the account's workflow acts `unenroll_lag` later, or never (None).
+The oracle judges with that in mind: a step due after seqguard wrote the unenroll within
+the grace, and no later than the lag after it (any time, with no workflow), was the
+workflow's to stop, not seqguard's; a removal is justified by an exclusion in force
+within the grace plus the lag before it; a manual unenroll takes effect up to the lag
+after it was asked for.
+
 Propagation is modelled, not forgiven: an edited rule or ruleset is in force from the
 edit time + `propagation_delay` (the previous version until then), and the grace after
 that is one cycle, as for any data change.
@@ -1140,12 +1149,14 @@ class Verdict:
     removals: list[dict]
     latencies_min: list[float]
     unmodelled_rules: list[str]
+    duplicate_writes: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
             "steps_sent": self.steps_sent,
             "wrongful_sends": len(self.wrongful_sends),
             "wrongful_removals": len(self.wrongful_removals),
+            "duplicate_writes": len(self.duplicate_writes),
             "latency_p50_min": percentile(self.latencies_min, 50),
             "latency_p95_min": percentile(self.latencies_min, 95),
         }
@@ -1169,7 +1180,21 @@ class Judge:
     facts: dict[str, Facts]
     sequences: dict[str, dict[str, str]]
     grace: timedelta
+    lag: timedelta | None = timedelta(0)  # the unenroll workflow's; None: it never runs
+    writes: dict[str, list[UnenrollWrite]] = field(default_factory=dict)
     _cache: dict[tuple, list[Interval]] = field(default_factory=dict)
+
+    def written_in_time(self, enrollment: dict, since: datetime, due: datetime) -> bool:
+        """Whether seqguard had written the unenroll of this enrollment within the grace
+        after `since`, before a step due at `due`, and the workflow (if it runs at all)
+        would only have acted after it: a step the workflow's lag let out."""
+        sequence = self.sequences.get(str(enrollment["sequence_id"]), {})
+        targets = {"*", str(enrollment["sequence_id"]), sequence.get("name")}
+        enrolled = parse_time(enrollment["enrolled_at"]) or BEGINNING
+        return any(
+            w.sequence in targets and enrolled <= w.at <= since + self.grace and w.at < due
+            and (self.lag is None or due <= w.at + self.lag)
+            for w in self.writes.get(str(enrollment["contact_id"]), ()))
 
     def excluded(self, person: str, sequence_id: str, kind: str,
                  play: dict | None = None) -> list[Interval]:
@@ -1206,10 +1231,12 @@ class Judge:
 
 def judge(truth: Truth, project: Project, changes: list[dict], *,
           propagation_delay: timedelta = timedelta(minutes=30), grace: timedelta = CYCLE,
-          crm: str = "hubspot", send_grid: tuple[datetime, timedelta] | None = None) -> Verdict:
+          crm: str = "hubspot", send_grid: tuple[datetime, timedelta] | None = None,
+          unenroll_lag: timedelta | None = timedelta(0)) -> Verdict:
     """Judge a run: `changes` is the churn's log (rule edits, rep enrollments, manual
     unenrolls); `send_grid` (first clock time, step) turns each step's due time into the
-    clock tick that really sent it."""
+    clock tick that really sent it; `unenroll_lag` is how long after seqguard's write the
+    HubSpot workflow unenrolls (None: it never does)."""
     world = build_world(truth, project)
     settings = settings_over_time(project, changes, propagation_delay)
     facts: dict[str, Facts] = {}
@@ -1223,7 +1250,8 @@ def judge(truth: Truth, project: Project, changes: list[dict], *,
             unmodelled.append(name)
     sequences = {str(s["id"]): {"id": str(s["id"]), "name": str(s["name"])}
                  for s in truth.sequences}
-    court = Judge(world, settings, facts, sequences, grace)
+    court = Judge(world, settings, facts, sequences, grace, unenroll_lag,
+                  unenroll_writes(truth))
     enrollments = [e for e in truth.enrollments if e.get("crm", crm) == crm]
     by_id = {str(e["id"]): e for e in enrollments}
     rep_made = _rep_enrollments(changes)
@@ -1239,7 +1267,46 @@ def judge(truth: Truth, project: Project, changes: list[dict], *,
             wrongful_sends.append(finding)
     removals, wrongful_removals, latencies = _judge_removals(court, enrollments, manual)
     return Verdict(len(sends), wrongful_sends, wrongful_removals, wrongful_enrollments,
-                   removals, latencies, unmodelled)
+                   removals, latencies, unmodelled, duplicate_writes(court.writes))
+
+
+@dataclass(frozen=True)
+class UnenrollWrite:
+    """seqguard's unenroll decision as written onto a HubSpot contact."""
+
+    at: datetime
+    sequence: str  # an id or name, `*` = every sequence
+    reason: str
+
+
+def unenroll_writes(truth: Truth) -> dict[str, list[UnenrollWrite]]:
+    """contact id -> each write of seqguard's unenroll properties that triggers the
+    workflow (a new `seqguard_unenroll_at`), in log order."""
+    writes: dict[str, list[UnenrollWrite]] = defaultdict(list)
+    for event in truth.events:
+        if event["crm"] != "hubspot" or event["object"] != "contacts":
+            continue
+        properties = _changes(event, SHAPES["hs_contacts"], {})
+        if not filled(properties.get("seqguard_unenroll_at")):
+            continue
+        writes[str(event["record_id"])].append(UnenrollWrite(
+            parse_time(event["happened_at"]) or BEGINNING,
+            str(properties.get("seqguard_unenroll_sequence") or "").strip(),
+            str(properties.get("seqguard_unenroll_reason") or "")))
+    return writes
+
+
+def duplicate_writes(writes: dict[str, list[UnenrollWrite]]) -> list[dict]:
+    """The same decision (contact and reason text, which begins with its change id)
+    written more than once."""
+    found = []
+    for contact, rows in writes.items():
+        seen: dict[str, int] = defaultdict(int)
+        for row in rows:
+            seen[row.reason] += 1
+        found += [{"contact_id": contact, "reason": reason, "writes": n}
+                  for reason, n in seen.items() if n > 1]
+    return found
 
 
 def _rep_enrollments(changes: list[dict]) -> set[tuple[str, str, datetime]]:
@@ -1284,6 +1351,8 @@ def _judge_send(court: Judge, send: dict, enrollment: dict,
     since = max(hold[0], enrolled)
     if moment - since <= court.grace:
         return None
+    if court.written_in_time(enrollment, since, parse_time(send["sent_at"]) or moment):
+        return None
     return base | {"why": f"excluded since {since.isoformat()}",
                    "minutes_late": round((moment - since).total_seconds() / 60, 1),
                    "facts": court.reasons(person, moment)}
@@ -1318,6 +1387,7 @@ def _judge_removals(court: Judge, enrollments: list[dict],
                     manual: list[tuple[str, str | None, datetime]]
                     ) -> tuple[list[dict], list[dict], list[float]]:
     removals, wrongful, latencies = [], [], []
+    lag = court.lag or timedelta(0)  # with no workflow nothing is removed to judge
     asked = defaultdict(list)
     for email, sequence_id, when in manual:
         asked[email].append((sequence_id, when))
@@ -1330,12 +1400,12 @@ def _judge_removals(court: Judge, enrollments: list[dict],
         row = {"enrollment_id": str(e["id"]), "email": person,
                "sequence_id": str(e["sequence_id"]), "removed_at": removed.isoformat(),
                "reason": e.get("reason")}
-        if any(when == removed and seq in (None, str(e["sequence_id"]))
+        if any(when <= removed <= when + lag and seq in (None, str(e["sequence_id"]))
                for seq, when in asked.get(person, [])):
             removals.append(row | {"by": "manual"})
             continue
         hold = overlapping(court.excluded(person, str(e["sequence_id"]), "remove"),
-                           removed - court.grace, removed)
+                           removed - court.grace - lag, removed)
         if hold is None:
             wrongful.append(row | {"facts": court.reasons(person, removed)})
             continue

@@ -1,14 +1,19 @@
 """The soak: days of churn against the sandbox, seqguard's cycle every 15 minutes, then
 the independent oracle's verdict.
 
-    .venv/bin/python bench/soak.py --days 7 --contacts 20000 [--seed 0]
+    .venv/bin/python bench/soak.py --days 7 --contacts 20000 [--seed 0] [--workflow-lag 5]
 
 Each cycle moves the sandbox clock 15 minutes (the sequencer sends the steps that came
-due), lets the churn change the CRMs, the rules and the enrollments, then runs one
-seqguard cycle at that time. At the end the oracle (bench/oracle.py, which shares no
-code with seqguard) judges every step sent and every unenroll. Target (issue 8): 0
-wrongful sends, 0 wrongful removals, p95 latency <= 15 min + posting time, 7 days at
-20,000 contacts in under 60 minutes. The last line printed is one JSON object.
+due, and HubSpot's unenroll workflow acts on the unenrolls seqguard wrote
+`--workflow-lag` minutes earlier; `off`: it never runs), lets the churn change the CRMs,
+the rules and the enrollments, then runs one seqguard cycle at that time. At the end the
+oracle (bench/oracle.py, which shares no code with seqguard) judges every step sent and
+every unenroll, with the workflow's lag in mind. Target (issues 8, 18): 0 wrongful sends,
+0 wrongful removals, no decision written twice, p95 latency <= 15 min + the workflow's
+lag + posting time, 7 days at 20,000 contacts in under 60 minutes. The figures also say
+how many unenrolls seqguard wrote and how many it reported unverified (written, not yet
+seen to take effect): with the workflow off, every one. The last line printed is one
+JSON object.
 
 `--cycle none` runs a seqguard that does nothing: the oracle must then report the
 wrongful sends such a tool lets through (a check of the oracle itself).
@@ -39,6 +44,7 @@ from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 START = datetime(2026, 3, 2, 8, 0)
 CYCLE = timedelta(minutes=15)
 PROPAGATION_DELAY = timedelta(minutes=30)  # seqguard's default; the sandbox config uses it
+WORKFLOW_LAG = 5  # minutes from seqguard's unenroll write to HubSpot's workflow acting
 
 Cycle = Callable[[str, str, str, str, datetime], Any]
 
@@ -121,8 +127,11 @@ def copy_project(target: Path) -> Path:
 
 def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None = None,
              workdir: str | Path | None = None, manual: bool = True, rates: Rates | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run a soak and return the oracle's figures plus the verdict's details."""
+             progress: Callable[[str], None] | None = None,
+             workflow_lag: int | None = WORKFLOW_LAG) -> dict[str, Any]:
+    """Run a soak and return the oracle's figures plus the verdict's details;
+    `workflow_lag` is the HubSpot unenroll workflow's lag in minutes (None: it never
+    runs)."""
     cycle = cycle or seqguard_cycle()
     cycles = round(days * 24 * 60 / 15)
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
@@ -133,6 +142,7 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
         with running_sandbox(work / "sandbox") as sandbox:
             sandbox.set_clock(START)
             sandbox.reset(seed=seed, contacts=contacts, now=START)
+            sandbox.workflow(workflow_lag)
             actions: ManualActions | None = (
                 SeqguardManual(db, sandbox.url, sandbox.cert)
                 if manual and cycle is not no_cycle else None)
@@ -143,25 +153,33 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
             project_files = oracle.read_project(project)
             operator = Operator(db, sandbox.url, sandbox.cert)
             started = time.perf_counter()
-            totals = drive(sandbox, churn, cycle, operator, cycles, db, str(project), progress)
+            totals, unverified = drive(sandbox, churn, cycle, operator, cycles, db,
+                                       str(project), progress)
             soak_seconds = time.perf_counter() - started
             sandbox.set_clock(START + cycles * CYCLE)  # the last steps come due
             truth = oracle.collect(sandbox, start_truth)
         if workdir:
             (work / "truth.json").write_text(json.dumps(
                 {"truth": asdict(truth), "log": churn.log, "days": days, "contacts": contacts,
-                 "cycles": cycles}, default=str))
-    verdict = judge_run(truth, project_files, churn.log)
-    figures = {"days": days, "contacts": contacts, "cycles": cycles, **verdict.summary()}
+                 "cycles": cycles, "workflow_lag": workflow_lag}, default=str))
+    verdict = judge_run(truth, project_files, churn.log, workflow_lag)
+    figures = {"days": days, "contacts": contacts, "cycles": cycles,
+               "workflow_lag_min": workflow_lag, **verdict.summary(),
+               "unenrolls_written": sum(len(w) for w in oracle.unenroll_writes(truth).values()),
+               **unverified}
     return {"figures": figures, "verdict": verdict, "churn": dict(totals),
             "seconds": round(soak_seconds, 1), "log": churn.log,
             "approvals": operator.approvals, "held_unenrolls": operator.held_unenrolls}
 
 
-def judge_run(truth: oracle.Truth, project: oracle.Project, log: list[dict]) -> oracle.Verdict:
-    """The oracle's verdict on one soak, with the soak's clock and seqguard's settings."""
+def judge_run(truth: oracle.Truth, project: oracle.Project, log: list[dict],
+              workflow_lag: int | None) -> oracle.Verdict:
+    """The oracle's verdict on one soak, with the soak's clock, seqguard's settings and
+    the HubSpot workflow's lag."""
     return oracle.judge(truth, project, log, propagation_delay=PROPAGATION_DELAY, grace=CYCLE,
-                        crm="hubspot", send_grid=(START, CYCLE))
+                        crm="hubspot", send_grid=(START, CYCLE),
+                        unenroll_lag=None if workflow_lag is None
+                        else timedelta(minutes=workflow_lag))
 
 
 def judge_saved(workdir: str | Path) -> dict[str, Any]:
@@ -169,17 +187,24 @@ def judge_saved(workdir: str | Path) -> dict[str, Any]:
     work = Path(workdir)
     saved = json.loads((work / "truth.json").read_text())
     truth = oracle.Truth(**saved["truth"])
-    verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"])
+    # soaks saved before the workflow ran asynchronously had it act at once
+    lag = saved.get("workflow_lag", 0)
+    verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"], lag)
     figures = {"days": saved["days"], "contacts": saved["contacts"], "cycles": saved["cycles"],
-               **verdict.summary()}
+               "workflow_lag_min": lag, **verdict.summary()}
     return {"figures": figures, "verdict": verdict, "churn": {}, "seconds": None,
             "log": saved["log"], "approvals": None, "held_unenrolls": None}
 
 
 def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator, cycles: int,
-          db: str, project: str, progress: Callable[[str], None] | None) -> Counter:
-    """Clock, churn, cycle (and the operator's look at it), once per 15 minutes."""
+          db: str, project: str, progress: Callable[[str], None] | None
+          ) -> tuple[Counter, dict[str, int | None]]:
+    """Clock, churn, cycle (and the operator's look at it), once per 15 minutes. Returns
+    the churn's counts and what seqguard reported unverified: the most in one run, at the
+    end, and how many distinct unenrolls it ever listed so."""
     totals: Counter = Counter()
+    reported: list[int] = []
+    listed: set[str] = set()
     started = time.perf_counter()
     for i in range(cycles):
         now = START + i * CYCLE
@@ -188,17 +213,24 @@ def drive(sandbox: SandboxClient, churn: Churn, cycle: Cycle, operator: Operator
         summary = cycle(db, project, sandbox.url, sandbox.cert, now)
         if cycle is not no_cycle:
             operator.review(summary, now)
+            read = summary.get("enrollments") or {}
+            reported.append(int(read.get("unverified_total") or 0))
+            listed.update(u["change_id"] for u in read.get("unverified") or [])
         if progress and (i + 1) % 96 == 0:
             rate = (time.perf_counter() - started) / (i + 1)
             progress(f"cycle {i + 1}/{cycles}: {rate:.2f} s per cycle, "
                      f"eta {rate * (cycles - i - 1) / 60:.1f} min")
-    return totals
+    return totals, {"unverified_max": max(reported, default=None),
+                    "unverified_at_end": reported[-1] if reported else None,
+                    "unverified_listed": len(listed) if reported else None}
 
 
 def print_findings(result: dict[str, Any], limit: int = 15) -> None:
     verdict: oracle.Verdict = result["verdict"]
     if result["churn"]:
         print(f"churn: {json.dumps(result['churn'], sort_keys=True)}")
+    for row in verdict.duplicate_writes[:limit]:
+        print(f"duplicate write: {json.dumps(row, default=str)}")
     print(f"soak wall time: {result['seconds']} s; removals judged: {len(verdict.removals)}; "
           f"wrongful enrollments: {len(verdict.wrongful_enrollments)}; runs the circuit "
           f"breaker held and the operator approved: {result['approvals']} "
@@ -220,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cycle", choices=["seqguard", "none"], default="seqguard")
+    parser.add_argument("--workflow-lag", default=str(WORKFLOW_LAG), metavar="MINUTES",
+                        help="HubSpot's unenroll workflow acts this long after seqguard's "
+                             "write; 'off': it never runs (default %(default)s)")
     parser.add_argument("--workdir", help="keep the sandbox, project, database and truth here")
     parser.add_argument("--judge", metavar="WORKDIR",
                         help="only judge again the soak saved in WORKDIR")
@@ -230,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["figures"]))
         return 0
     cycle = no_cycle if args.cycle == "none" else seqguard_cycle()
+    lag = None if args.workflow_lag == "off" else int(args.workflow_lag)
     result = run_soak(days=args.days, contacts=args.contacts, seed=args.seed, cycle=cycle,
-                      workdir=args.workdir,
+                      workdir=args.workdir, workflow_lag=lag,
                       progress=lambda line: print(line, file=sys.stderr, flush=True))
     print_findings(result)
     print(json.dumps(result["figures"]))

@@ -153,12 +153,13 @@ def run_recover(args: argparse.Namespace) -> int:
         print(message)
     for row in plan.rows:
         note = f" ({row['note']})" if row.get("note") else ""
-        why = {"ready": f"re-enroll at step {row['start_step']}{note}",
+        why = {"ready": f"re-enroll at step {row['starts_at_step'] or 1}{note}",
                "still_matches": f"{args.rule} still matches ({row['matches_because']})",
                "already_enrolled": "already back in the sequence",
                "blocked": f"blocked by {row.get('blocked_by')}"}[row["status"]]
         print(f"{row['email']}  {row['sequence_name'] or row['sequence_id']}  removed "
-              f"{row['removed_at']:%Y-%m-%d %H:%M}  after step {row['completed']}: {why}")
+              f"{row['removed_at']:%Y-%m-%d %H:%M}  after step "
+              f"{'unknown' if row['completed'] is None else row['completed']}: {why}")
     ready = sum(r["status"] == "ready" for r in plan.rows)
     if plan.rows:
         print(f"{ready} of {len(plan.rows)} re-enrolled" if plan.applied else

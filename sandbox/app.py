@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox import generate, hubspot_api, salesforce_api, sequencer
+from sandbox import generate, hubspot_api, hubspot_workflow, salesforce_api, sequencer
 from sandbox.faults import (
     Faults,
     echoed,
@@ -199,6 +199,17 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
             return reply({"ok": True, "count": len(records)})
         return reply({"results": hubspot_api.upsert_records(state, obj, records)})
 
+    async def hubspot_workflow_settings(request: Request) -> Response:
+        """The HubSpot unenroll workflow: `{"lag_minutes": N}` (null = it never runs)."""
+        if request.method == "POST":
+            spec = await body_of(request)
+            if not isinstance(spec, dict) or "lag_minutes" not in spec:
+                raise ValueError('send {"lag_minutes": N} (minutes, or null: never runs)')
+            with state.transaction() as con:
+                hubspot_workflow.set_lag_minutes(con, spec["lag_minutes"])
+        with state.lock:
+            return reply({"lag_minutes": hubspot_workflow.lag_minutes(state.con)})
+
     async def salesforce_upsert(request: Request) -> Response:
         records = await body_of(request)
         return reply(
@@ -268,6 +279,7 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
         Route("/_sandbox/table/{name}", table, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+        Route("/_sandbox/hubspot/workflow", hubspot_workflow_settings, methods=["GET", "POST"]),
         Route("/_sandbox/hubspot/{object}", hubspot_upsert, methods=["POST"]),
         Route("/_sandbox/salesforce/{sobject}", salesforce_upsert, methods=["POST"]),
         Route("/_sandbox/sequences", sequences, methods=["GET", "POST"]),

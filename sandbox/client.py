@@ -78,6 +78,10 @@ class SandboxClient:
     def enrollments(self) -> list[dict]:
         return self._call("GET", "enrollments")
 
+    def workflow(self, lag_minutes: int | None) -> dict:
+        """The HubSpot unenroll workflow's lag in minutes (None: it never runs)."""
+        return self._call("POST", "hubspot/workflow", {"lag_minutes": lag_minutes})
+
     def faults(self, **settings: Any) -> dict:
         return self._call("POST", "faults", settings)
 

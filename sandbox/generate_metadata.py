@@ -99,6 +99,25 @@ def _bool(label: str, group: str = "sandbox") -> HubSpotProperty:
     return HubSpotProperty(label, "bool", "booleancheckbox", group, tuple(BOOLEAN_OPTIONS))
 
 
+# HubSpot's calculated contact properties about sequences, with their real names, labels
+# and types (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties,
+# "Sequences"); the sandbox sequencer keeps them up to date (refresh_contact_flags)
+SEQUENCE_GROUP = "sales_properties"
+SEQUENCE_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
+    ("contacts", "hs_sequences_is_enrolled"): _bool("Currently in Sequence", SEQUENCE_GROUP),
+    **{("contacts", name): HubSpotProperty(label, "number", "number", SEQUENCE_GROUP)
+       for name, label in (
+           ("hs_sequences_actively_enrolled_count", "Number of sequences actively enrolled"),
+           ("hs_sequences_enrolled_count", "Number of sequences enrolled"),
+           ("hs_latest_sequence_enrolled", "Last sequence enrolled"))},
+    **{("contacts", name): HubSpotProperty(label, "datetime", "date", SEQUENCE_GROUP)
+       for name, label in (
+           ("hs_latest_sequence_enrolled_date", "Last sequence enrolled date"),
+           ("hs_latest_sequence_unenrolled_date", "Last sequence unenrolled date"),
+           ("hs_latest_sequence_finished_date", "Last sequence finished date"),
+           ("hs_latest_sequence_ended_date", "Last sequence ended date"))},
+}
+
 # per (object, property): what differs from a plain text property; the owner property
 # gets the owners as options at seed time, as HubSpot lists them
 HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
@@ -114,6 +133,7 @@ HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
     ("contacts", "hs_additional_emails"): HubSpotProperty(
         "Additional email addresses", field_type="textarea", group="contactinformation"),
     ("contacts", "product_interest"): _enum("Product interest", PRODUCT_INTERESTS, "checkbox"),
+    **SEQUENCE_PROPERTIES,
     ("companies", "name"): HubSpotProperty("Company name", group="companyinformation"),
     ("companies", "domain"): HubSpotProperty("Company Domain Name", group="companyinformation"),
     ("companies", "hs_additional_domains"): HubSpotProperty(

@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from sandbox import hubspot_workflow
+from sandbox.generate_metadata import SEQUENCE_PROPERTIES
 from sandbox.hubspot_common import (
     CLOSED_DEAL_STAGES,
     DEFAULT_PROPERTIES,
@@ -32,13 +34,15 @@ from sandbox.hubspot_common import (
     validation_error,
     with_times,
 )
-from sandbox.hubspot_sequences import UNENROLL_PROPERTY, run_unenroll_workflow
 from sandbox.ids import reserve
 from sandbox.state import SandboxState
 
 ALWAYS_PROPERTIES = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 WRITABLE_DERIVED = ("createdate", "hs_createdate")
-CALCULATED = {"deals": ("hs_is_closed", "hs_is_closed_won")}
+# properties HubSpot calculates: the deal flags follow the stage; the contact's sequence
+# properties follow its enrollments (the sandbox sequencer keeps them)
+CALCULATED = {"deals": ("hs_is_closed", "hs_is_closed_won"),
+              "contacts": tuple(name for _, name in SEQUENCE_PROPERTIES)}
 
 # --- reads --------------------------------------------------------------------------------
 
@@ -308,8 +312,8 @@ def write_records(state: SandboxState, object_type: str, writes: list[Write], *,
                   action: str, api: bool) -> tuple[Catalog, list[int]]:
     """Validate (API writes) or extend the schema (control writes), then apply in one go.
 
-    After the commit, contact writes that set `seqguard_unenroll_sequence` run the
-    unenroll workflow DESIGN describes, in the same request.
+    A contact write that gives `seqguard_unenroll_at` a new value queues a run of the
+    unenroll workflow (sandbox/hubspot_workflow.py), which acts later on the sandbox clock.
     """
     with state.lock:
         with state.transaction() as con:
@@ -328,11 +332,13 @@ def write_records(state: SandboxState, object_type: str, writes: list[Write], *,
                 for write in writes:
                     for name in [n for n in write.properties if read_only(catalog, n)]:
                         del write.properties[name]  # calculated: HubSpot derives it
+            triggering = [w for w in writes if object_type == "contacts"
+                          and w.properties.get(hubspot_workflow.UNENROLL_AT)]
+            before = hubspot_workflow.stamps(con, [w.id for w in triggering if w.id])
             ids = apply_writes(con, state, catalog, writes, action)
-        if object_type == "contacts":
-            triggered = [w.id for w in writes
-                         if w.properties.get(UNENROLL_PROPERTY) and w.id is not None]
-            run_unenroll_workflow(state, triggered)
+            after = hubspot_workflow.stamps(con, [w.id for w in triggering if w.id])
+            hubspot_workflow.queue_runs(con, state.now(), [
+                i for i, stamp in after.items() if stamp and stamp != before.get(i)])
     return catalog, ids
 
 

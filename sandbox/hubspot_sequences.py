@@ -1,13 +1,17 @@
 """HubSpot Sequences v4 over the sandbox sequencer: list, get, enroll, enrollment status.
 
-The sequencer (sandbox/sequencer.py) holds the state; these routes give it HubSpot's
-shapes. Every call needs `userId`, as HubSpot's does. Refusals answer HubSpot's 400
-with the refusal code as `subCategory`.
+The sequencer (sandbox/sequencer.py) holds the state; these routes answer exactly the
+shapes HubSpot documents, and nothing a caller could lean on that HubSpot lacks (no state,
+no step, no enrollment history: that truth stays behind `/_sandbox/`). The reference is
+HubSpot's API reference for v4 ("legacy" in its docs) and the OpenAPI description HubSpot
+publishes (github.com/HubSpot/HubSpot-public-api-spec-collection,
+PublicApiSpecs/Automation/Sequences/Rollouts/177891/v4/sequences.json). Errors use its
+`Error` schema (`category`, `correlationId`, `message`, optional `subCategory`, `context`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
 from typing import Any
 
 from starlette.requests import Request
@@ -22,28 +26,52 @@ from sandbox.hubspot_common import (
 )
 from sandbox.state import SandboxState
 
-UNENROLL_PROPERTY = "seqguard_unenroll_sequence"
-UNENROLL_REASON = "seqguard_unenroll_reason"
-STATUS = {"active": "ACTIVE", "paused": "PAUSED", "finished": "FINISHED",
-          "unenrolled": "UNENROLLED"}
+DOCS = "https://developers.hubspot.com/docs/api-reference/legacy/automation/sequences/"
+# POST /automation/v4/sequences/enrollments: PublicSequenceEnrollmentRequest
+ENROLL_REQUIRED = ("contactId", "senderEmail", "sequenceId")
+ENROLL_FIELDS = (*ENROLL_REQUIRED, "senderAliasAddress")
 
 
 def require_user(request: Request) -> str:
+    """`userId` (query, required) of the list, get and enroll calls; the status call has
+    none (get-enrollment documents only the path's contactId)."""
     user_id = request.query_params.get("userId")
     if not user_id:
-        raise validation_error("userId is required: pass the HubSpot user id of the sender "
-                               "as ?userId=")
+        raise validation_error("userId is required: pass the HubSpot user id as ?userId=",
+                               context={"userId": ["is required"]})
     return user_id
 
 
+def encode_after(offset: int) -> str:
+    """An opaque paging cursor, as HubSpot's `paging.next.after` is (NextPage.after: a
+    "paging cursor token"); callers pass it back unread."""
+    return base64.urlsafe_b64encode(f"sequences:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_after(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, offset = text.partition(":")
+        if kind == "sequences" and offset.isdigit():
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise validation_error(f"Invalid paging cursor: {token}", context={"after": [token]})
+
+
 def sequence_json(row: dict, user_id: str, with_steps: bool) -> dict[str, Any]:
-    """A sequence as v4 lists it; with `steps` (delays in ms) when fetched by id."""
+    """A sequence: PublicSequenceLiteResponse (list; createdAt, id, name, updatedAt, userId)
+    or, fetched by id, PublicSequenceResponse (plus steps and dependencies; steps are
+    PublicSequenceStepResponse: actionType, createdAt, delayMillis, id, stepOrder,
+    updatedAt). Pages: get-sequences, get-sequence."""
     created = iso(row["created_at"])
     body: dict[str, Any] = {"id": str(row["id"]), "name": row["name"], "createdAt": created,
                             "updatedAt": created, "userId": user_id}
     if with_steps:
         body["steps"] = [
-            {"id": f"{row['id']}-{i}", "stepOrder": i, "actionType": "EMAIL",
+            {"id": f"{row['id']}{i:03d}", "stepOrder": i, "actionType": "EMAIL",
              "delayMillis": int(step["after_minutes"]) * 60_000, "createdAt": created,
              "updatedAt": created}
             for i, step in enumerate(row["steps"])
@@ -53,12 +81,13 @@ def sequence_json(row: dict, user_id: str, with_steps: bool) -> dict[str, Any]:
 
 
 def list_sequences(state: SandboxState, request: Request, body: Any) -> Response:
-    """`GET /automation/v4/sequences?userId=`: `{total, results, paging}`, offset paging."""
+    """`GET /automation/v4/sequences?userId=&limit=&after=&name=` (DOCS + get-sequences):
+    CollectionResponseWithTotalPublicSequenceLiteResponse `{total, results, paging?}`."""
     from sandbox import sequencer
 
     user_id = require_user(request)
     limit = min(max(int_param(request, "limit", 10) or 10, 1), 100)
-    after = int_param(request, "after", 0) or 0
+    after = decode_after(request.query_params.get("after"))
     name = request.query_params.get("name")
     rows = [r for r in sequencer.list_sequences(state)
             if not name or name.lower() in r["name"].lower()]
@@ -66,12 +95,14 @@ def list_sequences(state: SandboxState, request: Request, body: Any) -> Response
     response: dict[str, Any] = {"total": len(rows),
                                 "results": [sequence_json(r, user_id, False) for r in page]}
     if after + limit < len(rows):
-        link = str(request.url.include_query_params(after=str(after + limit)))
-        response["paging"] = {"next": {"after": str(after + limit), "link": link}}
+        cursor = encode_after(after + limit)
+        link = str(request.url.include_query_params(after=cursor))
+        response["paging"] = {"next": {"after": cursor, "link": link}}
     return json_response(response)
 
 
 def get_sequence(state: SandboxState, request: Request, body: Any) -> Response:
+    """`GET /automation/v4/sequences/{sequenceId}?userId=` (DOCS + get-sequence)."""
     from sandbox import sequencer
 
     user_id = require_user(request)
@@ -84,16 +115,28 @@ def get_sequence(state: SandboxState, request: Request, body: Any) -> Response:
 
 
 def enroll(state: SandboxState, request: Request, body: Any) -> Response:
-    """`POST /automation/v4/sequences/enrollments?userId=`: one contact into one sequence."""
+    """`POST /automation/v4/sequences/enrollments?userId=` (DOCS + enroll-contact): body
+    PublicSequenceEnrollmentRequest (contactId, senderEmail, sequenceId required;
+    senderAliasAddress optional), answer PublicSequenceEnrollmentLiteResponse
+    `{id, toEmail, enrolledAt, updatedAt}`. One contact into one sequence; there is no
+    starting step."""
     from sandbox import sequencer
 
-    require_user(request)
-    if not isinstance(body, dict) or not body.get("sequenceId") or not body.get("contactId"):
-        raise validation_error("Invalid input JSON: sequenceId and contactId are required")
+    user_id = require_user(request)
+    if not isinstance(body, dict):
+        raise validation_error("Invalid input JSON: expected an object")
+    missing = [f for f in ENROLL_REQUIRED if not isinstance(body.get(f), str) or not body[f]]
+    unknown = sorted(set(body) - set(ENROLL_FIELDS))
+    if missing or unknown:
+        problems = {**{f: ["is required"] for f in missing},
+                    **{f: ["is not a field of this request"] for f in unknown}}
+        raise validation_error(
+            "Invalid input JSON: " + "; ".join(f"{f} {why[0]}" for f, why in problems.items()),
+            context=problems)
     try:
-        row = sequencer.enroll(state, crm="hubspot", contact_id=str(body["contactId"]),
-                               sequence_id=str(body["sequenceId"]),
-                               sender=body.get("senderEmail"))
+        row = sequencer.enroll(state, crm="hubspot", contact_id=body["contactId"],
+                               sequence_id=body["sequenceId"], sender=body["senderEmail"],
+                               enrolled_by=user_id)
     except sequencer.EnrollmentRefused as refused:
         raise validation_error(refused.message, subCategory=refused.code) from None
     return json_response({"id": str(row["id"]), "toEmail": row["email"],
@@ -101,65 +144,37 @@ def enroll(state: SandboxState, request: Request, body: Any) -> Response:
                           "updatedAt": iso(row["updated_at"])})
 
 
-def enrollment_json(row: dict) -> dict[str, Any]:
-    status = STATUS.get(row["state"], str(row["state"]).upper())
-    return {
-        "id": str(row["id"]), "toEmail": row["email"], "sequenceId": str(row["sequence_id"]),
-        "sequenceName": row.get("sequence_name"), "enrolledAt": iso(row["enrolled_at"]),
-        "updatedAt": iso(row["updated_at"]), "enrolledBy": row.get("sender"),
-        "enrolledByEmail": row.get("sender"), "state": status, "status": status,
-        "currentStep": int(row["step"]), "unenrollReason": row.get("reason"),
-    }
-
-
 def enrollment_status(state: SandboxState, request: Request, body: Any) -> Response:
-    """`GET /automation/v4/sequences/enrollments/contact/{contactId}?userId=`.
+    """`GET /automation/v4/sequences/enrollments/contact/{contactId}` (DOCS +
+    get-enrollment): PublicSequenceEnrollmentResponse, the one enrollment the contact is
+    in: `{id, toEmail, sequenceId, sequenceName, enrolledAt, enrolledBy, enrolledByEmail,
+    updatedAt}`. No state, no step, no history.
 
-    The top level is the contact's current enrollment (the open one, else the latest), as
-    HubSpot answers; `enrollments` lists every one the contact has had (a sandbox extra,
-    so a caller can see an unenroll happened). 404 when the contact was never enrolled.
+    The page describes that enrollment as "the sequence in which the contact is
+    enrolled" and lists no other answer than its `default` Error, so a contact that is
+    in no sequence (never enrolled, or no longer) gets HubSpot's 404 Error body.
     """
-    from sandbox import sequencer
-
-    require_user(request)
     contact_id = request.path_params["contact"]
-    rows = sequencer.enrollments_of(state, crm="hubspot", contact_id=contact_id)
-    if not rows:
-        raise HubSpotError(404, f"Contact {contact_id} is not enrolled in any sequence",
-                           "OBJECT_NOT_FOUND", context={"contactId": [contact_id]})
-    current = max(rows, key=lambda r: (r["state"] in sequencer.OPEN_STATES,
-                                       as_time(r["updated_at"]), r["id"]))
-    return json_response(enrollment_json(current)
-                         | {"enrollments": [enrollment_json(r) for r in rows]})
-
-
-def as_time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def run_unenroll_workflow(state: SandboxState, contact_ids: list[int]) -> None:
-    """The HubSpot workflow seqguard's README sets up: a set `seqguard_unenroll_sequence`
-    (a sequence id or `*`) unenrolls the contact, with `seqguard_unenroll_reason`."""
-    if not contact_ids:
-        return
-    from sandbox import sequencer
-
-    reason_sql = UNENROLL_REASON if has_column(state, "contacts", UNENROLL_REASON) else "null"
     rows = state.rows(
-        f"""select id, {UNENROLL_PROPERTY} as target, {reason_sql} as reason
-            from hs_contacts where id in (select unnest(?)) order by id""",
-        [sorted(set(contact_ids))],
+        """select e.id, e.email, e.sequence_id, s.name as sequence_name, e.enrolled_at,
+                  e.updated_at, e.sender,
+                  coalesce(e.enrolled_by, cast(o.user_id as varchar),
+                           cast(first_user.user_id as varchar)) as enrolled_by
+           from sb_enrollments e
+           join sb_sequences s on s.id = e.sequence_id
+           left join hs_owners o on lower(o.email) = lower(e.sender)
+           left join (select min(user_id) as user_id from hs_owners) first_user on true
+           where e.crm = 'hubspot' and e.contact_id = ? and e.state in ('active', 'paused')
+           order by e.enrolled_at desc, e.id desc limit 1""",
+        [contact_id],
     )
-    targets = [
-        {"contact_id": str(row["id"]), "reason": row["reason"],
-         "sequence_id": None if row["target"].strip() == "*" else row["target"].strip()}
-        for row in rows if (row["target"] or "").strip()
-    ]
-    sequencer.change_states(state, crm="hubspot", targets=targets, to_state="unenrolled")
-
-
-def has_column(state: SandboxState, object_type: str, name: str) -> bool:
-    rows = state.rows(
-        "select 1 from duckdb_columns() where table_name = ? and column_name = ?",
-        [f"hs_{object_type}", name])
-    return bool(rows)
+    if not rows:
+        raise HubSpotError(404, f"Contact {contact_id} is not enrolled in a sequence",
+                           "OBJECT_NOT_FOUND", context={"contactId": [contact_id]})
+    row = rows[0]
+    return json_response({
+        "id": str(row["id"]), "toEmail": row["email"], "sequenceId": str(row["sequence_id"]),
+        "sequenceName": row["sequence_name"], "enrolledAt": iso(row["enrolled_at"]),
+        "enrolledBy": str(row["enrolled_by"] or ""), "enrolledByEmail": row["sender"] or "",
+        "updatedAt": iso(row["updated_at"]),
+    })

@@ -20,9 +20,12 @@ create table hs_contacts (
     email varchar, firstname varchar, lastname varchar, company varchar, website varchar,
     lifecyclestage varchar, hubspot_owner_id varchar, hs_email_optout varchar,
     hs_email_bad_address varchar, hs_additional_emails varchar, product_interest varchar,
-    -- calculated by the sequencer, as HubSpot does: is the contact in a sequence now?
-    hs_sequences_is_enrolled varchar, hs_latest_sequence_enrolled varchar,
-    hs_latest_sequence_enrolled_date varchar
+    -- HubSpot's calculated sequence properties, kept by the sequencer (refresh_contact_flags);
+    -- every contact has the counts, the rest once it was in a sequence
+    hs_sequences_is_enrolled varchar, hs_sequences_actively_enrolled_count varchar default '0',
+    hs_sequences_enrolled_count varchar default '0', hs_latest_sequence_enrolled varchar,
+    hs_latest_sequence_enrolled_date varchar, hs_latest_sequence_unenrolled_date varchar,
+    hs_latest_sequence_finished_date varchar, hs_latest_sequence_ended_date varchar
 );
 create table hs_companies (
     id bigint primary key, created_at timestamp not null, updated_at timestamp not null,
@@ -138,6 +141,7 @@ create table sb_enrollments (
     step integer not null default 0,   -- steps sent so far
     reason varchar,
     sender varchar,
+    enrolled_by varchar,               -- HubSpot: the user id the enrollment was made for
     enrolled_at timestamp not null,
     updated_at timestamp not null,
     next_step_at timestamp             -- null once finished/unenrolled/paused
@@ -145,6 +149,15 @@ create table sb_enrollments (
 create table sb_sent (
     enrollment_id bigint not null, email varchar, sequence_id varchar not null,
     step integer not null, sent_at timestamp not null
+);
+
+-- The HubSpot unenroll workflow (DESIGN: `/_sandbox/hubspot/workflow`): its lag in minutes
+-- (null: it never runs), and the runs a write of seqguard_unenroll_at queued, each due
+-- `lag` after the write on the sandbox clock
+create table sb_workflow (lag_minutes integer);
+insert into sb_workflow values (2);
+create table sb_workflow_runs (
+    contact_id bigint not null, written_at timestamp not null, due_at timestamp not null
 );
 
 -- Ground truth for independent checks: every change made through an API or the

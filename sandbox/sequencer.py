@@ -14,6 +14,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from sandbox import hubspot_workflow
+from sandbox.hubspot_common import iso_sql
 from sandbox.ids import SALESFORCE_PREFIX, reserve, salesforce_id_sql
 from sandbox.state import SandboxState
 
@@ -88,8 +90,10 @@ def enroll(
     sequence_id: str,
     sender: str | None,
     start_step: int | None = None,
+    enrolled_by: str | None = None,
 ) -> dict:
     """Enroll one contact, refusing as the real tools do (one open sequence, no opt-outs).
+    `enrolled_by` is the HubSpot user the enrollment is made for (`userId`).
 
     `start_step` (1-based, Salesforce's `startStepNameOrId`) starts mid-sequence, as a
     recovery does: the steps before it count as sent, and that step is due its own
@@ -122,8 +126,8 @@ def enroll(
             con.execute(
                 """
                 insert into sb_enrollments (id, crm, contact_id, email, sequence_id, state, step,
-                    sender, enrolled_at, updated_at, next_step_at)
-                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    sender, enrolled_by, enrolled_at, updated_at, next_step_at)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                         ? + to_minutes(cast(? as bigint)))
                 """,
                 [
@@ -135,12 +139,15 @@ def enroll(
                     "active" if next_delay is not None else "finished",
                     completed,
                     sender,
+                    enrolled_by,
                     now,
                     now,
                     now,
                     next_delay,
                 ],
             )
+            if crm == "hubspot":
+                refresh_contact_flags(con, now)
         return state.rows("select * from sb_enrollments where id = ?", [enrollment_id])[0]
 
 
@@ -178,6 +185,20 @@ def change_states(
 ) -> list[dict]:
     """`change_state` for many contacts in one statement: targets are
     `{contact_id, sequence_id (id, name or None = all), reason}`."""
+    if not targets:
+        return []
+    with state.transaction() as con:
+        ids = apply_state_changes(con, crm=crm, targets=targets, to_state=to_state,
+                                  now=state.now())
+    if not ids:
+        return []
+    return state.rows("select * from sb_enrollments where id in (select unnest(?))", [ids])
+
+
+def apply_state_changes(con: duckdb.DuckDBPyConnection, *, crm: str, targets: list[dict],
+                        to_state: str, now: datetime) -> list[int]:
+    """`change_states` inside the caller's transaction, at time `now`; returns the ids of
+    the enrollments changed (HubSpot's calculated contact properties follow)."""
     if to_state not in ("unenrolled", "paused", "active"):
         raise ValueError(f"unknown enrollment state {to_state}")
     if not targets:
@@ -190,32 +211,28 @@ def change_states(
             "reason": pa.array([t.get("reason") for t in targets], pa.string()),
         }
     )
-    now = state.now()
-    with state.transaction() as con:
-        con.register("wanted_changes", wanted)
-        # a resumed enrollment sends its next step one step-delay from now
-        changed = con.execute(
-            """
-            update sb_enrollments e set state = $to_state,
-                reason = coalesce(w.reason, e.reason), updated_at = $now,
-                next_step_at = case when $to_state = 'active' then $now + to_minutes(cast(
-                    json_extract(s.steps, '$[' || e.step || '].after_minutes') as bigint))
-                    else null end
-            from sb_sequences s, wanted_changes w
-            where s.id = e.sequence_id and e.crm = $crm and e.contact_id = w.contact_id
-              and (w.sequence_key is null or w.sequence_key in (e.sequence_id, s.name))
-              and list_contains($from_states, e.state)
-            returning e.id
-            """,
-            {"to_state": to_state, "now": now, "crm": crm, "from_states": from_states},
-        ).fetchall()
-        con.unregister("wanted_changes")
-        ids = [r[0] for r in changed]
-        if ids:
-            refresh_contact_flags(con, now)
-    if not ids:
-        return []
-    return state.rows("select * from sb_enrollments where id in (select unnest(?))", [ids])
+    con.register("wanted_changes", wanted)
+    # a resumed enrollment sends its next step one step-delay from now
+    changed = con.execute(
+        """
+        update sb_enrollments e set state = $to_state,
+            reason = coalesce(w.reason, e.reason), updated_at = $now,
+            next_step_at = case when $to_state = 'active' then $now + to_minutes(cast(
+                json_extract(s.steps, '$[' || e.step || '].after_minutes') as bigint))
+                else null end
+        from sb_sequences s, wanted_changes w
+        where s.id = e.sequence_id and e.crm = $crm and e.contact_id = w.contact_id
+          and (w.sequence_key is null or w.sequence_key in (e.sequence_id, s.name))
+          and list_contains($from_states, e.state)
+        returning e.id
+        """,
+        {"to_state": to_state, "now": now, "crm": crm, "from_states": from_states},
+    ).fetchall()
+    con.unregister("wanted_changes")
+    ids = [r[0] for r in changed]
+    if ids and crm == "hubspot":
+        refresh_contact_flags(con, now)
+    return ids
 
 
 def enrollments_of(state: SandboxState, *, crm: str, contact_id: str) -> list[dict]:
@@ -236,67 +253,99 @@ def follow_wall_clock(state: SandboxState) -> int:
 
 
 def tick(state: SandboxState) -> int:
-    """Send every step due by the sandbox clock; returns how many were sent."""
+    """Send every step due by the sandbox clock and run the HubSpot unenroll workflow runs
+    that came due, in time order (a run due at 10:05 stops the step due at 10:06, not the
+    one due at 10:04); returns how many steps were sent."""
     now = state.now()
-    sent_total = 0
     with state.transaction() as con:
-        # one pass per step level: each pass sends at most one step per enrollment
-        while True:
-            con.execute(
-                """
-                create or replace temp table due as
-                select e.id, e.crm, e.contact_id, e.email, e.sequence_id, e.sender,
-                       e.step + 1 as step, e.next_step_at as sent_at,
-                       json_array_length(s.steps) as step_count,
-                       cast(json_extract(s.steps, '$[' || (e.step + 1) || '].after_minutes')
-                            as bigint) as next_delay,
-                       s.name as sequence_name
-                from sb_enrollments e join sb_sequences s on s.id = e.sequence_id
-                where e.state = 'active' and e.next_step_at <= ?
-                """,
-                [now],
-            )
-            count = con.execute("select count(*) from due").fetchone()[0]
-            if count == 0:
-                break
-            sent_total += count
-            _record_sends(con, count)
-            con.execute(
-                """
-                update sb_enrollments e set step = d.step, updated_at = d.sent_at,
-                    state = case when d.step >= d.step_count then 'finished' else 'active' end,
-                    next_step_at = case when d.step >= d.step_count then null
-                                        else d.sent_at + to_minutes(d.next_delay) end
-                from due d where d.id = e.id
-                """
-            )
-        if sent_total:
-            refresh_contact_flags(con, now)
+        sent = 0
+        for due in hubspot_workflow.due_times(con, now):
+            sent += _send_due(con, due)
+            apply_state_changes(con, crm="hubspot", targets=hubspot_workflow.take_due(con, due),
+                                to_state="unenrolled", now=due)
+        return sent + _send_due(con, now)
+
+
+def _send_due(con: duckdb.DuckDBPyConnection, until: datetime) -> int:
+    """Send every step due by `until`, each at its own due time."""
+    sent_total = 0
+    # one pass per step level: each pass sends at most one step per enrollment
+    while True:
+        con.execute(
+            """
+            create or replace temp table due as
+            select e.id, e.crm, e.contact_id, e.email, e.sequence_id, e.sender,
+                   e.step + 1 as step, e.next_step_at as sent_at,
+                   json_array_length(s.steps) as step_count,
+                   cast(json_extract(s.steps, '$[' || (e.step + 1) || '].after_minutes')
+                        as bigint) as next_delay,
+                   s.name as sequence_name
+            from sb_enrollments e join sb_sequences s on s.id = e.sequence_id
+            where e.state = 'active' and e.next_step_at <= ?
+            """,
+            [until],
+        )
+        count = con.execute("select count(*) from due").fetchone()[0]
+        if count == 0:
+            break
+        sent_total += count
+        _record_sends(con, count)
+        con.execute(
+            """
+            update sb_enrollments e set step = d.step, updated_at = d.sent_at,
+                state = case when d.step >= d.step_count then 'finished' else 'active' end,
+                next_step_at = case when d.step >= d.step_count then null
+                                    else d.sent_at + to_minutes(d.next_delay) end
+            from due d where d.id = e.id
+            """
+        )
+    if sent_total:
+        refresh_contact_flags(con, until)
     return sent_total
 
 
 def refresh_contact_flags(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """Keep HubSpot's calculated enrollment properties in step with the enrollments.
-
-    Like HubSpot, a change to them moves the contact's last-modified time, so an
+    """Keep HubSpot's calculated sequence properties of the contacts in step with their
+    enrollments, as HubSpot calculates them: in a sequence now, how many (open and ever),
+    the latest enrolled (sequence id, date), and the latest unenrolled, finished and ended
+    dates. Like HubSpot, a change moves the contact's last-modified time, so an
     incremental sync sees who entered or left a sequence.
     """
     con.execute(
-        """
+        f"""
         with flags as (
             select cast(contact_id as bigint) as id,
                    case when bool_or(state in ('active', 'paused')) then 'true' else 'false'
                    end as enrolled,
-                   arg_max(sequence_id, enrolled_at) as latest,
-                   strftime(max(enrolled_at), '%Y-%m-%dT%H:%M:%S.%gZ') as latest_at
+                   cast(count(*) filter (where state in ('active', 'paused')) as varchar)
+                       as open_count,
+                   cast(count(*) as varchar) as enrolled_count,
+                   arg_max(sequence_id, (enrolled_at, id)) as latest,
+                   {iso_sql('max(enrolled_at)')} as latest_at,
+                   {iso_sql("max(updated_at) filter (where state = 'unenrolled')")}
+                       as unenrolled_at,
+                   {iso_sql("max(updated_at) filter (where state = 'finished')")}
+                       as finished_at,
+                   {iso_sql("max(updated_at) filter (where state in ('unenrolled', 'finished'))")}
+                       as ended_at
             from sb_enrollments where crm = 'hubspot' group by contact_id
         )
         update hs_contacts c set hs_sequences_is_enrolled = f.enrolled,
+            hs_sequences_actively_enrolled_count = f.open_count,
+            hs_sequences_enrolled_count = f.enrolled_count,
             hs_latest_sequence_enrolled = f.latest,
-            hs_latest_sequence_enrolled_date = f.latest_at, updated_at = ?
+            hs_latest_sequence_enrolled_date = f.latest_at,
+            hs_latest_sequence_unenrolled_date = f.unenrolled_at,
+            hs_latest_sequence_finished_date = f.finished_at,
+            hs_latest_sequence_ended_date = f.ended_at, updated_at = ?
         from flags f
         where f.id = c.id and (c.hs_sequences_is_enrolled is distinct from f.enrolled
-            or c.hs_latest_sequence_enrolled is distinct from f.latest)
+            or c.hs_sequences_actively_enrolled_count is distinct from f.open_count
+            or c.hs_sequences_enrolled_count is distinct from f.enrolled_count
+            or c.hs_latest_sequence_enrolled is distinct from f.latest
+            or c.hs_latest_sequence_enrolled_date is distinct from f.latest_at
+            or c.hs_latest_sequence_unenrolled_date is distinct from f.unenrolled_at
+            or c.hs_latest_sequence_finished_date is distinct from f.finished_at)
         """,
         [now],
     )

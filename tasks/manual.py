@@ -394,13 +394,17 @@ def recover_rows(con: duckdb.DuckDBPyConnection, rule: str, since: datetime, now
 
 def note_restarts(plan_rows: list[dict[str, Any]], crm: str) -> None:
     """Give each plan row the step the sequencer will really start at (`starts_at_step`)
-    and, where that is not `start_step`, a `note` saying why: HubSpot's enrollment API
-    cannot start mid-sequence, so the plan must not promise step N there."""
+    and, on HubSpot, a `note` saying why it is step 1: HubSpot reports no step (the one
+    they had reached is unknown) and its enrollment API cannot start mid-sequence, so the
+    plan must not promise step N there."""
     from tasks.sequencers.hubspot import restart_note
 
     for row in plan_rows:
-        row["note"] = restart_note(row["start_step"]) if crm == "hubspot" else None
+        row["note"] = (restart_note(row["start_step"], recovering=True)
+                       if crm == "hubspot" else None)
         row["starts_at_step"] = 1 if row["note"] else row["start_step"]
+        if crm == "hubspot":
+            row["completed"] = None  # HubSpot reports no step: how far they got is unknown
 
 
 def mark_blocked(ready: list[dict[str, Any]], outcomes: list[dict[str, Any]],

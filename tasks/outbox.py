@@ -15,7 +15,9 @@ a re-run safe after a crash anywhere:
 `read_enrollments` refreshes ops.enrollments / ops.sequences from the sequencer, appends
 ops.enrollment_events for every change it sees, and confirms sent rows whose effect is
 visible; unenrolls that were written but never took effect are listed, with the contact
-owner, until they do (HubSpot's workflow may be off).
+owner, until they do (HubSpot's workflow may be off). It reads only what can have
+changed: on HubSpot the contacts' synced sequence properties say who entered or left a
+sequence, and the status call is made only for an enrollment seqguard does not know yet.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.config import Config
-from tasks.errors import SequencerRejected
+from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
+from tasks.errors import ConfigError, SequencerRejected
 from tasks.paths import SQL_DIR
 from tasks.redact import redacted_columns
 from tasks.sequencers import sequencer_for
@@ -50,10 +53,12 @@ POST_SQL_DIR = SQL_DIR / "post"
 WORKERS = 4                 # API calls in flight at once; they share the CRM's rate limit
 QUEUED_BATCHES = 8          # batches selected ahead per query of the outbox
 MAX_CONSECUTIVE_FAILURES = 8
-# HubSpot reads enrollment state one contact per call: cap the reads of one refresh and
-# read the oldest-checked first, so a large backlog is worked through over cycles
-HUBSPOT_OPEN_REREADS = 25
-HUBSPOT_STATUS_READS = 500  # ~50 s of a 100-per-10-s budget; enough for a 15-minute cycle
+# HubSpot's status call reads one contact: a first cycle on a busy account reads at most
+# this many (~200 s of the private-app budget), the rest the cycles after
+HUBSPOT_STATUS_READS = 2000
+# the status call's enrolledAt and the contact's hs_latest_sequence_enrolled_date name
+# the same enrollment when they are this close (seconds)
+HUBSPOT_SAME_ENROLLMENT_S = 60
 UNVERIFIED_LISTED = 200     # unverified unenrolls carried in a read's result (the report)
 # a Salesforce incremental read starts this far before the newest change already seen
 READ_OVERLAP = timedelta(minutes=5)
@@ -406,74 +411,38 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
     """What to read: (since, contacts to read in full, whether the read covers everyone).
 
     Salesforce lists trackers changed since a time, so one incremental query covers every
-    enrollment. HubSpot answers per contact: the contacts of outbox rows awaiting
-    confirmation and contacts whose HubSpot sequence flag disagrees with ops.enrollments
-    first, then open enrollments,
-    the least recently checked first, up to a budget of calls.
+    enrollment. HubSpot answers per contact, but the contacts' synced sequence properties
+    cover everyone: only contacts in an enrollment seqguard does not know are read.
     """
+    if crm == "hubspot":
+        _hubspot_sequence_props(con)
+        contacts = _arrow(con, _sql("hubspot_status_reads"),
+                          {"tolerance": HUBSPOT_SAME_ENROLLMENT_S,
+                           "limit": HUBSPOT_STATUS_READS})
+        return None, contacts, True
     waiting = _arrow(
         con, """select distinct contact_id from ops.outbox
                 where crm = ? and contact_id is not null
                   and (status = 'sent' or (status = 'pending' and attempts > 0))""",
         [crm])
-    if crm != "hubspot":
-        newest = con.execute(
-            "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchone()[0]
-        return (newest - READ_OVERLAP if newest else None), waiting, True
-    flagged = FLAGGED_SQL if _has_sequence_flags(con) else NO_FLAGS_SQL
-    contacts = _arrow(
-        con, """with
-           waiting as (
-               select contact_id, 0 as priority, null::timestamp as checked
-               from ops.outbox
-               where crm = 'hubspot' and contact_id is not null
-                 and (status = 'sent' or (status = 'pending' and attempts > 0))
-           ),
-           open as (
-               -- the flag shows who entered or left; pauses and steps it does not, so a
-               -- few open enrollments are re-read each cycle, the least recently seen first
-               select contact_id, 1 as priority, max(seen_at) as checked
-               from ops.enrollments
-               where crm = 'hubspot' and state in ('active', 'paused')
-               group by contact_id
-               order by checked, contact_id
-               limit ?
-           ),
-           flagged as ({FLAGGED}),
-           final as (
-               select contact_id, min(priority) as priority, min(checked) as checked
-               from (select * from waiting union all select * from open
-                     union all select * from flagged)
-               group by contact_id
-               order by priority, checked nulls first, contact_id
-               limit ?
-           )
-           select contact_id from final""".replace("{FLAGGED}", flagged),
-        [HUBSPOT_OPEN_REREADS, HUBSPOT_STATUS_READS])
-    return None, contacts, False
+    newest = con.execute(
+        "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchone()[0]
+    return (newest - READ_OVERLAP if newest else None), waiting, True
 
 
-# HubSpot's own flag says the contact's sequence state differs from what seqguard last
-# read: a rep enrolled them by hand, or they left
-FLAGGED_SQL = """
-    select c.id as contact_id, 0 as priority, null::timestamp as checked
-    from raw_hubspot.contacts c
-    left join (select distinct contact_id from ops.enrollments
-               where crm = 'hubspot' and state in ('active', 'paused')) o
-      on o.contact_id = c.id
-    where not c.archived
-      and (c.hs_sequences_is_enrolled = 'true') <> (o.contact_id is not null)"""
-NO_FLAGS_SQL = "select null::varchar as contact_id, 0 as priority, null::timestamp as checked " \
-    "where false"
-
-
-def _has_sequence_flags(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the synced contacts carry HubSpot's sequence flags (accounts without
-    Sequences, or snapshots from before, do not)."""
-    return bool(con.execute(
-        """select count(*) from duckdb_columns() where schema_name = 'raw_hubspot'
-           and table_name = 'contacts' and column_name = 'hs_sequences_is_enrolled'"""
-    ).fetchall()[0][0])
+def _hubspot_sequence_props(con: duckdb.DuckDBPyConnection) -> None:
+    """The typed view of the contacts' sequence properties (hubspot_sequence_props), or a
+    clear error when the sync has not brought them in."""
+    present = {r[0] for r in con.execute(
+        """select column_name from duckdb_columns()
+           where schema_name = 'raw_hubspot' and table_name = 'contacts'""").fetchall()}
+    missing = [n for n in SEQUENCE_PROPERTIES if n not in present]
+    if missing:
+        raise ConfigError(
+            f"raw_hubspot.contacts has no {', '.join(missing)}: HubSpot's sequence "
+            "properties have not been synced; run `seqguard cycle`, which syncs HubSpot "
+            "before it reads enrollments")
+    con.execute(_sql("hubspot_sequence_props"))
 
 
 def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,
@@ -481,11 +450,15 @@ def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,
                     ) -> tuple[int, int, int]:
     """Merge one read into ops.enrollments, append the events it shows, and confirm the
     outbox rows whose effect is visible. Returns (new, changed, confirmed)."""
-    params = {"crm": crm, "now": now}
+    params = {"crm": crm, "now": now, "tolerance": HUBSPOT_SAME_ENROLLMENT_S}
+    if crm == "hubspot":
+        _hubspot_sequence_props(con)
     with transaction(con):
         con.register("seen", snapshot)
         con.register("covered", covered.select(["contact_id"]))
-        _run(con, "seen_enrollments", params)
+        # HubSpot: the status call says which enrollment, the properties whether it ended
+        _run(con, "hubspot_seen_enrollments" if crm == "hubspot" else "seen_enrollments",
+             params)
         new, changed = con.execute(
             """select count(*) filter (where o.enrollment_id is null),
                       count(*) filter (where o.state <> s.state)

@@ -165,6 +165,23 @@ def changes_rows(db_path: str | Path, run_id: str) -> tuple[list[dict], dict[str
     return rows, by_kind_rule, total
 
 
+def unverified_section(read: dict) -> list[str]:
+    """Unenrolls written to the sequencer but not yet seen to take effect (HubSpot's
+    workflow acts later, or not at all), oldest first, with the owner to ask."""
+    total = read.get("unverified_total") or 0
+    if not total:
+        return []
+    rows = read.get("unverified") or []
+    lines = ["## Unverified unenrolls", "",
+             f"{total} unenroll{'s' * (total != 1)} written but not yet seen to take effect"
+             + (f" (the oldest {len(rows)} below)" if len(rows) < total else "")
+             + "; each is listed until a read shows the enrollment ended.", ""]
+    return lines + _table(
+        ["email", "sequence", "rule", "written at", "owner"],
+        [[r.get("email"), r.get("sequence_id"), r.get("rule"), r.get("sent_at"),
+          r.get("owner_email")] for r in rows])
+
+
 def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int]) -> str:
     """The run report a person reads in the Prefect UI."""
     lines = [
@@ -179,9 +196,13 @@ def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int]) -> st
     lines += ["## Changes", ""] + _table(
         ["kind / rule", "count"], [[k, v] for k, v in by_kind_rule.items()]
     )
+    lines += unverified_section(summary.get("enrollments") or {})
     for key in ("decide", "breaker", "approval", "post", "enrollments"):
         if summary.get(key):
-            lines += [f"## {key.title()}", "", "```", str(summary[key]), "```", ""]
+            shown = summary[key]
+            if isinstance(shown, dict):  # the unverified list has its own section
+                shown = {k: v for k, v in shown.items() if k != "unverified"}
+            lines += [f"## {key.title()}", "", "```", str(shown), "```", ""]
     return "\n".join(lines)
 
 

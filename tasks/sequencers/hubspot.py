@@ -1,14 +1,30 @@
-"""HubSpot Sequences (v4) behind the Sequencer protocol.
+"""HubSpot Sequences (v4) behind the Sequencer protocol, from documented data only.
 
 Enroll: `POST /automation/v4/sequences/enrollments?userId=`, one contact per call (the API
 has no batch form, and no starting step: a recovered enrollment restarts at step 1, and
-the outbox row's response says so). State:
-`GET /automation/v4/sequences/enrollments/contact/{id}`, one contact per call. Unenroll:
-HubSpot has no public endpoint, so seqguard writes its decision onto the contact
-(`seqguard_unenroll_sequence`, `_reason`, `_at`; 100 contacts per batch update) and a
-workflow triggered by that property unenrolls the contact. The reason text starts with
-the change id, so a write that reached HubSpot can be told apart from one that did not,
-even before the workflow has run.
+the outbox row's response says so). Its answer (id, toEmail, enrolledAt, updatedAt) is
+the enrollment seqguard made.
+
+State: the status call `GET /automation/v4/sequences/enrollments/contact/{contactId}`
+answers the one enrollment a contact is in (id, sequence, enrolled at and by) and nothing
+about its state or step; it takes no `userId`. Whether an enrollment is still open, and
+how it ended, comes from the contact's calculated sequence properties, which the sync
+reads in bulk (settings.SEQUENCE_PROPERTIES; tasks/outbox.py and sql/post/hubspot_*.sql
+put the two together). So a status read is only for a contact whose properties name an
+enrollment seqguard does not hold yet; the step is unknown (null), and a paused
+enrollment cannot be told from an active one. `enrollments` first confirms that the
+account has those properties (one read of the contact property list).
+
+Unenroll: HubSpot has no public endpoint, so seqguard writes its decision onto the
+contact (`seqguard_unenroll_sequence`, `_reason`, `_at`; 100 contacts per batch update)
+and a workflow triggered by `seqguard_unenroll_at` unenrolls the contact, later or never.
+The reason text starts with the change id, so a write that reached HubSpot can be told
+apart from one that did not, even before the workflow has run.
+
+Pages: https://developers.hubspot.com/docs/api-reference/legacy/automation/sequences/
+(get-sequences, enroll-contact, get-enrollment), and for the CRM calls
+https://developers.hubspot.com/docs/api-reference/crm/ (contacts batch read / update,
+properties); tests/contract/test_hubspot_sequences.py pins each request and answer.
 """
 
 from __future__ import annotations
@@ -55,14 +71,14 @@ UNENROLL_PROPERTIES = {
     UNENROLL_AT: "seqguard: unenrolled at",
 }
 PROPERTY_GROUP = "contactinformation"
+MISSING_PROPERTY_FIX = (
+    "seqguard reads HubSpot's calculated sequence properties to tell open enrollments "
+    "from ended ones; the account must have Sales Hub or Service Hub Professional or "
+    "Enterprise (Sequences), and the private app the crm.schemas.contacts.read scope")
 
 BATCH_UPDATE_MAX = 100   # HubSpot's batch limit
 STATUS_READERS = 4       # status reads in flight at once; they share the rate limit
 TIMEOUT = (10, 60)
-
-STATE_OF = {"ACTIVE": "active", "EXECUTING": "active", "SCHEDULED": "active",
-            "PAUSED": "paused", "FINISHED": "finished", "COMPLETED": "finished",
-            "UNENROLLED": "unenrolled"}
 
 
 class HubSpotSequencer:
@@ -85,6 +101,8 @@ class HubSpotSequencer:
         self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
         self._default_user: str | None = None
         self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread
+        self._property_names: set[str] | None = None  # the account's contact properties
+        self._properties_lock = threading.Lock()
         self.requests_made = 0
 
     # ---- plumbing ----
@@ -140,7 +158,7 @@ class HubSpotSequencer:
         if email:
             params["email"] = email
         response = self._call("GET", OWNERS_PATH, idempotent=True, params=params)
-        _raise_for_read(response, "read owners")
+        _raise_for_read(response, "read owners", scope="crm.objects.owners.read")
         users = [o.get("userId") for o in response.json().get("results") or [] if o.get("userId")]
         return str(users[0]) if users else None
 
@@ -154,8 +172,7 @@ class HubSpotSequencer:
         if "unenroll" not in kinds:
             return
         for name, label in UNENROLL_PROPERTIES.items():
-            found = self._call("GET", f"{PROPERTIES_PATH}/{name}", idempotent=True)
-            if found.status_code == 200:
+            if name in self.contact_properties():
                 continue
             created = self._call("POST", PROPERTIES_PATH, idempotent=True, json_body={
                 "name": name, "label": label, "type": "string", "fieldType": "text",
@@ -168,6 +185,28 @@ class HubSpotSequencer:
                     f"({created.status_code}: {_message(created)}); give the private app in "
                     f"{TOKEN_SETTING} the crm.schemas.contacts.write scope"
                 )
+            self.contact_properties().add(name)
+
+    def contact_properties(self) -> set[str]:
+        """The names of the account's contact properties (one read, kept for this run)."""
+        with self._properties_lock:
+            if self._property_names is None:
+                response = self._call("GET", PROPERTIES_PATH, idempotent=True)
+                _raise_for_read(response, "read the contact properties",
+                                scope="crm.schemas.contacts.read")
+                self._property_names = {
+                    str(p.get("name")) for p in response.json().get("results") or []}
+            return self._property_names
+
+    def require_sequence_properties(self) -> None:
+        """Fail, naming them, when the account lacks a sequence property seqguard reads."""
+        missing = [n for n in sync_settings.SEQUENCE_PROPERTIES
+                   if n not in self.contact_properties()]
+        if missing:
+            raise ConfigError(
+                f"HubSpot: contact propert{'ies' if len(missing) > 1 else 'y'} "
+                f"{', '.join(missing)} missing from the account's property list "
+                f"({PROPERTIES_PATH}); {MISSING_PROPERTY_FIX}")
 
     def sequences(self) -> pa.Table:
         ids: list[str] = []
@@ -186,8 +225,11 @@ class HubSpotSequencer:
             params["after"] = after
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
-        """Every enrollment of the given contacts. HubSpot lists enrollments per contact
-        only, so `since` cannot narrow anything: the caller chooses the contacts."""
+        """The enrollment each of the given contacts is in, per the status call (`since`
+        narrows nothing: HubSpot answers per contact, and the caller chooses them from the
+        contacts' sequence properties). State 'active' means open as far as this call
+        tells; the caller judges it with the properties. Step: unknown."""
+        self.require_sequence_properties()
         ids = [] if contacts is None else sorted(
             {str(c) for c in contacts.column("contact_id").to_pylist() if c})
         rows: list[dict[str, Any]] = []
@@ -206,8 +248,10 @@ class HubSpotSequencer:
         for start in range(0, len(contact_ids), BATCH_UPDATE_MAX):
             batch = contact_ids[start:start + BATCH_UPDATE_MAX]
             response = self._call("POST", BATCH_READ_PATH, idempotent=True, json_body={
-                "inputs": [{"id": c} for c in batch], "properties": [UNENROLL_REASON]})
-            _raise_for_read(response, "read contacts", ok=(200, 207))
+                "inputs": [{"id": c} for c in batch], "properties": [UNENROLL_REASON],
+                "propertiesWithHistory": []})
+            _raise_for_read(response, "read contacts", ok=(200, 207),
+                            scope="crm.objects.contacts.read")
             for record in response.json().get("results") or []:
                 reason = (record.get("properties") or {}).get(UNENROLL_REASON) or ""
                 change_id = wanted.get(str(record.get("id")))
@@ -270,22 +314,32 @@ class HubSpotSequencer:
                          "error": _refusal(response)}])
 
     def _status(self, contact_id: str) -> list[dict[str, Any]]:
+        """The status call: no `userId` (get-enrollment documents only the contactId). A
+        404 is a contact in no sequence (or no such contact): nothing to add."""
         response = self._call("GET", STATUS_PATH.format(contact_id=contact_id),
-                              idempotent=True, params=self._user())
+                              idempotent=True)
         if response.status_code == 404:
-            return []  # never enrolled, or the contact is gone
+            return []
         _raise_for_read(response, "read enrollment status")
-        return [_enrollment_row(item, contact_id) for item in _status_items(response.json())]
+        data = response.json()
+        if not isinstance(data, dict) or not data.get("id"):
+            return []
+        return [_enrollment_row(data, contact_id)]
 
 
-def restart_note(start_step: int | None) -> str | None:
-    """Why an enrollment meant to start mid-sequence starts at step 1 on HubSpot: the v4
-    enroll body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting
-    step. Recorded on the outbox row and shown in the recover plan."""
-    if start_step is None or start_step <= 1:
-        return None
-    return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment API "
-            "cannot start mid-sequence")
+def restart_note(start_step: int | None, *, recovering: bool = False) -> str | None:
+    """Why an enrollment does not start where it was meant to on HubSpot: the v4 enroll
+    body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting step,
+    and no HubSpot call reports the step a contact had reached. An enrollment meant to
+    start mid-sequence says so on its outbox row; a recovery always says so (the step it
+    would resume at is unknown). Shown in the recover plan."""
+    if start_step is not None and start_step > 1:
+        return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment "
+                "API cannot start mid-sequence")
+    if recovering:
+        return ("HubSpot restarts them at step 1: it does not report the step they had "
+                "reached, and its enrollment API cannot start mid-sequence")
+    return None
 
 
 def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],
@@ -296,27 +350,16 @@ def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],
         return list(pool.map(fn, items))
 
 
-def _status_items(data: Any) -> list[dict[str, Any]]:
-    """The status endpoint answers the contact's current enrollment; where it also lists
-    the contact's history (`enrollments`), every one of them."""
-    if isinstance(data, dict) and isinstance(data.get("enrollments"), list):
-        return [d for d in data["enrollments"] if isinstance(d, dict)]
-    if isinstance(data, dict) and data.get("id"):
-        return [data]
-    return []
-
-
 def _enrollment_row(item: dict[str, Any], contact_id: str) -> dict[str, Any]:
-    status = str(item.get("state") or item.get("status") or item.get("enrollmentState")
-                 or "ACTIVE").upper()
-    step = item.get("currentStep", item.get("currentStepOrder"))
+    """One PublicSequenceEnrollmentResponse as an enrollment row: only its documented
+    fields (id, toEmail, sequenceId, enrolledAt, updatedAt) are read."""
     return {
         "enrollment_id": str(item["id"]),
         "sequence_id": str(item.get("sequenceId") or ""),
         "email": (item.get("toEmail") or "").strip().lower() or None,
-        "contact_id": str(item.get("contactId") or contact_id),
-        "state": STATE_OF.get(status, "finished"),
-        "step": int(step) if step is not None else None,
+        "contact_id": contact_id,
+        "state": "active",
+        "step": None,
         "enrolled_at": _time(item.get("enrolledAt")),
         "updated_at": _time(item.get("updatedAt")),
     }
@@ -371,13 +414,14 @@ def _message(response: requests.Response) -> str:
         return response.text[:200]
 
 
-def _raise_for_read(response: requests.Response, what: str, ok: tuple[int, ...] = (200,)) -> None:
+def _raise_for_read(response: requests.Response, what: str, ok: tuple[int, ...] = (200,),
+                    scope: str = "automation.sequences.read") -> None:
     if response.status_code in ok:
         return
     if response.status_code == 403:
         raise ConfigError(
             f"HubSpot refused to {what} (403: {_message(response)}); give the private app in "
-            f"{TOKEN_SETTING} the automation.sequences.read scope"
+            f"{TOKEN_SETTING} the {scope} scope"
         )
     raise RateLimitExhausted(
         f"HubSpot answered {response.status_code} to {what} ({_message(response)}); "

@@ -15,6 +15,7 @@ from flows import cli_enrollments
 from flows.cli import common_options, sandbox_options
 from sandbox.client import SandboxClient
 from tasks.config import sandbox_config
+from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.errors import SeqguardError
 from tasks.outbox import read_enrollments
 from tasks.rules import evaluate_rules
@@ -68,8 +69,15 @@ def crm(sandbox: SandboxClient, world: World, project: Path) -> World:
     world.people(*({"email": e, "hubspot_id": i} for e, i in ids.items()))
     world.release()
     evaluate_rules(world.path, project, "run-1", NOW, timedelta(minutes=30))
-    read_enrollments(world.path, sandbox_config(sandbox.url, sandbox.cert), NOW)
+    read_hubspot(world.path, sandbox, NOW)
     return world
+
+
+def read_hubspot(db: Path, sandbox: SandboxClient, now: datetime) -> None:
+    """The cycle's read: sync the contacts (their sequence properties), read enrollments."""
+    config = sandbox_config(sandbox.url, sandbox.cert)
+    sync_hubspot(db, config, now, objects=("contacts",))
+    read_enrollments(db, config, now)
 
 
 def sandbox_states(sandbox: SandboxClient) -> dict[tuple[str, str], str]:
@@ -84,13 +92,16 @@ def test_enroll_then_unenroll_by_hand(capsys: pytest.CaptureFixture, crm: World,
     assert out.strip() == "enroll ann@acme.test 101: sent"
     assert sandbox_states(sandbox) == {("ann@acme.test", "101"): "active"}
 
-    read_enrollments(crm.path, sandbox_config(sandbox.url, sandbox.cert), NOW)
+    read_hubspot(crm.path, sandbox, NOW)
     code, out, err = run(capsys, crm, sandbox, project, "unenroll", "ann@acme.test",
                          "--json", now=NOW + timedelta(minutes=5))
     assert code == 0, err
     changes = json.loads(out)["changes"]
     assert [(c["kind"], c["email"], c["status"]) for c in changes] == [
         ("unenroll", "ann@acme.test", "sent")]
+    # written onto the contact; HubSpot's workflow unenrolls a few minutes later
+    assert sandbox_states(sandbox) == {("ann@acme.test", "101"): "active"}
+    sandbox.set_clock(NOW + timedelta(minutes=5))
     assert sandbox_states(sandbox) == {("ann@acme.test", "101"): "unenrolled"}
     assert crm.sql("select actor, to_state from ops.enrollment_events where actor <> "
                    "'sequencer' order by happened_at") == [
@@ -140,13 +151,13 @@ def test_recover_prints_the_plan(capsys: pytest.CaptureFixture, crm: World,
                                  sandbox: SandboxClient, project: Path) -> None:
     crm.sql("insert into ops.enrollment_events (happened_at, run_id, crm, enrollment_id, "
             "sequence_id, email, from_state, to_state, step, actor, rule) values "
-            "(?, 'run-0', 'hubspot', 'x', '101', 'ann@acme.test', 'active', 'unenrolled', 1, "
+            "(?, 'run-0', 'hubspot', 'x', '101', 'ann@acme.test', 'active', 'unenrolled', null, "
             "'seqguard', 'replied')", [NOW - timedelta(minutes=30)])
     code, out, _ = run(capsys, crm, sandbox, project, "recover", "--rule", "replied",
                        "--since", "2026-03-02T08:00Z")
     assert code == 0
     assert out.splitlines() == [
-        "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step 1: "
-        "re-enroll at step 2 (HubSpot restarts them at step 1, not step 2: its enrollment "
-        "API cannot start mid-sequence)",
+        "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step unknown: "
+        "re-enroll at step 1 (HubSpot restarts them at step 1: it does not report the step "
+        "they had reached, and its enrollment API cannot start mid-sequence)",
         "1 of 1 can be re-enrolled; run again with --apply"]

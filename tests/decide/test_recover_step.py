@@ -1,7 +1,8 @@
 """`recover --apply` restores the step: a person a rule wrongly removed after step 2 comes
 back at step 3 on Salesforce (its assign action takes a starting step), and at step 1 on
-HubSpot (its enroll API has none), with the plan and the outbox saying why. Real DuckDB,
-the real decision and poster, the sandbox over HTTPS, its clock moved to send steps."""
+HubSpot (it reports no step and its enroll API takes none), with the plan saying why. Real
+DuckDB, the real decision and poster, the sandbox over HTTPS, its clock moved to send
+steps and to let HubSpot's unenroll workflow act."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from sandbox.client import SandboxClient
 from tasks import enrollments, manual
 from tasks.config import Config, sandbox_config
+from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.outbox import post_pending, read_enrollments
 from tests.decide.conftest import World
 from tests.decide.test_cli import run
@@ -29,8 +31,8 @@ EMAIL = "ann@acme.test"
 RULE = "bad_rule"
 ANA = "user:ana"
 
-RESTART_NOTE = ("HubSpot restarts them at step 1, not step 3: its enrollment API cannot "
-                "start mid-sequence")
+RESTART_NOTE = ("HubSpot restarts them at step 1: it does not report the step they had "
+                "reached, and its enrollment API cannot start mid-sequence")
 
 
 def person_in_crm(sandbox: SandboxClient, world: World, crm: str) -> None:
@@ -44,6 +46,15 @@ def person_in_crm(sandbox: SandboxClient, world: World, crm: str) -> None:
                       "salesforce_contact_id": created[0]["id"]})
 
 
+def read_state(world: World, config: Config, now: datetime) -> None:
+    """The cycle's read of the sequencer; on HubSpot after the sync of the contacts (their
+    sequence properties say who is still in a sequence)."""
+    world.release()
+    if config.sequencer == "hubspot":
+        sync_hubspot(world.path, config, now, objects=("contacts",))
+    read_enrollments(world.path, config, now)
+
+
 def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config) -> None:
     """Ann enrolled by hand, two steps sent, then removed by RULE (which matched her
     wrongly) in a cycle at REMOVED_AT; the sequencer's state read back after each step."""
@@ -52,20 +63,20 @@ def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config)
     sandbox.define_sequences([SEQUENCE])
     person_in_crm(sandbox, world, crm)
     world.evaluated("run-0", NOW)
-    world.release()
-    read_enrollments(world.path, config, NOW)
+    read_state(world, config, NOW)
     manual.enroll(world.path, EMAIL, SEQUENCE["name"], now=NOW, crm=crm, actor=ANA,
                   config=config)
 
     sandbox.set_clock(REMOVED_AT)
-    read_enrollments(world.path, config, REMOVED_AT)
+    read_state(world, config, REMOVED_AT)
     world.evaluated("run-1", REMOVED_AT)
     world.global_rule("run-1", RULE, sequences=(SEQUENCE["name"],))
     world.match("run-1", RULE, EMAIL)
     world.release()
     enrollments.decide(world.path, Path("/nonexistent"), "run-1", REMOVED_AT, crm=crm)
     post_pending(world.path, config, REMOVED_AT)
-    read_enrollments(world.path, config, REMOVED_AT)
+    sandbox.set_clock(REMOVED_AT + timedelta(minutes=5))  # HubSpot's workflow acts later
+    read_state(world, config, REMOVED_AT + timedelta(minutes=5))
     assert [(e["state"], e["step"]) for e in sandbox.enrollments()] == [("unenrolled", 2)]
 
     # the rule is fixed: the next cycle's run no longer matches her
@@ -116,20 +127,20 @@ def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
     code, out, err = run(capsys, world, sandbox, project, *since, now=FIXED_AT)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == (
-        f"{EMAIL}  Enterprise outbound  removed 2026-03-02 11:05  after step 2: re-enroll at "
-        f"step 3 ({RESTART_NOTE})")
+        f"{EMAIL}  Enterprise outbound  removed 2026-03-02 11:05  after step unknown: "
+        f"re-enroll at step 1 ({RESTART_NOTE})")
 
     code, out, err = run(capsys, world, sandbox, project, *since, "--apply", "--json",
                          now=FIXED_AT)
     assert (code, err) == (0, "")
     plan = json.loads(out)
     assert plan["applied"]
-    assert [(r["start_step"], r["starts_at_step"], r["note"]) for r in plan["rows"]] == [
-        (3, 1, RESTART_NOTE)]
+    assert [(r["completed"], r["starts_at_step"], r["note"]) for r in plan["rows"]] == [
+        (None, 1, RESTART_NOTE)]
     response, start_step = world.sql(
         "select response, start_step from ops.outbox where kind = 'enroll' and start_step "
         "is not null")[0]
-    assert start_step == 3 and json.loads(response)["seqguard_note"] == RESTART_NOTE
+    assert start_step == 1 and "seqguard_note" not in json.loads(response)
     back = [e for e in sandbox.enrollments() if e["state"] == "active"]
     assert [e["step"] for e in back] == [0]
 

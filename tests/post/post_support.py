@@ -1,12 +1,13 @@
 """Helpers for the poster tests: people in the sandbox's CRMs, outbox rows written the
-way the decision step writes them, and the sandbox's own record of what was posted."""
+way the decision step writes them, a cycle's read of HubSpot (sync, then read), and the
+sandbox's own record of what was posted."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import pyarrow as pa
 
 from sandbox.client import SandboxClient
 from tasks.config import Config
+from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.crm.limiter import RateLimiter
+from tasks.outbox import ReadResult, read_enrollments
 from tasks.sequencers.hubspot import HubSpotSequencer
 from tasks.sequencers.salesforce import SalesforceSequencer
 from tasks.store import connect
@@ -38,6 +41,27 @@ def hubspot(config: Config, limit: int | None = None) -> HubSpotSequencer:
 def salesforce(config: Config, limit: int | None = None) -> SalesforceSequencer:
     assert config.salesforce is not None
     return SalesforceSequencer(config.salesforce, RateLimiter(limit=limit))
+
+
+def sync_contacts(db: Path, config: Config, now: datetime = NOW) -> None:
+    """The cycle's sync of HubSpot contacts: their sequence properties say who is in a
+    sequence."""
+    sync_hubspot(db, config, now, objects=("contacts",))
+
+
+def read_hubspot(db: Path, config: Config, now: datetime) -> ReadResult:
+    """A cycle's read of HubSpot: sync the contacts, then read the enrollments."""
+    sync_contacts(db, config, now)
+    return read_enrollments(db, config, now, sequencer=hubspot(config))
+
+
+def workflow_ran(sandbox: SandboxClient, now: datetime = NOW,
+                 minutes: int = 5) -> datetime:
+    """Move the sandbox clock past the unenroll workflow's lag (2 minutes by default) so
+    the unenrolls written by `now` take effect; returns the new time."""
+    later = now + timedelta(minutes=minutes)
+    sandbox.set_clock(later)
+    return later
 
 
 def on_salesforce(config: Config) -> Config:

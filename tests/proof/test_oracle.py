@@ -43,6 +43,7 @@ class Scene:
         self.sandbox = sandbox
         sandbox.set_clock(T0)
         sandbox.reset(now=T0)
+        sandbox.workflow(0)  # the unenroll workflow acts at the write's own time
         sandbox.define_sequences(SEQUENCES)
         self.project = tmp_path / "project"
         shutil.copytree(ROOT / "sql", self.project / "sql")
@@ -94,16 +95,21 @@ class Scene:
         response = self.http.post(
             f"{self.sandbox.url}/automation/v4/sequences/enrollments",
             params={"userId": "5100001"}, headers={"Authorization": "Bearer sandbox-token"},
-            json={"sequenceId": sequence, "contactId": contact}, timeout=30)
+            json={"sequenceId": sequence, "contactId": contact,
+                  "senderEmail": "avery.nguyen@seqguard-sandbox.test"}, timeout=30)
         assert response.status_code == 200, response.text
         if by_rep:
             self.log.append({"time": self.sandbox.clock(), "kind": "rep_enroll",
                              "contact_id": contact, "sequence_id": sequence, "ok": True})
 
     def unenroll(self, contact: str, sequence: str = "*", reason: str = "stand-in") -> None:
-        """What seqguard's HubSpot adapter writes; the sandbox's workflow unenrolls."""
+        """What seqguard's HubSpot adapter writes; the sandbox's workflow unenrolls (with
+        no lag: its run is due at once, and setting the clock again carries it out)."""
+        now = self.sandbox.clock()
         self.sandbox.upsert_hubspot("contacts", [{"id": contact, "properties": {
-            "seqguard_unenroll_sequence": sequence, "seqguard_unenroll_reason": reason}}])
+            "seqguard_unenroll_sequence": sequence, "seqguard_unenroll_reason": reason,
+            "seqguard_unenroll_at": f"{now} {reason}"}}])
+        self.sandbox.set_clock(now)
 
     def verdict(self, **options: object) -> oracle.Verdict:
         assert self.start is not None and self.files is not None
@@ -375,3 +381,45 @@ def test_the_churn_is_the_same_for_the_same_seed(sandbox: SandboxClient, tmp_pat
         logs.append(churn.log)
     assert logs[0] == logs[1]
     assert len(logs[0]) > 20
+
+
+@pytest.mark.parametrize(("written_at", "lag", "late_steps"), [
+    pytest.param(30, 5, [], id="written-in-time-the-lag-let-one-out"),
+    pytest.param(45, 5, [2], id="written-a-cycle-late"),
+    pytest.param(30, None, [], id="written-in-time-no-workflow"),
+])
+def test_steps_the_workflow_let_out_after_a_timely_write_are_not_seqguards(
+        scene: Scene, written_at: int, lag: int | None, late_steps: list[int]) -> None:
+    """HubSpot's workflow acts `lag` minutes after seqguard's write (or never): a step due
+    in between was the workflow's to stop; one before a late write was seqguard's."""
+    scene.sandbox.workflow(lag)
+    ana = scene.contact("ana@acme.com")
+    scene.begin()
+    scene.clock(3)
+    scene.enroll(ana, "1")                  # steps due at 3, 33, 63, 93
+    scene.clock(15)
+    scene.email(ana, "ana@acme.com")        # she replies at 15
+    scene.clock(30)
+    scene.clock(written_at)
+    scene.unenroll(ana, reason="c1 replied")
+    scene.clock(120)
+    verdict = scene.verdict(unenroll_lag=None if lag is None else timedelta(minutes=lag))
+    assert [w["step"] for w in verdict.wrongful_sends] == late_steps
+    assert verdict.wrongful_removals == [] and verdict.duplicate_writes == []
+    sent = [s["step"] for s in scene.sandbox.sent()]
+    if lag is None:
+        assert sent == [1, 2, 3, 4] and verdict.removals == []
+    else:
+        assert sent == [1, 2] and verdict.latencies_min == [written_at + lag - 15]
+
+
+def test_a_decision_written_twice_is_reported(scene: Scene) -> None:
+    bo = scene.contact("bo@acme.com")
+    scene.begin()
+    scene.enroll(bo, "1")
+    scene.clock(15)
+    scene.unenroll(bo, reason="c7 replied")
+    scene.clock(30)
+    scene.unenroll(bo, reason="c7 replied")
+    verdict = scene.verdict()
+    assert [(d["reason"], d["writes"]) for d in verdict.duplicate_writes] == [("c7 replied", 2)]

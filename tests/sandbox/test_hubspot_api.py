@@ -481,10 +481,13 @@ def test_sequences_enroll_and_read_status_through_api_request(
     assert made.json()["toEmail"] == people[0]["properties"]["email"]
     assert ISO.fullmatch(made.json()["enrolledAt"])
     status = raw(hubspot_client, sandbox, "GET",
-                 f"/automation/v4/sequences/enrollments/contact/{people[0]['id']}", monkeypatch,
-                 qs={"userId": "5100001"}).json()
-    assert (status["sequenceId"], status["sequenceName"], status["state"]) == (
-        "501", "Enterprise outbound", "ACTIVE")
+                 f"/automation/v4/sequences/enrollments/contact/{people[0]['id']}",
+                 monkeypatch).json()
+    # exactly the documented fields: no state, no step, no history
+    assert set(status) == {"id", "toEmail", "sequenceId", "sequenceName", "enrolledAt",
+                           "enrolledBy", "enrolledByEmail", "updatedAt"}
+    assert (status["sequenceId"], status["sequenceName"], status["enrolledBy"]) == (
+        "501", "Enterprise outbound", "5100001")
 
 
 @pytest.mark.parametrize(("who", "sequence", "code"), [
@@ -504,26 +507,58 @@ def test_enrollment_refusals_answer_hubspots_400_shape(
         "error", "VALIDATION_ERROR", code)
 
 
-def test_setting_the_unenroll_property_runs_the_workflow(
+def test_the_unenroll_workflow_acts_lag_minutes_after_the_write(
         enrolled: tuple[SandboxClient, list[dict]], hubspot_client: hubspot.HubSpot,
         monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox, people = enrolled
     core = hubspot_client.crm.properties.core_api
-    for name in ("seqguard_unenroll_sequence", "seqguard_unenroll_reason"):
+    for name in ("seqguard_unenroll_sequence", "seqguard_unenroll_reason",
+                 "seqguard_unenroll_at"):
         core.create("contacts", PropertyCreate(name=name, label=name, type="string",
                                                field_type="text", group_name="seqguard"))
     for person, sequence in ((people[0], "501"), (people[1], "502")):
         assert enroll(hubspot_client, sandbox, monkeypatch, person["id"], sequence).ok
     hubspot_client.crm.contacts.basic_api.update(people[0]["id"], SimplePublicObjectInput(
         properties={"seqguard_unenroll_sequence": "501",
-                    "seqguard_unenroll_reason": "open_opportunity"}))
+                    "seqguard_unenroll_reason": "open_opportunity",
+                    "seqguard_unenroll_at": T0.isoformat() + "Z"}))
     hubspot_client.crm.contacts.batch_api.update(
         hubspot.crm.contacts.BatchInputSimplePublicObjectBatchInput(inputs=[
-            {"id": people[1]["id"], "properties": {"seqguard_unenroll_sequence": "*"}}]))
+            {"id": people[1]["id"], "properties": {"seqguard_unenroll_sequence": "*",
+                                                   "seqguard_unenroll_at": "x"}}]))
+    # a workflow runs later, not inside the write: both are still enrolled
+    assert {e["state"] for e in sandbox.enrollments()} == {"active"}
+    sandbox.set_clock(T0 + timedelta(minutes=1))
+    assert {e["state"] for e in sandbox.enrollments()} == {"active"}
+    sandbox.set_clock(T0 + timedelta(minutes=2))  # the default lag
     states = {e["contact_id"]: (e["state"], e["reason"]) for e in sandbox.enrollments()}
     assert states == {people[0]["id"]: ("unenrolled", "open_opportunity"),
                       people[1]["id"]: ("unenrolled", None)}
-    status = raw(hubspot_client, sandbox, "GET",
-                 f"/automation/v4/sequences/enrollments/contact/{people[0]['id']}", monkeypatch,
-                 qs={"userId": "5100001"}).json()
-    assert status["state"] == "UNENROLLED" and status["unenrollReason"] == "open_opportunity"
+    # a contact in no sequence: HubSpot's 404 error body, nothing about the past
+    gone = raw(hubspot_client, sandbox, "GET",
+               f"/automation/v4/sequences/enrollments/contact/{people[0]['id']}", monkeypatch)
+    assert gone.status_code == 404
+    assert {"message", "correlationId", "category"} <= set(gone.json())
+    # the contact's calculated properties say what happened, and moved its modified time
+    record = hubspot_client.crm.contacts.basic_api.get_by_id(people[0]["id"], properties=[
+        "hs_sequences_is_enrolled", "hs_latest_sequence_enrolled",
+        "hs_latest_sequence_unenrolled_date", "hs_sequences_actively_enrolled_count"])
+    assert record.properties["hs_sequences_is_enrolled"] == "false"
+    assert record.properties["hs_latest_sequence_enrolled"] == "501"
+    assert record.properties["hs_sequences_actively_enrolled_count"] == "0"
+    assert record.properties["hs_latest_sequence_unenrolled_date"] == "2026-03-02T09:02:00Z"
+    assert record.properties["lastmodifieddate"] == "2026-03-02T09:02:00Z"
+
+
+def test_the_workflow_off_never_unenrolls(
+        enrolled: tuple[SandboxClient, list[dict]], hubspot_client: hubspot.HubSpot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox, people = enrolled
+    assert sandbox.workflow(None) == {"lag_minutes": None}
+    assert enroll(hubspot_client, sandbox, monkeypatch, people[0]["id"], "501").ok
+    sandbox.upsert_hubspot("contacts", [{"id": people[0]["id"], "properties": {
+        "seqguard_unenroll_sequence": "501", "seqguard_unenroll_at": "now"}}])
+    sandbox.set_clock(T0 + timedelta(days=2))
+    assert [e["state"] for e in sandbox.enrollments()] == ["finished"]  # it ran its course
+    with pytest.raises(RuntimeError, match="lag_minutes"):
+        sandbox.workflow(-1)

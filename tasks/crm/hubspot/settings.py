@@ -6,13 +6,20 @@ from datetime import timedelta
 
 OBJECTS = ("contacts", "companies", "deals", "emails", "meetings")
 
+# HubSpot's default contact properties about sequences (names and types:
+# https://knowledge.hubspot.com/properties/hubspots-default-contact-properties), read in
+# bulk by the sync: in a sequence now (bool), the latest enrolled sequence (its id) and
+# when, and the latest unenrolled and finished times. The HubSpot sequencer derives
+# enrollment state from them and confirms at start-up that the account has them.
+SEQUENCE_PROPERTIES = ("hs_sequences_is_enrolled", "hs_latest_sequence_enrolled",
+                       "hs_latest_sequence_enrolled_date", "hs_latest_sequence_unenrolled_date",
+                       "hs_latest_sequence_finished_date")
+
 # the property columns of each object's raw table, beyond seqguard.yml's custom ones
 DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": ("email", "firstname", "lastname", "company", "website", "lifecyclestage",
                  "hubspot_owner_id", "hs_email_optout", "hs_email_bad_address",
-                 "hs_additional_emails", "product_interest",
-                 # HubSpot's calculated sequence flags: who is in a sequence now
-                 "hs_sequences_is_enrolled", "hs_latest_sequence_enrolled"),
+                 "hs_additional_emails", "product_interest") + SEQUENCE_PROPERTIES,
     "companies": ("name", "domain", "hs_additional_domains", "lifecyclestage", "industry",
                   "hubspot_owner_id"),
     "deals": ("dealname", "pipeline", "dealstage", "amount", "closedate", "hs_is_closed",

@@ -43,10 +43,18 @@ class PrefectServer:
             temporary_settings,
         )
 
+        from prefect.events.worker import EventsWorker
+
         # logs stay local: flushed at exit, they would find the server gone
         with temporary_settings({PREFECT_API_URL: self.api_url,
                                  PREFECT_LOGGING_TO_API_ENABLED: False}):
-            yield
+            try:
+                yield
+            finally:
+                # the events this process emitted go out now, while the server is up: a
+                # test harness drains every events worker when it stops, and one aimed
+                # at a stopped server retried for 7 minutes
+                EventsWorker.drain_all(timeout=30)
 
 
 def free_port() -> int:

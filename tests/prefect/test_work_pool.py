@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from bench.prefect_server import BIN, ROOT, PrefectServer, stop_group
 from sandbox.client import SandboxClient
@@ -176,6 +177,17 @@ def test_the_adhoc_flows_register_on_the_process_pool_without_a_schedule(
         for name in ("enroll", "unenroll", "recover"):
             deployment = client.read_deployment_by_name(f"seqguard-{name}/{name}")
             assert deployment.work_pool_name == "seqguard" and deployment.schedules == []
+
+
+def test_every_account_in_prefect_yaml_has_a_database_path_of_its_own() -> None:
+    # the lock is named after the path on a server-wide Prefect: a path shared by two
+    # accounts, even on two machines, would make them take turns
+    deployments = yaml.safe_load((ROOT / PREFECT_FILE).read_text())["deployments"]
+    cycles = {d["name"]: d for d in deployments if d["entrypoint"].endswith("cycle")}
+    assert set(cycles) == {f"cycle-{a}" for a in (*PROCESS_ACCOUNTS, *DOCKER_ACCOUNTS)}
+    for name, deployment in cycles.items():
+        assert deployment["parameters"]["db"] == f"/data/{name[len('cycle-'):]}/seqguard.duckdb"
+        assert "concurrency_limit" not in deployment, name
 
 
 def dockerfile_stages(path: Path) -> list[list[tuple[str, str]]]:

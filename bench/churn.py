@@ -596,7 +596,7 @@ def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
     breaker holds (`seqguard cycle --approve RUN`), also one whose cycle crashed while
     it waited. Returns how many runs were approved."""
     from tasks.approval import apply_decision
-    from tasks.config import sandbox_config
+    from tasks.core.config import sandbox_config
     from tasks.outbox import post_pending
     from tasks.store import connect
 

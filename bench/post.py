@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
-from tasks.config import Config, sandbox_config  # noqa: E402
+from tasks.core.config import Config, sandbox_config  # noqa: E402
 from tasks.crm.limiter import RateLimiter  # noqa: E402
 from tasks.outbox import post_pending, read_enrollments  # noqa: E402
 from tasks.sequencers.base import Sequencer  # noqa: E402

@@ -37,13 +37,12 @@ class PrefectServer:
     @contextmanager
     def settings(self) -> Iterator[None]:
         """This process talks to the server (instead of the harness or a temporary one)."""
+        from prefect.events.worker import EventsWorker
         from prefect.settings import (
             PREFECT_API_URL,
             PREFECT_LOGGING_TO_API_ENABLED,
             temporary_settings,
         )
-
-        from prefect.events.worker import EventsWorker
 
         # logs stay local: flushed at exit, they would find the server gone
         with temporary_settings({PREFECT_API_URL: self.api_url,

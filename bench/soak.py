@@ -76,7 +76,7 @@ class SeqguardManual:
     cert: str
 
     def _config(self) -> Any:
-        from tasks.config import sandbox_config
+        from tasks.core.config import sandbox_config
 
         return sandbox_config(self.url, self.cert)
 

@@ -69,7 +69,7 @@ def _child(queue: Any, target: Any, args: tuple) -> None:
 
 
 def run_sync(crm: str, db: str, url: str, cert: str, now: str, limit: int) -> dict:
-    from tasks.config import sandbox_config
+    from tasks.core.config import sandbox_config
     from tasks.crm.hubspot.sync import sync_hubspot
     from tasks.crm.salesforce.sync import sync_salesforce
 

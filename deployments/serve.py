@@ -59,7 +59,7 @@ def adhoc_deployments(
 def all_deployments(
     db: str, project: str, sandbox_url: str | None = None, sandbox_cert: str | None = None
 ) -> list[RunnerDeployment]:
-    from tasks.config import load_config
+    from tasks.core.config import load_config
 
     config = load_config(project)
     timezone = config.timezone if config else "UTC"

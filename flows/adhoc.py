@@ -6,17 +6,14 @@ as in the cycle: no override.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow
 
 from tasks import manual
-from tasks.config import resolve_config
+from tasks.core.clock import utcnow
+from tasks.core.config import resolve_config
 from tasks.steps import as_dict
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @flow(name="seqguard-enroll", log_prints=True, validate_parameters=True)
@@ -37,7 +34,7 @@ def enroll_person(
             db,
             email,
             sequence,
-            now=_now(),
+            now=utcnow(),
             crm=config.sequencer,
             actor=manual.user_actor(actor),
             config=config,
@@ -69,7 +66,7 @@ def unenroll_people(
                 db,
                 csv_path,
                 sequence,
-                now=_now(),
+                now=utcnow(),
                 crm=config.sequencer,
                 actor=who,
                 config=config,
@@ -80,7 +77,7 @@ def unenroll_people(
         raise ValueError("give an email, or a csv_path with a sequence")
     return as_dict(
         manual.unenroll(
-            db, email, sequence, now=_now(), crm=config.sequencer, actor=who, config=config
+            db, email, sequence, now=utcnow(), crm=config.sequencer, actor=who, config=config
         )
     )
 
@@ -104,7 +101,7 @@ def recover_removals(
             db,
             rule,
             since,
-            now=_now(),
+            now=utcnow(),
             crm=config.sequencer,
             actor=manual.user_actor(actor),
             config=config,

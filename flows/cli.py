@@ -12,8 +12,8 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from tasks.errors import SeqguardError
-from tasks.redact import redact
+from tasks.core.errors import SeqguardError
+from tasks.core.redact import redact
 
 DEFAULT_DB = "data/seqguard.duckdb"
 

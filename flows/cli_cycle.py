@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from tasks.config import load_config, resolve_config
-from tasks.errors import ConfigError
-from tasks.redact import redacted
+from tasks.core.clock import parse_option_time, utcnow
+from tasks.core.config import load_config, resolve_config
+from tasks.core.errors import ConfigError
+from tasks.core.redact import redacted
 
 SKIPPED_EXIT = 75  # EX_TEMPFAIL: another cycle holds the database's lock; try again later
 
@@ -61,23 +62,10 @@ def register(
     serve.set_defaults(handler=run_serve)
 
 
-def parse_now(text: str | None) -> datetime | None:
-    """`--now` as naive UTC; an offset-less value is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(
-            f"--now: '{text}' is not an ISO 8601 time; write e.g. 2026-11-25T10:15:00Z"
-        ) from exc
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def run_cycle(args: argparse.Namespace) -> int:
     if args.approve or args.reject:
         return decide_held(args)
-    now = parse_now(args.now)
+    now = parse_option_time(args.now)
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     if args.sandbox or load_config(args.project) is not None:
@@ -125,16 +113,13 @@ def decide_held(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {outcome['status']} by {outcome['by']} ({moved} changes)")
     if args.approve:
         config = resolve_config(args.project, args.sandbox, args.sandbox_cert)
-        posted = post_pending(args.db, config, parse_now(args.now) or _utcnow(), run_id=run_id)
+        now = parse_option_time(args.now) or utcnow()
+        posted = post_pending(args.db, config, now, run_id=run_id)
         print(
             f"posted: sent {posted.sent}, confirmed {posted.confirmed}, "
             f"rejected {posted.rejected}, pending {posted.pending}"
         )
     return 0
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _run(args: argparse.Namespace, now: datetime | None, url: str | None, cert: str | None) -> dict:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from tasks.config import Config, load_config, resolve_config
-from tasks.errors import ConfigError
+from tasks.core.clock import parse_option_time, utcnow
+from tasks.core.config import Config, load_config, resolve_config
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser,
@@ -59,20 +59,8 @@ def _actor_and_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def parse_time(text: str | None, option: str) -> datetime | None:
-    """An ISO time as naive UTC (how seqguard stores times); offset-less means UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(f"{option}: '{text}' is not an ISO 8601 time; write e.g. "
-                          "2026-11-25T10:15:00Z") from exc
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def cycle_time(args: argparse.Namespace) -> datetime:
-    return parse_time(args.now, "--now") or datetime.now(UTC).replace(tzinfo=None)
+    return parse_option_time(args.now) or utcnow()
 
 
 def target(args: argparse.Namespace, *, posting: bool) -> tuple[Config | None, str]:
@@ -140,7 +128,7 @@ def run_unenroll(args: argparse.Namespace) -> int:
 def run_recover(args: argparse.Namespace) -> int:
     from tasks import manual
 
-    since = parse_time(args.since, "--since")
+    since = parse_option_time(args.since, "--since")
     assert since is not None
     config, crm = target(args, posting=args.apply)
     plan = manual.recover(args.db, args.rule, since, now=cycle_time(args), crm=crm,

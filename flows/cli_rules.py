@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from tasks.config import load_config
-from tasks.errors import ConfigError
+from tasks.core.clock import parse_option_time, utcnow
+from tasks.core.config import DEFAULT_PROPAGATION_DELAY, DEFAULT_RULE_TIMEOUT, load_config
 from tasks.explain import ANY_OTHER, as_json, explain, preview
 from tasks.lint import lint_project
-from tasks.propagation import DEFAULT_PROPAGATION_DELAY
-from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -49,14 +47,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def cycle_now(args: argparse.Namespace) -> datetime:
     """--now as naive UTC, or the clock."""
-    if not getattr(args, "now", None):
-        return datetime.now(UTC).replace(tzinfo=None)
-    try:
-        moment = datetime.fromisoformat(args.now)
-    except ValueError as exc:
-        raise ConfigError(f"--now: '{args.now}' is not an ISO time; write e.g. "
-                          "2026-01-31T10:00:00") from exc
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return parse_option_time(args.now) or utcnow()
 
 
 def propagation_delay(args: argparse.Namespace) -> timedelta:

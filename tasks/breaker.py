@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.store import connect, transaction
 
 TOP_RULES = 5

@@ -42,7 +42,7 @@ from uuid import UUID
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
-from tasks.errors import SeqguardError
+from tasks.core.errors import SeqguardError
 
 LEASE_SECONDS = 60  # the shortest lease a Prefect server grants
 WAIT_SECONDS = 10  # a free lock is taken at once; a busy Prefect API can take seconds to answer

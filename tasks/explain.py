@@ -17,7 +17,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tasks.errors import RuleFileError
+from tasks.core.clock import naive_utc
+from tasks.core.config import DEFAULT_RULE_TIMEOUT
+from tasks.core.errors import RuleFileError
 from tasks.match_store import CYCLE_MATCH_TABLES, MatchTables, apply_changes, result_changes
 from tasks.propagation import (
     DEFAULT_PROPAGATION_DELAY,
@@ -25,7 +27,7 @@ from tasks.propagation import (
     VersionState,
     preview_state,
 )
-from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
+from tasks.rule_budget import BudgetExceeded, within_budget
 from tasks.rule_files import LEVEL_COLUMN, Play, Project, first_line, load_project
 from tasks.rules import (
     PlayView,
@@ -34,7 +36,6 @@ from tasks.rules import (
     Scope,
     compute_scopes,
     in_force_toggles,
-    naive_utc,
     play_views,
     query_version,
     rule_connection,

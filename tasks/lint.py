@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -35,7 +35,8 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from tasks import store
-from tasks.errors import StoreError
+from tasks.core.clock import utcnow
+from tasks.core.errors import StoreError
 from tasks.list_files import load_lists, quote_identifier
 from tasks.rule_files import (
     Play,
@@ -137,7 +138,7 @@ def dry_run_database(db_path: str | Path | None, project: Project, now: datetime
                 notes.append(f"{db_path}: could not read the database ({first_line(exc)}); "
                              "checked against seqguard's own schema only")
         list_problems = load_lists(con, project)
-        define_macros(con, now or datetime.now(UTC))
+        define_macros(con, now or utcnow())
         yield con, _catalog(con, base), list_problems, notes
     finally:
         con.close()

@@ -19,9 +19,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from tasks.core.user_files import UserFileError, read_text
 from tasks.paths import SQL_DIR
 from tasks.rule_files import EMAIL_PATTERN, NAME_PATTERN, ListFile, Problem, Project, user_roots
-from tasks.user_files import UserFileError, read_text
 
 LIST_COLUMNS = ("email", "company_domain", "company_name", "reason")
 KEY_COLUMNS = ("email", "company_domain")

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from tasks import enrollments
-from tasks.config import Config
+from tasks.core.config import Config
+from tasks.core.errors import SeqguardError, SequencerRejected
 from tasks.enrollments import (
     REQUEST_SCHEMA,
     first_row,
@@ -30,7 +31,6 @@ from tasks.enrollments import (
     run_sql,
     scalar,
 )
-from tasks.errors import SeqguardError, SequencerRejected
 from tasks.store import connect, transaction
 
 CSV_COLUMNS = {"email": "email", "company_domain": "company_domain", "domain": "company_domain"}

@@ -27,10 +27,10 @@ import duckdb
 import pyarrow as pa
 
 from tasks import store
-from tasks.config import Config
-from tasks.errors import ConfigError, RuleFileError, StoreError
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, RuleFileError, StoreError
+from tasks.core.user_files import display_path, read_text
 from tasks.paths import SQL_DIR
-from tasks.user_files import display_path, read_text
 
 MODEL_DIR = SQL_DIR / "model"
 MACROS_FILE = "000_macros.sql"

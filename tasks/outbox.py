@@ -36,11 +36,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.config import Config
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, SequencerRejected
+from tasks.core.redact import redacted_columns
 from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
-from tasks.errors import ConfigError, SequencerRejected
 from tasks.paths import SQL_DIR
-from tasks.redact import redacted_columns
 from tasks.sequencers import sequencer_for
 from tasks.sequencers.base import (
     CHANGE_SCHEMA,

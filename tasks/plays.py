@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from tasks.core.config import DEFAULT_RULE_TIMEOUT
 from tasks.enrollments import first_row, load_table, materialize, sql_text
-from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
+from tasks.rule_budget import BudgetExceeded, within_budget
 from tasks.rule_files import Play, load_project
 from tasks.store import connect, transaction
 

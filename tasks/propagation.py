@@ -27,9 +27,9 @@ from typing import Any
 
 import duckdb
 
+from tasks.core.config import DEFAULT_PROPAGATION_DELAY
 from tasks.rule_files import Project, RuleFile, Ruleset
 
-DEFAULT_PROPAGATION_DELAY = timedelta(minutes=30)
 DELETED = "deleted"
 
 RULE_KIND = "rule"

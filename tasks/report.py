@@ -16,7 +16,7 @@ from prefect.artifacts import (
 )
 from prefect.context import FlowRunContext, TaskRunContext
 
-from tasks.redact import redacted
+from tasks.core.redact import redacted
 from tasks.store import connect
 
 REPORT_KEY = "cycle-report"

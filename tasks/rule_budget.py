@@ -18,9 +18,6 @@ from datetime import timedelta
 
 import duckdb
 
-# the slowest built-in rule took 0.5 s at 1M people (bench/rules.py); 10 s leaves a
-# twentyfold margin and still bounds a cycle of thirty stalled rules to five minutes
-DEFAULT_RULE_TIMEOUT = timedelta(seconds=10)
 # how often the watchdog interrupts again once the budget is spent
 REINTERRUPT_SECONDS = 0.05
 

@@ -23,10 +23,9 @@ import duckdb
 import sqlglot
 from sqlglot.tokens import TokenType
 
-from tasks.config import parse_duration
-from tasks.errors import ConfigError
-from tasks.paths import BUILTIN_RULES_DIR, SQL_DIR
-from tasks.user_files import (
+from tasks.core.config import parse_duration
+from tasks.core.errors import ConfigError
+from tasks.core.user_files import (
     UserFileError,
     display_path,
     load_yaml,
@@ -34,6 +33,7 @@ from tasks.user_files import (
     read_text,
     shown,
 )
+from tasks.paths import BUILTIN_RULES_DIR, SQL_DIR
 
 HEADER_KEYS = ("rule", "description", "level", "exclude_from_sequences", "remove_enrolled",
                "enabled")

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -35,7 +35,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks import store
-from tasks.errors import StoreError
+from tasks.core.clock import naive_utc, utcnow
+from tasks.core.config import DEFAULT_RULE_TIMEOUT
+from tasks.core.errors import StoreError
+from tasks.core.redact import redact
 from tasks.list_files import load_lists
 from tasks.match_store import (
     apply_changes,
@@ -51,8 +54,7 @@ from tasks.propagation import (
     VersionState,
     observe,
 )
-from tasks.redact import redact
-from tasks.rule_budget import DEFAULT_RULE_TIMEOUT, BudgetExceeded, within_budget
+from tasks.rule_budget import BudgetExceeded, within_budget
 from tasks.rule_files import (
     LEVEL_COLUMN,
     Play,
@@ -77,13 +79,6 @@ HAS_OPTION_MACRO = (
 )
 KEEP_RUNS = 3  # matches and scopes are kept for the last few evaluations only
 RULESETS_PSEUDO_RULE = "rulesets.yml"
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """Cycle times are naive UTC, like every timestamp seqguard stores."""
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def define_macros(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
@@ -423,7 +418,7 @@ def evaluate_rules(
     run of the same version (or fail closed when there is none). Each version runs
     within `rule_timeout`.
     """
-    started_at = datetime.now(UTC).replace(tzinfo=None)
+    started_at = utcnow()
     started = time.perf_counter()
     now = naive_utc(now)
     project = load_project(project_dir)

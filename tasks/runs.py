@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from tasks.errors import ConfigError
-from tasks.redact import redacted
+from tasks.core.clock import utcnow
+from tasks.core.errors import ConfigError
+from tasks.core.redact import redacted
 from tasks.store import connect
 
 # the latest cycle time whose decisions were committed: a run that finished (or waits for
@@ -20,10 +21,6 @@ where not dry_run and run_id <> $run_id
 order by now desc
 limit 1
 """
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def check_time(db_path: str | Path, run_id: str, now: datetime, dry_run: bool,
@@ -49,7 +46,7 @@ def record_start(db_path: str | Path, run_id: str, now: datetime, dry_run: bool)
             """insert into ops.runs (run_id, started_at, now, dry_run, status)
                values (?, ?, ?, ?, 'running')
                on conflict (run_id) do update set status = 'running'""",
-            [run_id, _wall_clock(), now, dry_run],
+            [run_id, utcnow(), now, dry_run],
         )
 
 
@@ -57,7 +54,7 @@ def record_finish(db_path: str | Path, run_id: str, status: str, summary: dict) 
     with connect(db_path) as con:
         con.execute(
             "update ops.runs set status = ?, finished_at = ?, summary = ? where run_id = ?",
-            [status, _wall_clock(), json.dumps(redacted(summary), default=str), run_id],
+            [status, utcnow(), json.dumps(redacted(summary), default=str), run_id],
         )
 
 

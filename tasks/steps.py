@@ -17,8 +17,9 @@ from prefect.context import get_run_context
 from prefect.states import Completed
 
 from tasks import cycle_lock, report, runs
-from tasks.config import Config, resolve_config
-from tasks.errors import ConfigError
+from tasks.core.clock import naive_utc, utcnow
+from tasks.core.config import Config, resolve_config
+from tasks.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,7 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
               allow_past_now: bool = False) -> Run:
     """Fix the cycle's time (never before the last committed run's, unless a dry run or
     `allow_past_now`) and record the run."""
-    cycle_time = (
-        now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now
-    ) or datetime.now(UTC).replace(tzinfo=None)
+    cycle_time = naive_utc(now) if now else utcnow()
     run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
     runs.check_time(target.db, run.run_id, run.now, dry_run, allow_past_now)
     runs.record_start(target.db, run.run_id, run.now, dry_run)

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.errors import StoreError
+from tasks.core.errors import StoreError
 from tasks.paths import SCHEMA_DIR, SQL_DIR
 
 # the model's shared normalizations (crm.normalize_email, ...): rule output and decisions

@@ -21,7 +21,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from tasks.errors import ConfigError
+from tasks.core.errors import ConfigError
 from tasks.store import transaction
 
 # a page is buffered until this many are waiting, then appended as one Arrow batch

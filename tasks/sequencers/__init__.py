@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.config import Config
-from tasks.errors import ConfigError
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError
 from tasks.sequencers.base import Sequencer
 
 SEQUENCERS = ("hubspot", "salesforce")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import requests
 
-from tasks.errors import ConfigError, SyncError
+from tasks.core.errors import ConfigError, SyncError
 
 # a change to post: one outbox row, with the CRM record it concerns
 CHANGE_SCHEMA = pa.schema([

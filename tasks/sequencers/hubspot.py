@@ -32,17 +32,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
-from tasks.config import HubSpotConfig
+from tasks.core.clock import parse_iso, utcnow
+from tasks.core.config import HubSpotConfig
+from tasks.core.errors import ConfigError
 from tasks.crm.hubspot import settings as sync_settings
 from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
-from tasks.errors import ConfigError
 from tasks.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
@@ -264,7 +265,7 @@ class HubSpotSequencer:
 
     def unenroll(self, changes: pa.Table) -> pa.Table:
         """Write the unenroll properties of up to 100 contacts in one batch update."""
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         inputs = [{"id": row["contact_id"], "properties": {
             UNENROLL_SEQUENCE: row["sequence_id"],
             UNENROLL_REASON: f"{row['change_id']} {row['reason'] or ''}".strip(),
@@ -370,10 +371,7 @@ def _enrollment_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def _time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return parse_iso(str(text)) if text else None
 
 
 def _partial_batch(changes: pa.Table, data: dict[str, Any]) -> pa.Table:

@@ -25,10 +25,11 @@ from typing import Any
 import pyarrow as pa
 import requests
 
-from tasks.config import SalesforceConfig
+from tasks.core.clock import parse_iso
+from tasks.core.config import SalesforceConfig
+from tasks.core.errors import ConfigError, SyncError
 from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
 from tasks.crm.salesforce import settings as sync_settings
-from tasks.errors import ConfigError, SyncError
 from tasks.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
@@ -307,13 +308,7 @@ def _rate_limited(response: requests.Response) -> bool:
 
 
 def _time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    value = str(text)
-    if value.endswith("+0000"):
-        value = value[:-5] + "+00:00"
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return parse_iso(str(text)) if text else None
 
 
 def _soql_time(value: datetime) -> str:

@@ -25,7 +25,8 @@ import requests
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
 
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
+from tasks.core.config import sandbox_config
+from tasks.core.errors import ConfigError, SyncError
 from tasks.crm.hubspot import settings
 from tasks.crm.hubspot.client import (
     HubSpotClient,
@@ -35,7 +36,6 @@ from tasks.crm.hubspot.client import (
 )
 from tasks.crm.hubspot.sync import latest_modified, search_pages
 from tasks.crm.limiter import RateLimiter
-from tasks.errors import ConfigError, SyncError
 
 NOW = datetime(2026, 3, 2, 9, 0, 0)
 

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
+from tasks.core.config import sandbox_config
 from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
 from tasks.crm.limiter import RateLimiter
 from tasks.sequencers.base import CHANGE_SCHEMA

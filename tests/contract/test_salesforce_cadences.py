@@ -34,9 +34,9 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, Credential
+from tasks.core.config import Config, Credential
+from tasks.core.errors import ConfigError
 from tasks.crm.limiter import RateLimiter
-from tasks.errors import ConfigError
 from tasks.sequencers.base import CHANGE_SCHEMA
 from tasks.sequencers.salesforce import SalesforceSequencer
 from tasks.sequencers.salesforce_actions import input_outcome

@@ -14,9 +14,9 @@ import pytest
 from flows import cli_enrollments
 from flows.cli import common_options, sandbox_options
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
+from tasks.core.config import sandbox_config
+from tasks.core.errors import SeqguardError
 from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.errors import SeqguardError
 from tasks.outbox import read_enrollments
 from tasks.rules import evaluate_rules
 from tests.decide.conftest import World

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.client import SandboxClient
 from tasks import enrollments, manual
-from tasks.config import Config, sandbox_config
+from tasks.core.config import Config, sandbox_config
 from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.outbox import post_pending, read_enrollments
 from tests.decide.conftest import World

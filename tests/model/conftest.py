@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.model import ModelResult, build_model
 from tasks.store import connect
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.crm.limiter import RateLimiter
 from tasks.outbox import ReadResult, read_enrollments

@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from tasks.config import sandbox_config
+from tasks.core.config import sandbox_config
 from tasks.outbox import post_pending
 
 

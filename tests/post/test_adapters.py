@@ -16,7 +16,7 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEMA
 
 

@@ -10,7 +10,7 @@ import pytest
 from post_support import NOW, add_changes, outbox
 
 from tasks import breaker
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.outbox import post_pending
 from tasks.store import connect
 

@@ -31,7 +31,7 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.outbox import post_pending, read_enrollments
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 from post_support import NOW, add_changes, hubspot, hubspot_people, outbox, read_hubspot
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
+from tasks.core.config import Config
 from tasks.outbox import post_pending
 
 

@@ -26,8 +26,8 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.errors import ConfigError, SequencerRejected
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, SequencerRejected
 from tasks.outbox import post_pending, raise_for_refusals, read_enrollments
 from tasks.store import connect
 

@@ -198,7 +198,7 @@ def test_files_seqguard_skips_are_warned_about(db: Path, project: Path,
 
 def test_domain_aliases_linked_out_of_the_project_are_refused_unread(
         db: Path, project: Path, secret_outside: Path) -> None:
-    from tasks.errors import RuleFileError
+    from tasks.core.errors import RuleFileError
     from tasks.model import build_model
 
     (project / "sql" / "domain_aliases.csv").symlink_to(secret_outside)

@@ -26,8 +26,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.config import load_config
-from tasks.errors import SeqguardError
+from tasks.core.config import load_config
+from tasks.core.errors import SeqguardError
 from tasks.lint import lint_project
 from tasks.rule_files import Problem, load_play, load_project, load_rulesets
 from tasks.rules import RULE_CONNECTION_CONFIG, evaluate_rules

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
-from tasks.errors import ConfigError, RuleFileError
+from tasks.core.config import load_config
+from tasks.core.errors import ConfigError, RuleFileError
 from tasks.explain import explain, preview
 from tasks.plays import queue_plays
 from tasks.rules import evaluate_rules

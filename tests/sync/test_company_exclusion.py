@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.config import Config, sandbox_config
+from tasks.core.config import Config, sandbox_config
 from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.model import build_model
 from tasks.rules import evaluate_rules

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.config import Config, Credential, HubSpotConfig, SalesforceConfig, sandbox_config
+from tasks.core.config import Config, Credential, HubSpotConfig, SalesforceConfig, sandbox_config
+from tasks.core.errors import ConfigError
 from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.crm.salesforce.sync import sync_salesforce
-from tasks.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 9, 0, 0)
@@ -160,7 +160,7 @@ def test_incremental_sync_reads_only_what_changed(sandbox, config, db):
 KILLED_SYNC = textwrap.dedent("""
     import sys
     from datetime import datetime
-    from tasks.config import sandbox_config
+    from tasks.core.config import sandbox_config
     from tasks.crm.hubspot.sync import sync_hubspot
 
     def progress(obj, n):

@@ -25,10 +25,10 @@ from hubspot.crm.owners import ApiException as OwnersApiException
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from tasks.config import HubSpotConfig
+from tasks.core.config import HubSpotConfig
+from tasks.core.errors import ConfigError, SyncError
 from tasks.crm.hubspot import settings
 from tasks.crm.limiter import RateLimiter, limited_session, retry_policy
-from tasks.errors import ConfigError, SyncError
 
 TOKEN_SETTING = "crms.hubspot.token"
 URL_SETTING = "crms.hubspot.url"

@@ -21,7 +21,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tasks.config import Config, HubSpotConfig
+from tasks.core.clock import naive_utc, parse_iso
+from tasks.core.config import Config, HubSpotConfig
+from tasks.core.errors import ConfigError
 from tasks.crm.hubspot import settings
 from tasks.crm.hubspot.client import HubSpotClient
 from tasks.crm.limiter import configured_limiter
@@ -41,7 +43,6 @@ from tasks.crm.snapshot import (
     read_watermark,
     reset_staging,
 )
-from tasks.errors import ConfigError
 from tasks.store import connect, transaction
 
 CRM = "hubspot"
@@ -78,7 +79,7 @@ def sync_hubspot(
         settings.RATE_LIMIT_PER_10S,
     )
     client = HubSpotClient(cfg, limiter, pool_size=max_concurrency * 2)
-    synced_at = _naive_utc(now)
+    synced_at = naive_utc(now)
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
     clock = Stopwatch()
     # the first call checks the token: a wrong one fails here, before anything is written
@@ -125,16 +126,8 @@ def _hubspot_config(config: Config) -> HubSpotConfig:
     return config.hubspot
 
 
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def _ms(value: datetime) -> int:
     return int(value.replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def _from_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, UTC).replace(tzinfo=None)
 
 
 # ---- what is pulled --------------------------------------------------------------
@@ -292,7 +285,7 @@ def latest_modified(client: HubSpotClient, obj: str, props: list[str]) -> dateti
         return None
     value = results[0].get("updatedAt") or (results[0].get("properties") or {}).get(cursor)
     try:
-        return _naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return parse_iso(str(value))
     except ValueError:
         return None
 

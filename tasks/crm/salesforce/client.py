@@ -23,10 +23,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from tasks.config import SalesforceConfig
+from tasks.core.config import SalesforceConfig
+from tasks.core.errors import ConfigError, SyncError
 from tasks.crm.limiter import RateLimiter, limited_session
 from tasks.crm.salesforce import settings
-from tasks.errors import ConfigError, SyncError
 
 SESSION_SETTING = "crms.salesforce.session"
 URL_SETTING = "crms.salesforce.url"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tasks.config import Config, SalesforceConfig
+from tasks.core.clock import naive_utc, parse_iso
+from tasks.core.config import Config, SalesforceConfig
+from tasks.core.errors import ConfigError
 from tasks.crm.limiter import configured_limiter
 from tasks.crm.salesforce import settings
 from tasks.crm.salesforce.client import SalesforceClient
@@ -37,7 +39,6 @@ from tasks.crm.snapshot import (
     read_watermark,
     reset_staging,
 )
-from tasks.errors import ConfigError
 from tasks.store import connect, transaction
 
 CRM = "salesforce"
@@ -66,7 +67,7 @@ def sync_salesforce(
         settings.RATE_LIMIT_PER_10S,
     )
     client = SalesforceClient(cfg, limiter, pool_size=max_concurrency * 2)
-    synced_at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    synced_at = naive_utc(now)
     result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
     clock = Stopwatch()
     # the first describe checks the session: a wrong one fails before anything is written
@@ -191,11 +192,7 @@ def latest_modified(client: SalesforceClient, sobject: str) -> datetime | None:
     for body, _ in client.query_all_pages(soql):
         records = orjson.loads(body).get("records") or []
         if records and records[0].get(cursor):
-            text = str(records[0][cursor]).replace("Z", "+00:00")
-            if text[-5] in "+-" and text[-3] != ":":
-                text = text[:-2] + ":" + text[-2:]  # Salesforce writes +0000
-            parsed = datetime.fromisoformat(text)
-            return parsed.astimezone(UTC).replace(tzinfo=None)
+            return parse_iso(str(records[0][cursor]))  # Salesforce writes +0000
     return None
 
 

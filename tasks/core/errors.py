@@ -6,7 +6,7 @@ setting) and how to fix it. The CLI prints that line and exits non-zero.
 
 from __future__ import annotations
 
-from tasks.redact import redact
+from tasks.core.redact import redact
 
 
 class SeqguardError(Exception):

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from tasks.errors import RuleFileError
+from tasks.core.errors import RuleFileError
 from tasks.paths import REPO_ROOT
 
 MAX_TEXT_BYTES = 1 << 20  # a rule, play or settings file is a short text file

@@ -23,14 +23,18 @@ from pydantic import (
     ValidationError,
 )
 
-from tasks import redact
-from tasks.errors import ConfigError
-from tasks.rule_budget import DEFAULT_RULE_TIMEOUT
-from tasks.user_files import UserFileError, load_yaml, printable, read_text, shown
+from tasks.core import redact
+from tasks.core.errors import ConfigError
+from tasks.core.user_files import UserFileError, load_yaml, printable, read_text, shown
 
 SANDBOX_HUBSPOT_TOKEN = "sandbox-token"
 SANDBOX_SALESFORCE_SESSION = "sandbox-session"
 DEFAULT_SANDBOX_CERT = "data/sandbox/cert.pem"
+# how long after a rule or ruleset edit is first seen it takes effect (DESIGN "Semantics")
+DEFAULT_PROPAGATION_DELAY = timedelta(minutes=30)
+# the slowest built-in rule took 0.5 s at 1M people (bench/rules.py); 10 s leaves a
+# twentyfold margin and still bounds a cycle of thirty stalled rules to five minutes
+DEFAULT_RULE_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,13 @@ class Config:
     hubspot: HubSpotConfig | None = None
     salesforce: SalesforceConfig | None = None
     sequencer: str = "hubspot"  # hubspot | salesforce
-    propagation_delay: timedelta = timedelta(minutes=30)
+    propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY
     # how long one rule or play audience may run before it is stopped and fails closed
     rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: float = 20.0
     unenroll_threshold_count: int = 500
     # the share only counts from this many people up: 2 of 5 is 40%, but no emergency
     unenroll_threshold_min: int = 10
-    batch_size: int = 200
     timezone: str = "UTC"
     # custom contact properties that become extra crm.people columns
     people_properties: list[str] = field(default_factory=list)
@@ -204,12 +207,11 @@ class SettingsFile(_Settings):
 
     crms: CrmSettings | None = None
     sequencer: Literal["hubspot", "salesforce"] = "hubspot"
-    propagation_delay: Duration = timedelta(minutes=30)
+    propagation_delay: Duration = DEFAULT_PROPAGATION_DELAY
     rule_timeout: Annotated[Duration, Field(gt=timedelta(0))] = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 20.0
     unenroll_threshold_count: Count = 500
     unenroll_threshold_min: Count = 10
-    batch_size: Annotated[int, Field(ge=1)] = 200
     timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
     people_properties: list[str] = Field(default_factory=list)
 
@@ -231,7 +233,6 @@ EXAMPLES = {
     "unenroll_threshold_pct": "unenroll_threshold_pct: 20",
     "unenroll_threshold_count": "unenroll_threshold_count: 500",
     "unenroll_threshold_min": "unenroll_threshold_min: 10",
-    "batch_size": "batch_size: 200",
     "rate_limit_per_10s": "rate_limit_per_10s: 100",
     "timezone": "timezone: Europe/Berlin",
     "people_properties": "people_properties: [product_interest]",
@@ -329,7 +330,6 @@ def load_config(project_dir: str | Path) -> Config | None:
         unenroll_threshold_pct=settings.unenroll_threshold_pct,
         unenroll_threshold_count=settings.unenroll_threshold_count,
         unenroll_threshold_min=settings.unenroll_threshold_min,
-        batch_size=settings.batch_size,
         timezone=settings.timezone,
         people_properties=settings.people_properties,
     )

@@ -597,8 +597,8 @@ def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
     it waited. Returns how many runs were approved."""
     from tasks.approval import apply_decision
     from tasks.core.config import sandbox_config
+    from tasks.db.store import connect
     from tasks.outbox import post_pending
-    from tasks.store import connect
 
     with connect(db) as con:
         held = [r[0] for r in con.execute(

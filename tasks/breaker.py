@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.core.config import Config
-from tasks.store import connect, transaction
+from tasks.db.store import connect, transaction
 
 TOP_RULES = 5
 

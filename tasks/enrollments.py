@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tasks.paths import DECIDE_DIR
-from tasks.store import connect, transaction
+from tasks.db import sql
+from tasks.db.store import connect, transaction
 
 # one requested enrollment: a released play item, a manual enroll or a recovery
 REQUEST_SCHEMA = pa.schema([
@@ -66,7 +66,7 @@ def empty(schema: pa.Schema) -> pa.Table:
 
 def sql_text(name: str) -> str:
     """One of the decision SQL files, by name without `.sql`."""
-    return (DECIDE_DIR / f"{name}.sql").read_text()
+    return sql.text(f"decide/{name}")
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:

@@ -34,9 +34,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from tasks import store
 from tasks.core.clock import utcnow
 from tasks.core.errors import StoreError
+from tasks.db import store
 from tasks.list_files import load_lists, quote_identifier
 from tasks.rule_files import (
     Play,

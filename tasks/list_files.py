@@ -20,12 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from tasks.core.user_files import UserFileError, read_text
-from tasks.paths import SQL_DIR
+from tasks.db import sql
 from tasks.rule_files import EMAIL_PATTERN, NAME_PATTERN, ListFile, Problem, Project, user_roots
 
 LIST_COLUMNS = ("email", "company_domain", "company_name", "reason")
 KEY_COLUMNS = ("email", "company_domain")
-LISTS_SQL_DIR = SQL_DIR / "lists"
 
 
 def quote_identifier(name: str) -> str:
@@ -119,10 +118,8 @@ def load_list(con: duckdb.DuckDBPyConnection, list_file: ListFile, root: Path) -
     batch, text = read_list(list_file, root)
     con.register("list_batch", batch)
     try:
-        con.execute("create or replace temp table list_rows as "
-                    + (LISTS_SQL_DIR / "normalize.sql").read_text())
-        bad = con.execute((LISTS_SQL_DIR / "first_bad_row.sql").read_text(),
-                          {"email": EMAIL_PATTERN.pattern[1:-1]}).fetchall()
+        sql.materialize(con, "list_rows", "lists/normalize")
+        bad = sql.fetch(con, "lists/first_bad_row", email=EMAIL_PATTERN.pattern[1:-1])
         if bad:
             raise UserFileError(list_file.display, _row_line(text, bad[0][0]), bad[0][1])
         con.execute(f"create or replace table lists.{quote_identifier(list_file.name)} as "

@@ -21,6 +21,7 @@ import pyarrow.csv as pa_csv
 from tasks import enrollments
 from tasks.core.config import Config
 from tasks.core.errors import SeqguardError, SequencerRejected
+from tasks.db.store import connect, transaction
 from tasks.enrollments import (
     REQUEST_SCHEMA,
     first_row,
@@ -31,7 +32,6 @@ from tasks.enrollments import (
     run_sql,
     scalar,
 )
-from tasks.store import connect, transaction
 
 CSV_COLUMNS = {"email": "email", "company_domain": "company_domain", "domain": "company_domain"}
 MAX_LISTED = 20  # bad rows named in one error line

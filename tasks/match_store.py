@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from tasks import store
-from tasks.paths import SQL_DIR
+from tasks.db import sql
+from tasks.db.arrow import insert_rows
 
 if TYPE_CHECKING:
     from tasks.rules import RuleRun
@@ -149,16 +149,13 @@ def company_people(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, 
     return {(rule, version, is_pending): people for rule, version, is_pending, people in found}
 
 
-UNMATCHED_ROWS_SQL = SQL_DIR / "rules" / "unmatched_rows.sql"
-
-
 def unmatched_rows(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]]
                    ) -> dict[tuple[str, str, bool], int]:
     """Per version, the rows of its result that reach no one (reads crm.* only)."""
     if not results:
         return {}
     with _registered(con, results):
-        found = con.execute(UNMATCHED_ROWS_SQL.read_text()).fetchall()
+        found = sql.fetch(con, "rules/unmatched_rows")
     runs = [run for run, _ in results]
     return {(runs[slot].rule, runs[slot].version, runs[slot].is_pending): count
             for slot, count in found}
@@ -270,7 +267,7 @@ def apply_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: ResultCh
     con.execute("drop table match_diff")
     pointers = [[run_id, seq, *version] for version in changes.versions]
     pointers += [[run_id, seq, r.rule, r.version, r.is_pending] for r in carried]
-    store.insert_rows(con, tables.run_sets, ("run_id", "seq", "rule", "version", "is_pending"),
+    insert_rows(con, tables.run_sets, ("run_id", "seq", "rule", "version", "is_pending"),
                       pointers)
 
 

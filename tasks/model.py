@@ -26,14 +26,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks import store
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError, RuleFileError, StoreError
 from tasks.core.user_files import display_path, read_text
-from tasks.paths import SQL_DIR
+from tasks.db import sql, store
 
-MODEL_DIR = SQL_DIR / "model"
-MACROS_FILE = "000_macros.sql"
+MACROS = "model/000_macros"
 DOMAIN_ALIASES = Path("sql") / "domain_aliases.csv"
 # the raw tables a custom person property may come from (030_people.sql's sources)
 PROPERTY_SOURCES = (("raw_hubspot", "contacts"), ("raw_salesforce", "Contact"),
@@ -78,21 +76,21 @@ def rebuild(con: duckdb.DuckDBPyConnection, project_dir: Path,
             properties: list[str]) -> tuple[dict[str, int], dict[str, float]]:
     """The rebuild on an open connection (inside the caller's transaction): rows and
     seconds per crm table."""
-    con.execute((MODEL_DIR / MACROS_FILE).read_text())
+    sql.execute(con, MACROS)
     load_domain_aliases(con, project_dir / DOMAIN_ALIASES)
     add_people_properties(con, properties)
     rows, timings = {}, {}
-    for table, sql in model_files():
+    for table, select in model_files():
         started = time.perf_counter()
-        rows[table] = replace_table(con, table, sql)
+        rows[table] = replace_table(con, table, select)
         timings[table] = round(time.perf_counter() - started, 3)
     return rows, timings
 
 
 def model_files() -> list[tuple[str, str]]:
     """(crm table, SELECT) for every model file, in build order."""
-    files = sorted(p for p in MODEL_DIR.glob("[0-9][0-9][0-9]_*.sql") if p.name != MACROS_FILE)
-    return [(p.stem.split("_", 1)[1], p.read_text()) for p in files]
+    return [(name.removesuffix(".sql").split("_", 1)[1], text)
+            for name, text in sql.numbered("model") if name != "000_macros.sql"]
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> int:

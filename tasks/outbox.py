@@ -40,16 +40,15 @@ from tasks.core.config import Config
 from tasks.core.errors import ConfigError, SequencerRejected
 from tasks.core.redact import redacted_columns
 from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
-from tasks.paths import SQL_DIR
+from tasks.db import sql
+from tasks.db.store import connect, transaction
 from tasks.sequencers import sequencer_for
 from tasks.sequencers.base import (
     CHANGE_SCHEMA,
     Sequencer,
     backoff_seconds,
 )
-from tasks.store import connect, transaction
 
-POST_SQL_DIR = SQL_DIR / "post"
 WORKERS = 4                 # API calls in flight at once; they share the CRM's rate limit
 QUEUED_BATCHES = 8          # batches selected ahead per query of the outbox
 MAX_CONSECUTIVE_FAILURES = 8
@@ -475,7 +474,7 @@ def _apply_snapshot(con: duckdb.DuckDBPyConnection, crm: str, now: datetime,
 
 
 def _sql(name: str) -> str:
-    return (POST_SQL_DIR / f"{name}.sql").read_text()
+    return sql.text(f"post/{name}")
 
 
 def _run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any],

@@ -18,10 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from tasks.core.config import DEFAULT_RULE_TIMEOUT
+from tasks.db.store import connect, transaction
 from tasks.enrollments import first_row, load_table, materialize, sql_text
 from tasks.rule_budget import BudgetExceeded, within_budget
 from tasks.rule_files import Play, load_project
-from tasks.store import connect, transaction
 
 PLAYS_SCHEMA = pa.schema([
     ("name", pa.string()), ("sequence", pa.string()), ("trigger", pa.string()),

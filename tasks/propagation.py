@@ -331,7 +331,7 @@ def pending_changes(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
     """What each pending version will change once effective, as the run stored it:
     kind, name, version, effective_from, status, error, newly_excluded,
     no_longer_excluded, would_remove [{sequence, people}], summary (one report line)."""
-    from tasks import store
+    from tasks.db import store
 
     with store.connect(db_path, read_only=True) as con:
         result = con.execute(

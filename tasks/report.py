@@ -17,7 +17,7 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext, TaskRunContext
 
 from tasks.core.redact import redacted
-from tasks.store import connect
+from tasks.db.store import connect
 
 REPORT_KEY = "cycle-report"
 CHANGES_KEY = "exclusion-changes"

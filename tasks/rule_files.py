@@ -25,6 +25,7 @@ from sqlglot.tokens import TokenType
 
 from tasks.core.config import parse_duration
 from tasks.core.errors import ConfigError
+from tasks.core.resources import BUILTIN_RULES_DIR, OWN_SQL
 from tasks.core.user_files import (
     UserFileError,
     display_path,
@@ -33,7 +34,6 @@ from tasks.core.user_files import (
     read_text,
     shown,
 )
-from tasks.paths import BUILTIN_RULES_DIR, SQL_DIR
 
 HEADER_KEYS = ("rule", "description", "level", "exclude_from_sequences", "remove_enrolled",
                "enabled")
@@ -703,8 +703,8 @@ def unread_files(project: Project) -> list[Problem]:
         + [p.audience_path for p in project.plays if p.audience_path is not None]
         + [sql / name for name in OTHER_READ_FILES])}
     own = set()
-    if os.path.realpath(root) == os.path.realpath(SQL_DIR.parent):
-        own = {p.name for p in SQL_DIR.iterdir() if p.is_dir()} - {"exclusions", "plays"}
+    if os.path.realpath(root) == os.path.realpath(OWN_SQL.parent):
+        own = {p.name for p in OWN_SQL.iterdir() if p.is_dir()} - {"exclusions", "plays"}
     warnings = []
     for folder, dirs, files in os.walk(sql):
         relative = Path(folder).relative_to(sql)

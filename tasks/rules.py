@@ -34,11 +34,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks import store
 from tasks.core.clock import naive_utc, utcnow
 from tasks.core.config import DEFAULT_RULE_TIMEOUT
 from tasks.core.errors import StoreError
 from tasks.core.redact import redact
+from tasks.db import store
+from tasks.db.arrow import insert_rows
 from tasks.list_files import load_lists
 from tasks.match_store import (
     apply_changes,
@@ -534,7 +535,7 @@ RUNS_COLUMNS = ("run_id", "kind", "rule", "seq", "version", "is_pending", "statu
 
 def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
                project: Project, list_problems: list) -> None:
-    store.insert_rows(con, "rules.runs", (*RUNS_COLUMNS, "unmatched_rows"), [
+    insert_rows(con, "rules.runs", (*RUNS_COLUMNS, "unmatched_rows"), [
         [run_id, "rule", r.rule, r.seq, r.version, r.is_pending, r.status,
          redact(r.error) if r.error else None, r.seconds, r.output_rows, r.people, r.effective_from,
          r.unmatched_rows if r.status == "ok" else None] for r in runs])
@@ -554,7 +555,7 @@ def _save_runs(con: duckdb.DuckDBPyConnection, run_id: str, runs: list[RuleRun],
             rows.append([run_id, "play", play.name, None, None, False, "error",
                          str(play.problems[0]), None, None, None, None])
     error = RUNS_COLUMNS.index("error")  # a file's problem may quote what it read
-    store.insert_rows(con, "rules.runs", RUNS_COLUMNS,
+    insert_rows(con, "rules.runs", RUNS_COLUMNS,
                       [[*r[:error], r[error] and redact(r[error]), *r[error + 1:]] for r in rows])
 
 

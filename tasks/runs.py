@@ -9,7 +9,7 @@ from pathlib import Path
 from tasks.core.clock import utcnow
 from tasks.core.errors import ConfigError
 from tasks.core.redact import redacted
-from tasks.store import connect
+from tasks.db.store import connect
 
 # the latest cycle time whose decisions were committed: a run that finished (or waits for
 # approval), or any that wrote changes to post (one that crashed after deciding)

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from tasks.core.errors import RuleFileError
-from tasks.paths import REPO_ROOT
+from tasks.core.resources import OWN_SQL
 
 MAX_TEXT_BYTES = 1 << 20  # a rule, play or settings file is a short text file
 MAX_YAML_DEPTH = 20
@@ -59,10 +59,11 @@ def shown(value: Any, limit: int = 60) -> str:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """The path as the user knows it, relative to the project (or to seqguard's own repo,
-    for the built-in rules): the link's own name, never where a symlink points."""
+    """The path as the user knows it, relative to the project (or, for the built-in
+    rules, to where seqguard's own `sql/` is installed): the link's own name, never where
+    a symlink points."""
     absolute = os.path.abspath(path)
-    for base in (root, REPO_ROOT):
+    for base in (root, OWN_SQL.parent):
         relative = os.path.relpath(absolute, os.path.abspath(base))
         if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
             return printable(relative)

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from tasks.core.errors import ConfigError
-from tasks.store import transaction
+from tasks.db.store import transaction
 
 # a page is buffered until this many are waiting, then appended as one Arrow batch
 PAGES_PER_APPEND = 20

@@ -33,7 +33,7 @@ from tasks.crm.limiter import RateLimiter
 from tasks.crm.salesforce import settings
 from tasks.crm.salesforce.client import SalesforceClient
 from tasks.crm.salesforce.sync import build_query, latest_modified, object_spec, sync_salesforce
-from tasks.store import connect
+from tasks.db.store import connect
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pytest
 
 from tasks.core.config import Config
+from tasks.db.store import connect
 from tasks.model import ModelResult, build_model
-from tasks.store import connect
 
 NOW = datetime(2026, 3, 2, 9, 0)
 
@@ -113,10 +113,11 @@ def world(tmp_path: Path, migrated_db: Path) -> Iterator[RawWorld]:
 @pytest.fixture
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory database with the model's macros, for expression-level tests."""
-    from tasks.model import MACROS_FILE, MODEL_DIR
+    from tasks.db import sql
+    from tasks.model import MACROS
 
     con = duckdb.connect()
     con.execute("create schema crm")
-    con.execute((MODEL_DIR / MACROS_FILE).read_text())
+    sql.execute(con, MACROS)
     yield con
     con.close()

@@ -9,7 +9,7 @@ from post_support import NOW, SEQUENCES
 
 from sandbox.client import SandboxClient
 from tasks.core.config import Config, sandbox_config
-from tasks.store import connect
+from tasks.db.store import connect
 
 
 @pytest.fixture

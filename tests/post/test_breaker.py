@@ -11,8 +11,8 @@ from post_support import NOW, add_changes, outbox
 
 from tasks import breaker
 from tasks.core.config import Config
+from tasks.db.store import connect
 from tasks.outbox import post_pending
-from tasks.store import connect
 
 CONFIG = Config()  # thresholds: 20% of open enrollments or 500 people
 

@@ -28,8 +28,8 @@ from post_support import (
 from sandbox.client import SandboxClient
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError, SequencerRejected
+from tasks.db.store import connect
 from tasks.outbox import post_pending, raise_for_refusals, read_enrollments
-from tasks.store import connect
 
 ENROLL_PATH = "/automation/v4/sequences/enrollments"
 STATUS_PATH = "/automation/v4/sequences/enrollments/contact/"

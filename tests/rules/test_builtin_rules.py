@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.paths import BUILTIN_RULES_DIR
+from tasks.core.resources import BUILTIN_RULES_DIR
 from tasks.rules import evaluate_rules
 from tests.rules.conftest import NOW, insert, matched
 

@@ -20,7 +20,7 @@ from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
 from tasks.core.errors import StoreError
 from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.store import connect
+from tasks.db.store import connect
 
 NOW = datetime(2026, 11, 2, 9, 0)
 

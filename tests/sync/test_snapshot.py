@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tasks.crm.hubspot.sync import object_spec, record_select
 from tasks.crm.limiter import RateLimiter
 from tasks.crm.snapshot import PageStager, ensure_raw_table, merge_object, reset_staging
-from tasks.store import connect
+from tasks.db.store import connect
 
 NOW = datetime(2026, 3, 2, 9, 0)
 METADATA = [{"name": "email", "type": "string"}, {"name": "amount", "type": "number"}]

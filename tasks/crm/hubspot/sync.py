@@ -43,7 +43,7 @@ from tasks.crm.snapshot import (
     read_watermark,
     reset_staging,
 )
-from tasks.store import connect, transaction
+from tasks.db.store import connect, transaction
 
 CRM = "hubspot"
 EPOCH = datetime(1970, 1, 1)

@@ -39,7 +39,7 @@ from tasks.crm.snapshot import (
     read_watermark,
     reset_staging,
 )
-from tasks.store import connect, transaction
+from tasks.db.store import connect, transaction
 
 CRM = "salesforce"
 EPOCH = datetime(1970, 1, 1)

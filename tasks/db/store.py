@@ -11,20 +11,19 @@ what was committed before stays.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from tasks.core.errors import StoreError
-from tasks.paths import SCHEMA_DIR, SQL_DIR
+from tasks.db import sql
 
 # the model's shared normalizations (crm.normalize_email, ...): rule output and decisions
 # go through them, so every database has them from its first migration on; the model
 # step re-creates them each cycle, so they follow the code
-MODEL_MACROS = SQL_DIR / "model" / "000_macros.sql"
+MODEL_MACROS = "model/000_macros"
 
 # (what DuckDB or the OS says, what it means and how to fix it); the first match wins
 STORAGE_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -113,36 +112,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-                rows: Sequence[Sequence]) -> None:
-    """Insert rows (each in `columns` order) in one statement through Arrow; executemany
-    runs one insert per row, which cost more than the rest of storing a run."""
-    if not rows:
-        return
-    batch = pa.table({name: pa.array(values) for name, values in
-                      zip(columns, zip(*rows, strict=True), strict=True)})
-    con.register("inserted_rows", batch)
-    try:
-        con.execute(f"insert into {table} by name select * from inserted_rows")
-    finally:
-        con.unregister("inserted_rows")
-
-
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply every sql/schema/NNN_*.sql not applied yet, in order; returns their names."""
-    con.execute(
-        "create schema if not exists ops;"
-        "create table if not exists ops.migrations (name varchar primary key, applied_at timestamp)"
-    )
+    sql.execute(con, "schema/migrations")
     done = {r[0] for r in con.execute("select name from ops.migrations").fetchall()}
     applied = []
-    for file in sorted(SCHEMA_DIR.glob("[0-9][0-9][0-9]_*.sql")):
-        if file.name in done:
+    for name, text in sql.numbered("schema"):
+        if name in done:
             continue
         with transaction(con):
-            con.execute(file.read_text())
-            con.execute("insert into ops.migrations values (?, now()::timestamp)", [file.name])
-        applied.append(file.name)
+            con.execute(text)
+            con.execute("insert into ops.migrations values (?, now()::timestamp)", [name])
+        applied.append(name)
     if applied:
-        con.execute(MODEL_MACROS.read_text())
+        sql.execute(con, MODEL_MACROS)
     return applied

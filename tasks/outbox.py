@@ -39,7 +39,6 @@ import pyarrow.compute as pc
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError, SequencerRejected
 from tasks.core.redact import redacted_columns
-from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
 from tasks.db import sql
 from tasks.db.store import connect, transaction
 from tasks.sequencers import sequencer_for
@@ -48,6 +47,7 @@ from tasks.sequencers.base import (
     Sequencer,
     backoff_seconds,
 )
+from tasks.sync.hubspot.settings import SEQUENCE_PROPERTIES
 
 WORKERS = 4                 # API calls in flight at once; they share the CRM's rate limit
 QUEUED_BATCHES = 8          # batches selected ahead per query of the outbox

@@ -119,8 +119,8 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
       retry_condition_fn=recoverable)
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
     """Pull what changed in each configured CRM into the raw snapshot tables."""
-    from tasks.crm.hubspot.sync import sync_hubspot
-    from tasks.crm.salesforce.sync import sync_salesforce
+    from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.salesforce.sync import sync_salesforce
 
     config = target.config()
     wanted = set(crms or ["hubspot", "salesforce"])

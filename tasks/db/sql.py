@@ -2,8 +2,9 @@
 `sql` package, named by its path without `.sql` (`decide/scope`), with what it reads in
 a header comment (`-- inputs:` tables, `-- params:` values).
 
-Values are bound as DuckDB named parameters (`$run_id`), never formatted into the text;
-a call passes exactly the parameters its file uses (DuckDB refuses one more or one less).
+Values are bound as DuckDB named parameters (`$run_id`), never formatted into the text.
+A file may hold several statements; each is bound with the parameters DuckDB's parser
+finds in it, and a call that passes one the file never uses is refused, naming the file.
 A few files are templates: identifiers only the caller knows (a raw table's columns, the
 tables a match store uses) fill `{placeholders}`, and the caller has checked or quoted
 each one (tasks/sync/snapshot.py `quote`); a literal brace is written twice.
@@ -12,7 +13,7 @@ each one (tasks/sync/snapshot.py `quote`); a literal brace is written twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import duckdb
@@ -23,10 +24,20 @@ from tasks.core.resources import OWN_SQL
 
 @dataclass(frozen=True)
 class Query:
-    """A statement of a named file, its template filled."""
+    """The statements of a named file, its template filled."""
 
     name: str
     text: str
+
+    @property
+    def statements(self) -> list[tuple[str, frozenset[str]]]:
+        """Each statement and the parameters it names, as DuckDB parses them."""
+        return _statements(self.text)
+
+
+@lru_cache(maxsize=512)
+def _statements(text: str) -> list[tuple[str, frozenset[str]]]:
+    return [(s.query, frozenset(s.named_parameters)) for s in duckdb.extract_statements(text)]
 
 
 @cache
@@ -53,8 +64,17 @@ def _query(statement: str | Query) -> Query:
 
 def execute(con: duckdb.DuckDBPyConnection, statement: str | Query,
             **params: Any) -> duckdb.DuckDBPyConnection:
-    """Run a file (by name) or a filled template with its named parameters."""
-    return con.execute(_query(statement).text, params or None)
+    """Run a file (by name) or a filled template, each statement with the parameters it
+    names; the cursor holds the last one's result."""
+    found = _query(statement)
+    parts = found.statements
+    unused = set(params).difference(*(names for _, names in parts))
+    if unused:
+        raise TypeError(f"sql/{found.name}.sql uses no parameter {', '.join(sorted(unused))}")
+    cursor = con
+    for text_, names in parts:
+        cursor = con.execute(text_, {k: params[k] for k in names if k in params} or None)
+    return cursor
 
 
 def fetch(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any) -> list[tuple]:
@@ -82,9 +102,17 @@ def arrow(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any)
     return con.sql(_query(statement).text, params=params or None).to_arrow_table()
 
 
+def insert(con: duckdb.DuckDBPyConnection, table: str, statement: str | Query,
+           **params: Any) -> None:
+    """`insert into <table> by name <statement>`. `table` is a name of the caller's."""
+    found = _query(statement)
+    execute(con, Query(found.name, f"insert into {table} by name {found.text}"), **params)
+
+
 def materialize(con: duckdb.DuckDBPyConnection, table: str, statement: str | Query,
                 **params: Any) -> None:
     """`create or replace temp table <table> as <statement>`: later statements read it.
     `table` is a name of the caller's, never user input."""
-    con.execute(f"create or replace temp table {table} as {_query(statement).text}",
-                params or None)
+    found = _query(statement)
+    execute(con, Query(found.name, f"create or replace temp table {table} as {found.text}"),
+            **params)

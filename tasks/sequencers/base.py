@@ -110,7 +110,7 @@ class Sequencer(Protocol):
 
 
 class Limiter(Protocol):
-    """The CRM's shared request budget (tasks/crm/limiter.py `RateLimiter`)."""
+    """The CRM's shared request budget (tasks/sync/limiter.py `RateLimiter`)."""
 
     def acquire(self) -> None: ...
 

@@ -42,8 +42,6 @@ import requests
 from tasks.core.clock import parse_iso, utcnow
 from tasks.core.config import HubSpotConfig
 from tasks.core.errors import ConfigError
-from tasks.crm.hubspot import settings as sync_settings
-from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
 from tasks.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
@@ -53,6 +51,8 @@ from tasks.sequencers.base import (
     same_outcome,
     send,
 )
+from tasks.sync.hubspot import settings as sync_settings
+from tasks.sync.limiter import RateLimiter, configured_limiter, limited_session
 
 TOKEN_SETTING = "crms.hubspot.token"
 SEQUENCES_PATH = "/automation/v4/sequences"

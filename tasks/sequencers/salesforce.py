@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -28,8 +28,6 @@ import requests
 from tasks.core.clock import parse_iso
 from tasks.core.config import SalesforceConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.crm.limiter import RateLimiter, configured_limiter, limited_session
-from tasks.crm.salesforce import settings as sync_settings
 from tasks.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
@@ -51,6 +49,9 @@ from tasks.sequencers.salesforce_actions import (
     state_input,
 )
 from tasks.sequencers.salesforce_steps import STEP_FIELDS, STEP_WHERE, CadenceSteps
+from tasks.sync.limiter import RateLimiter, configured_limiter, limited_session
+from tasks.sync.salesforce import settings as sync_settings
+from tasks.sync.salesforce.soql import datetime_literal, string_literal
 
 SESSION_SETTING = "crms.salesforce.session"
 ACTION_INPUTS_MAX = 200       # Salesforce's limit per invocable-action call
@@ -135,7 +136,7 @@ class SalesforceSequencer:
         """`select ... WHERE [where AND] field IN (values)`, 200 values per query."""
         found: list[dict[str, Any]] = []
         for batch in _slices(sorted(values), IDS_PER_QUERY):
-            condition = f"{field} IN ({', '.join(_quote(v) for v in batch)})"
+            condition = f"{field} IN ({', '.join(string_literal(v) for v in batch)})"
             found += self.query(f"{select} WHERE {where + ' AND ' if where else ''}{condition}")
         return found
 
@@ -158,7 +159,7 @@ class SalesforceSequencer:
         select = f"SELECT {', '.join(TRACKER_FIELDS)} FROM ActionCadenceTracker"
         trackers: dict[str, dict[str, Any]] = {}
         if since is not None or contacts is None:
-            where = f" WHERE SystemModstamp >= {_soql_time(since)}" if since else ""
+            where = f" WHERE SystemModstamp >= {datetime_literal(since)}" if since else ""
             trackers.update((r["Id"], r) for r in self.query(select + where))
         targets = set() if contacts is None else {
             str(c) for c in contacts.column("contact_id").to_pylist() if c}
@@ -309,18 +310,6 @@ def _rate_limited(response: requests.Response) -> bool:
 
 def _time(text: Any) -> datetime | None:
     return parse_iso(str(text)) if text else None
-
-
-def _soql_time(value: datetime) -> str:
-    """A SOQL datetime literal (unquoted, UTC)."""
-    if value.tzinfo:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _quote(text: str) -> str:
-    """A SOQL string literal: backslashes and quotes escaped, never raw."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _slices(items: list[str], size: int) -> Iterator[list[str]]:

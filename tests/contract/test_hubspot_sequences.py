@@ -26,10 +26,10 @@ import requests
 
 from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
-from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
-from tasks.crm.limiter import RateLimiter
 from tasks.sequencers.base import CHANGE_SCHEMA
 from tasks.sequencers.hubspot import UNENROLL_PROPERTIES, HubSpotSequencer
+from tasks.sync.hubspot.settings import SEQUENCE_PROPERTIES
+from tasks.sync.limiter import RateLimiter
 
 NOW = datetime(2026, 3, 2, 9, 0)
 OWNER = "avery.nguyen@seqguard-sandbox.test"  # a seeded owner, with a HubSpot user

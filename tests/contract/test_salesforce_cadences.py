@@ -36,10 +36,10 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from sandbox.client import SandboxClient
 from tasks.core.config import Config, Credential
 from tasks.core.errors import ConfigError
-from tasks.crm.limiter import RateLimiter
 from tasks.sequencers.base import CHANGE_SCHEMA
 from tasks.sequencers.salesforce import SalesforceSequencer
 from tasks.sequencers.salesforce_actions import input_outcome
+from tasks.sync.limiter import RateLimiter
 
 NOW = "2026-03-02T09:00:00+00:00"
 CADENCE = "77C000000000101EAA"   # sequence 101 as Salesforce serves it

@@ -16,9 +16,9 @@ from flows.cli import common_options, sandbox_options
 from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
 from tasks.core.errors import SeqguardError
-from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.outbox import read_enrollments
 from tasks.rules import evaluate_rules
+from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World
 
 NOW = datetime(2026, 3, 2, 9, 0)

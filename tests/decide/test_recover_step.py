@@ -16,8 +16,8 @@ import pytest
 from sandbox.client import SandboxClient
 from tasks import enrollments, manual
 from tasks.core.config import Config, sandbox_config
-from tasks.crm.hubspot.sync import sync_hubspot
 from tasks.outbox import post_pending, read_enrollments
+from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World
 from tests.decide.test_cli import run
 

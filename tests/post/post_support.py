@@ -15,12 +15,12 @@ import pyarrow as pa
 
 from sandbox.client import SandboxClient
 from tasks.core.config import Config
-from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.crm.limiter import RateLimiter
 from tasks.db.store import connect
 from tasks.outbox import ReadResult, read_enrollments
 from tasks.sequencers.hubspot import HubSpotSequencer
 from tasks.sequencers.salesforce import SalesforceSequencer
+from tasks.sync.hubspot.sync import sync_hubspot
+from tasks.sync.limiter import RateLimiter
 
 NOW = datetime(2026, 3, 2, 9, 0)
 SEQUENCES = [

@@ -7,8 +7,6 @@ queryAll returns deleted rows too (`IsDeleted = true`): they are merged as tombs
 
 from __future__ import annotations
 
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,88 +18,38 @@ import pyarrow as pa
 from tasks.core.clock import naive_utc, parse_iso
 from tasks.core.config import Config, SalesforceConfig
 from tasks.core.errors import ConfigError
-from tasks.crm.limiter import configured_limiter
-from tasks.crm.salesforce import settings
-from tasks.crm.salesforce.client import SalesforceClient
-from tasks.crm.snapshot import (
-    Column,
-    ObjectCounts,
-    ObjectSpec,
-    PageStager,
-    Progress,
-    Stopwatch,
-    SyncResult,
-    drop_staging,
-    ensure_raw_table,
-    limit_memory,
-    merge_object,
-    quote,
-    read_watermark,
-    reset_staging,
-)
-from tasks.db.store import connect, transaction
+from tasks.db import sql
+from tasks.db.arrow import registered
+from tasks.db.store import transaction
+from tasks.sync import snapshot
+from tasks.sync.limiter import configured_limiter
+from tasks.sync.salesforce import settings
+from tasks.sync.salesforce.client import SalesforceClient
+from tasks.sync.salesforce.soql import datetime_literal
 
 CRM = "salesforce"
 EPOCH = datetime(1970, 1, 1)
 
 
-def sync_salesforce(
-    db_path: str | Path,
-    config: Config,
-    now: datetime,
-    full_resync: bool = False,
-    progress: Progress | None = None,
-    *,
-    rate_limit_per_10s: int | None = None,
-    max_concurrency: int = settings.MAX_CONCURRENCY,
-    objects: tuple[str, ...] = settings.OBJECTS,
-) -> SyncResult:
+def sync_salesforce(db_path: str | Path, config: Config, now: datetime, full_resync: bool = False,
+                    progress: snapshot.Progress | None = None, *,
+                    max_concurrency: int = settings.MAX_CONCURRENCY,
+                    objects: tuple[str, ...] = settings.OBJECTS) -> snapshot.SyncResult:
     """Bring raw_salesforce.* up to date with the org in `config.salesforce`.
 
     `progress(sobject, rows_fetched)` is called from worker threads after every page.
     """
     cfg = _salesforce_config(config)
-    limiter = configured_limiter(
-        CRM,
-        rate_limit_per_10s if rate_limit_per_10s is not None else cfg.rate_limit_per_10s,
-        settings.RATE_LIMIT_PER_10S,
-    )
+    limiter = configured_limiter(CRM, cfg.rate_limit_per_10s, settings.RATE_LIMIT_PER_10S)
     client = SalesforceClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = naive_utc(now)
-    result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
-    clock = Stopwatch()
     # the first describe checks the session: a wrong one fails before anything is written
     described = {obj: client.describe(obj) for obj in objects}
     specs = {obj: object_spec(obj, described[obj], cfg.fields.get(obj, [])) for obj in objects}
-    with connect(db_path) as con:
-        limit_memory(con)
-        for spec in specs.values():
-            ensure_raw_table(con, spec)
-            reset_staging(con, spec)
-        write_picklists(con, described)
-        marks = {obj: read_watermark(con, CRM, obj) for obj in objects}
-        result.full = full_resync or any(m is None for m in marks.values())
-        errors: list[Exception] = []
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            futures = {
-                obj: pool.submit(
-                    sync_object, con.cursor(), client, specs[obj],
-                    since=None if full_resync else marks[obj], run_id=result.run_id,
-                    synced_at=synced_at, progress=progress,
-                )
-                for obj in objects
-            }
-            for obj, future in futures.items():
-                try:
-                    result.objects[obj] = future.result()
-                except Exception as exc:  # noqa: BLE001 - let the others finish first
-                    errors.append(exc)
-        for spec in specs.values():
-            drop_staging(con, spec)
-        if errors:
-            raise errors[0]
-    result.seconds = clock.seconds()
-    return result
+    return snapshot.sync_objects(db_path, CRM, specs, client, sync_object, synced_at,
+                        full_resync=full_resync, max_concurrency=max_concurrency,
+                        progress=progress,
+                        before=lambda con: write_picklists(con, described))
 
 
 def _salesforce_config(config: Config) -> SalesforceConfig:
@@ -112,7 +60,7 @@ def _salesforce_config(config: Config) -> SalesforceConfig:
 
 # ---- what is pulled --------------------------------------------------------------
 
-def object_spec(sobject: str, describe: dict[str, Any], custom: list[str]) -> ObjectSpec:
+def object_spec(sobject: str, describe: dict[str, Any], custom: list[str]) -> snapshot.ObjectSpec:
     """The raw table of one sObject: default + custom fields, typed from describe.
 
     Default fields the org lacks are left out of the query (their column stays null);
@@ -133,10 +81,10 @@ def object_spec(sobject: str, describe: dict[str, Any], custom: list[str]) -> Ob
         kind = fields[name].get("type")
         col_type = settings.COLUMN_TYPES.get(kind, "varchar")
         check = "email" if kind == "email" else None
-        columns.append(Column(name, col_type, check))
-    return ObjectSpec(
-        crm=CRM, object=sobject, raw_table=f"raw_salesforce.{quote(sobject)}",
-        staging_table=f"staging.{quote(f'salesforce__{sobject}')}",
+        columns.append(snapshot.Column(name, col_type, check))
+    return snapshot.ObjectSpec(
+        crm=CRM, object=sobject, raw_table=f"raw_salesforce.{snapshot.quote(sobject)}",
+        staging_table=f"staging.{snapshot.quote(f'salesforce__{sobject}')}",
         columns=tuple(columns), id_column="Id", cursor_column=settings.CURSOR_FIELD,
         tombstone_column=settings.TOMBSTONE_FIELD,
     )
@@ -151,23 +99,13 @@ def write_picklists(con: duckdb.DuckDBPyConnection, described: dict[str, dict]) 
         schema=pa.schema([("sobject", pa.string()), ("field", pa.string()),
                           ("label", pa.string()), ("value", pa.string())]),
     )
-    con.register("picklist_rows", rows)
-    with transaction(con):
-        con.execute("delete from raw_salesforce.picklist_options where list_contains(?, sobject)",
-                    [list(described)])
-        con.execute("insert into raw_salesforce.picklist_options by name "
-                    "select * from picklist_rows")
-    con.unregister("picklist_rows")
+    with registered(con, picklist_rows=rows), transaction(con):
+        sql.execute(con, "sync/salesforce_picklists", sobjects=list(described))
 
 
 # ---- one object ------------------------------------------------------------------
 
-def soql_datetime(value: datetime) -> str:
-    """A SOQL datetime literal (UTC, whole seconds, rounded down)."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def build_query(spec: ObjectSpec, since: datetime | None, upper: datetime | None) -> str:
+def build_query(spec: snapshot.ObjectSpec, since: datetime | None, upper: datetime | None) -> str:
     """The SOQL of one run: every field, modified in [since, upper], oldest first.
 
     Literals are datetimes this module formats itself, never user text.
@@ -176,11 +114,11 @@ def build_query(spec: ObjectSpec, since: datetime | None, upper: datetime | None
     cursor = settings.CURSOR_FIELD
     where = []
     if since is not None:
-        where.append(f"{cursor} >= {soql_datetime(since)}")
+        where.append(f"{cursor} >= {datetime_literal(since)}")
     if upper is not None:
         # whole seconds in SOQL: include the whole second the newest change happened in
         end = upper.replace(microsecond=0) + timedelta(seconds=1)
-        where.append(f"{cursor} < {soql_datetime(end)}")
+        where.append(f"{cursor} < {datetime_literal(end)}")
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return f"SELECT {fields} FROM {spec.object}{clause} ORDER BY {cursor} ASC, Id ASC"
 
@@ -196,35 +134,30 @@ def latest_modified(client: SalesforceClient, sobject: str) -> datetime | None:
     return None
 
 
-def record_select(spec: ObjectSpec) -> str:
-    """SQL unpacking query pages (`records[]`) into one text column per field."""
+def record_select(spec: snapshot.ObjectSpec) -> sql.Query:
+    """SQL unpacking query pages (`records[]`) into one text column per field
+    (sql/sync/salesforce_records.sql)."""
     struct = "{" + ",".join(f'"{c.name}":"VARCHAR"' for c in spec.columns) + "}"
-    fields = ", ".join(f"r.{quote(c.name)} as {quote(c.name)}" for c in spec.columns)
-    return f"""
-        with recs as (
-            select page_no, unnest(from_json(body, '{{"records":[{struct}]}}').records) as r
-            from pages
-        )
-        select page_no, {fields} from recs"""
+    quoted = [snapshot.quote(c.name) for c in spec.columns]
+    fields = ", ".join(f"r.{name} as {name}" for name in quoted)
+    return sql.query("sync/salesforce_records", struct=struct, fields=fields)
 
 
 def sync_object(
     con: duckdb.DuckDBPyConnection,
     client: SalesforceClient,
-    spec: ObjectSpec,
+    spec: snapshot.ObjectSpec,
     *,
     since: datetime | None,
     run_id: str,
     synced_at: datetime,
-    progress: Progress | None = None,
-) -> ObjectCounts:
+    progress: snapshot.Progress | None = None,
+) -> snapshot.ObjectCounts:
     """Fetch, stage and merge one sObject; `since` None means everything."""
-    clock = Stopwatch()
-    counts = ObjectCounts()
-    before = client.requests_made()
-    # the watermark never passes what existed when we started (see merge_object)
+    counts = snapshot.ObjectCounts()
+    # the watermark never passes what existed when we started (see snapshot.merge_object)
     upper = latest_modified(client, spec.object)
-    stager = PageStager(con, spec.staging_table, record_select(spec))
+    stager = snapshot.PageStager(con, spec.staging_table, record_select(spec))
     start = None if since is None else since - settings.OVERLAP
     if upper is not None and (start is None or upper >= start):
         for body, n in client.query_all_pages(build_query(spec, start, upper)):
@@ -233,12 +166,7 @@ def sync_object(
             if progress:
                 progress(spec.object, counts.fetched)
     stager.flush()
-    outcome = merge_object(con, spec, run_id=run_id, synced_at=synced_at, full=since is None,
-                           watermark_cap=upper, empty_watermark=upper or EPOCH)
-    counts.merged, counts.deleted = outcome.merged, outcome.deleted
-    counts.quarantined = outcome.quarantined
-    counts.requests = client.requests_made() - before
-    counts.seconds = clock.seconds()
-    if progress:
-        progress(spec.object, counts.fetched)
-    return counts
+    outcome = snapshot.merge_object(con, spec, run_id=run_id, synced_at=synced_at,
+                                    full=since is None, watermark_cap=upper,
+                                    empty_watermark=upper or EPOCH)
+    return counts.merged_as(outcome)

@@ -10,9 +10,7 @@ definitions (enumeration options) and owners are refreshed every run.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,100 +22,56 @@ import pyarrow as pa
 from tasks.core.clock import naive_utc, parse_iso
 from tasks.core.config import Config, HubSpotConfig
 from tasks.core.errors import ConfigError
-from tasks.crm.hubspot import settings
-from tasks.crm.hubspot.client import HubSpotClient
-from tasks.crm.limiter import configured_limiter
-from tasks.crm.snapshot import (
-    Column,
-    ObjectCounts,
-    ObjectSpec,
-    PageStager,
-    Progress,
-    Stopwatch,
-    SyncResult,
-    drop_staging,
-    ensure_raw_table,
-    limit_memory,
-    merge_object,
-    quote,
-    read_watermark,
-    reset_staging,
-)
-from tasks.db.store import connect, transaction
+from tasks.db import sql
+from tasks.db.arrow import registered
+from tasks.db.store import transaction
+from tasks.sync import snapshot
+from tasks.sync.hubspot import settings
+from tasks.sync.hubspot.client import HubSpotClient
+from tasks.sync.limiter import configured_limiter
 
 CRM = "hubspot"
 EPOCH = datetime(1970, 1, 1)
-RECORD_COLUMNS = (
-    Column("id"), Column("created_at", "timestamp"), Column("updated_at", "timestamp"),
-    Column("archived", "boolean"), Column("archived_at", "timestamp"),
-)
+RECORD_COLUMNS = tuple(snapshot.Column(name, kind) for name, kind in (
+    ("id", "varchar"), ("created_at", "timestamp"), ("updated_at", "timestamp"),
+    ("archived", "boolean"), ("archived_at", "timestamp"),
+))
 # HubSpot property type -> the check its string value must pass
 TYPE_CHECKS = {"number": "double", "datetime": "timestamp", "date": "date", "bool": "boolean"}
 
 
-def sync_hubspot(
-    db_path: str | Path,
-    config: Config,
-    now: datetime,
-    full_resync: bool = False,
-    progress: Progress | None = None,
-    *,
-    rate_limit_per_10s: int | None = None,
-    max_concurrency: int = settings.MAX_CONCURRENCY,
-    objects: tuple[str, ...] = settings.OBJECTS,
-) -> SyncResult:
+def sync_hubspot(db_path: str | Path, config: Config, now: datetime, full_resync: bool = False,
+                 progress: snapshot.Progress | None = None, *,
+                 max_concurrency: int = settings.MAX_CONCURRENCY,
+                 objects: tuple[str, ...] = settings.OBJECTS) -> snapshot.SyncResult:
     """Bring raw_hubspot.* up to date with the account in `config.hubspot`.
 
     `progress(object, rows_fetched)` is called from worker threads after every page.
-    `rate_limit_per_10s` (requests per rolling 10 s, 0 = none) defaults to the config's
-    `rate_limit_per_10s` when it has one, else HubSpot's private-app limit of 100.
+    Requests per rolling 10 s: the config's `rate_limit_per_10s` (0 = none), else
+    HubSpot's private-app limit of 100.
     """
     cfg = _hubspot_config(config)
-    limiter = configured_limiter(
-        CRM,
-        rate_limit_per_10s if rate_limit_per_10s is not None else cfg.rate_limit_per_10s,
-        settings.RATE_LIMIT_PER_10S,
-    )
+    limiter = configured_limiter(CRM, cfg.rate_limit_per_10s, settings.RATE_LIMIT_PER_10S)
     client = HubSpotClient(cfg, limiter, pool_size=max_concurrency * 2)
     synced_at = naive_utc(now)
-    result = SyncResult(crm=CRM, run_id=uuid.uuid4().hex, full=full_resync)
-    clock = Stopwatch()
     # the first call checks the token: a wrong one fails here, before anything is written
     metadata = {obj: client.properties(obj) for obj in objects}
     owners = client.owners()
     specs = {obj: object_spec(obj, metadata[obj], cfg.properties.get(obj, []))
              for obj in objects}
-    with connect(db_path) as con:
-        limit_memory(con)
-        for spec in specs.values():
-            ensure_raw_table(con, spec)
-            reset_staging(con, spec)
-            _reset_association_staging(con, spec.object)
+
+    def before(con: duckdb.DuckDBPyConnection) -> None:
+        for obj in objects:
+            _reset_association_staging(con, obj)
         write_metadata(con, metadata, owners)
-        marks = {obj: read_watermark(con, CRM, obj) for obj in objects}
-        result.full = full_resync or any(m is None for m in marks.values())
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            futures = {
-                obj: pool.submit(
-                    sync_object, con.cursor(), client, specs[obj],
-                    since=None if full_resync else marks[obj], run_id=result.run_id,
-                    synced_at=synced_at, progress=progress,
-                )
-                for obj in objects
-            }
-            errors = []
-            for obj, future in futures.items():
-                try:
-                    result.objects[obj] = future.result()
-                except Exception as exc:  # noqa: BLE001 - let the others finish first
-                    errors.append(exc)
-        for spec in specs.values():
-            drop_staging(con, spec)
-            con.execute(f"drop table if exists {_association_table(spec.object)}")
-        if errors:
-            raise errors[0]
-    result.seconds = clock.seconds()
-    return result
+
+    def after(con: duckdb.DuckDBPyConnection) -> None:
+        for obj in objects:
+            con.execute(f"drop table if exists {_association_table(obj)}")
+
+    return snapshot.sync_objects(db_path, CRM, specs, client, sync_object, synced_at,
+                        full_resync=full_resync, max_concurrency=max_concurrency,
+                        progress=progress, before=before, after=after)
 
 
 def _hubspot_config(config: Config) -> HubSpotConfig:
@@ -132,7 +86,7 @@ def _ms(value: datetime) -> int:
 
 # ---- what is pulled --------------------------------------------------------------
 
-def object_spec(obj: str, metadata: list[dict[str, Any]], custom: list[str]) -> ObjectSpec:
+def object_spec(obj: str, metadata: list[dict[str, Any]], custom: list[str]) -> snapshot.ObjectSpec:
     """The raw table of one object: record columns, then default + custom properties."""
     known = {p["name"]: p for p in metadata}
     missing = [name for name in custom if name not in known]
@@ -148,19 +102,19 @@ def object_spec(obj: str, metadata: list[dict[str, Any]], custom: list[str]) -> 
                         if n.startswith(settings.SEQGUARD_PROPERTY_PREFIX) and n not in names)
     emails = settings.EMAIL_PROPERTIES.get(obj, ())
     columns = [
-        Column(name, "varchar",
+        snapshot.Column(name, "varchar",
                "email" if name in emails else TYPE_CHECKS.get(known.get(name, {}).get("type")))
         for name in names
     ]
-    return ObjectSpec(
-        crm=CRM, object=obj, raw_table=f"raw_hubspot.{quote(obj)}",
-        staging_table=f"staging.{quote(f'hubspot__{obj}')}",
+    return snapshot.ObjectSpec(
+        crm=CRM, object=obj, raw_table=f"raw_hubspot.{snapshot.quote(obj)}",
+        staging_table=f"staging.{snapshot.quote(f'hubspot__{obj}')}",
         columns=RECORD_COLUMNS + tuple(columns), id_column="id",
         cursor_column="updated_at", tombstone_column="archived",
     )
 
 
-def properties_of(spec: ObjectSpec) -> list[str]:
+def properties_of(spec: snapshot.ObjectSpec) -> list[str]:
     return [c.name for c in spec.columns[len(RECORD_COLUMNS):]]
 
 
@@ -184,17 +138,8 @@ def write_metadata(con: duckdb.DuckDBPyConnection, metadata: dict[str, list[dict
         schema=pa.schema([("id", pa.string()), ("email", pa.string()),
                           ("first_name", pa.string()), ("last_name", pa.string())]),
     )
-    objects = list(metadata)
-    con.register("option_rows", option_rows)
-    con.register("owner_rows", owner_rows)
-    with transaction(con):
-        con.execute("delete from raw_hubspot.property_options where list_contains(?, object_type)",
-                    [objects])
-        con.execute("insert into raw_hubspot.property_options by name select * from option_rows")
-        con.execute("delete from raw_hubspot.owners")
-        con.execute("insert into raw_hubspot.owners by name select * from owner_rows")
-    con.unregister("option_rows")
-    con.unregister("owner_rows")
+    with registered(con, option_rows=option_rows, owner_rows=owner_rows), transaction(con):
+        sql.execute(con, "sync/hubspot_metadata", objects=list(metadata))
 
 
 # ---- one object ------------------------------------------------------------------
@@ -202,20 +147,18 @@ def write_metadata(con: duckdb.DuckDBPyConnection, metadata: dict[str, list[dict
 def sync_object(
     con: duckdb.DuckDBPyConnection,
     client: HubSpotClient,
-    spec: ObjectSpec,
+    spec: snapshot.ObjectSpec,
     *,
     since: datetime | None,
     run_id: str,
     synced_at: datetime,
-    progress: Progress | None = None,
-) -> ObjectCounts:
+    progress: snapshot.Progress | None = None,
+) -> snapshot.ObjectCounts:
     """Fetch, stage and merge one object; `since` None means a full listing."""
-    clock = Stopwatch()
-    counts = ObjectCounts()
-    requests_before = client.requests_made()
+    counts = snapshot.ObjectCounts()
     obj = spec.object
     props = properties_of(spec)
-    stager = PageStager(con, spec.staging_table, record_select(spec))
+    stager = record_stager(con, spec)
     # changes after `upper` belong to the next run: the watermark never passes it, so a
     # record modified while we page is fetched again next time rather than lost
     upper = latest_modified(client, obj, props)
@@ -229,7 +172,7 @@ def sync_object(
         if progress:
             progress(obj, counts.fetched)
     archived_since = None if since is None else since - settings.OVERLAP
-    archived = PageStager(con, spec.staging_table, record_select(spec, archived_since))
+    archived = record_stager(con, spec, archived_since)
     archived.page_no = stager.page_no  # archived pages come after: their copy wins
     stager.flush()
     for body, n in client.list_pages(obj, props, archived=True):
@@ -237,40 +180,32 @@ def sync_object(
         counts.fetched += n
     archived.flush()
     stage_associations(con, client, spec)
-    outcome = merge_object(
+    outcome = snapshot.merge_object(
         con, spec, run_id=run_id, synced_at=synced_at, full=since is None,
         watermark_cap=upper, empty_watermark=upper or EPOCH,
         extra=association_statements(spec, synced_at),
     )
-    counts.merged, counts.deleted = outcome.merged, outcome.deleted
-    counts.quarantined = outcome.quarantined
-    counts.requests = client.requests_made() - requests_before
-    counts.seconds = clock.seconds()
-    if progress:
-        progress(obj, counts.fetched)
-    return counts
+    return counts.merged_as(outcome)
 
 
-def record_select(spec: ObjectSpec, archived_since: datetime | None = None) -> str:
-    """SQL unpacking HubSpot record pages (`results[]`) into one text column per field."""
+def record_stager(con: duckdb.DuckDBPyConnection, spec: snapshot.ObjectSpec,
+                  archived_since: datetime | None = None,
+                  pages_per_append: int = snapshot.PAGES_PER_APPEND) -> snapshot.PageStager:
+    """A stager of record pages into the object's staging table; with `archived_since`,
+    of the archived listing's records archived since then (it has no filter of its own)."""
+    return snapshot.PageStager(con, spec.staging_table, record_select(spec),
+                      {"archived_since": archived_since}, pages_per_append)
+
+
+def record_select(spec: snapshot.ObjectSpec) -> sql.Query:
+    """SQL unpacking HubSpot record pages (`results[]`) into one text column per field
+    (sql/sync/hubspot_records.sql)."""
     props = properties_of(spec)
     struct = ('{"id":"VARCHAR","createdAt":"VARCHAR","updatedAt":"VARCHAR",'
               '"archived":"VARCHAR","archivedAt":"VARCHAR","properties":{'
               + ",".join(f'"{p}":"VARCHAR"' for p in props) + "}}")
-    fields = ", ".join(f"r.properties.{quote(p)} as {quote(p)}" for p in props)
-    where = ""
-    if archived_since is not None:
-        # the archived listing has no filter: keep only what was archived since last time
-        where = (f"where timezone('UTC', try_cast(r.archivedAt as timestamptz)) >= "
-                 f"'{archived_since.isoformat()}'::timestamp or r.archivedAt is null")
-    return f"""
-        with recs as (
-            select page_no, unnest(from_json(body, '{{"results":[{struct}]}}').results) as r
-            from pages
-        )
-        select page_no, r.id as id, r.createdAt as created_at, r.updatedAt as updated_at,
-               r.archived as archived, r.archivedAt as archived_at, {fields}
-        from recs {where}"""
+    fields = ", ".join(f"r.properties.{snapshot.quote(p)} as {snapshot.quote(p)}" for p in props)
+    return sql.query("sync/hubspot_records", struct=struct, fields=fields)
 
 
 def latest_modified(client: HubSpotClient, obj: str, props: list[str]) -> datetime | None:
@@ -377,63 +312,43 @@ def _follow(client: HubSpotClient, obj: str, request: dict[str, Any], body: str,
 # ---- associations ----------------------------------------------------------------
 
 def _association_table(obj: str) -> str:
-    return f"staging.{quote(f'hubspot__{obj}__associations')}"
+    return f"staging.{snapshot.quote(f'hubspot__{obj}__associations')}"
 
 
 def _reset_association_staging(con: duckdb.DuckDBPyConnection, obj: str) -> None:
-    con.execute(
-        f"create or replace table {_association_table(obj)} "
-        "(page_no integer, from_type varchar, from_id varchar, to_type varchar, to_id varchar)"
-    )
-
-
-def association_select(from_type: str, to_type: str) -> str:
-    """SQL unpacking v4 batch-read pages into (from, to) rows."""
-    return f"""
-        with r as (
-            select unnest(from_json(body,
-                '{{"results":[{{"from":{{"id":"VARCHAR"}},"to":[{{"toObjectId":"VARCHAR"}}]}}]}}'
-            ).results) as r, page_no
-            from pages
-        ), t as (select page_no, r."from".id as from_id, unnest(r."to") as t from r)
-        select page_no, '{from_type}' as from_type, from_id, '{to_type}' as to_type,
-               t.toObjectId as to_id
-        from t where from_id is not null and t.toObjectId is not null"""
+    sql.execute(con, sql.query("sync/hubspot_association_staging",
+                               associations=_association_table(obj)))
 
 
 def stage_associations(con: duckdb.DuckDBPyConnection, client: HubSpotClient,
-                       spec: ObjectSpec) -> None:
+                       spec: snapshot.ObjectSpec) -> None:
     """Read every association of every live record this run fetched, into staging (all
     pages of each record: a deal with 1,200 contacts comes in three reads)."""
     pairs = [(f, t) for f, t in settings.ASSOCIATIONS if f == spec.object]
     if not pairs:
         return
-    ids = [r[0] for r in con.execute(
-        f"select distinct id from {spec.staging_table} "
-        "where nullif(trim(id), '') is not null and coalesce(archived, 'false') <> 'true' "
-        "order by id"
-    ).fetchall()]
+    ids = [r[0] for r in sql.fetch(con, sql.query("sync/hubspot_live_ids",
+                                                  staging=spec.staging_table))]
     for from_type, to_type in pairs:
-        stager = PageStager(con, _association_table(spec.object),
-                            association_select(from_type, to_type))
+        stager = snapshot.PageStager(con, _association_table(spec.object),
+                            sql.query("sync/hubspot_associations"),
+                            {"from_type": from_type, "to_type": to_type})
         for body in client.association_pages(from_type, to_type, ids):
             stager.add(body)
         stager.flush()
 
 
-def association_statements(spec: ObjectSpec, synced_at: datetime) -> list[tuple[str, list]]:
+def association_statements(spec: snapshot.ObjectSpec, synced_at: datetime
+                           ) -> list[tuple[sql.Query, dict[str, Any]]]:
     """Replace the association rows of every fetched record (run inside the merge)."""
     pairs = [t for f, t in settings.ASSOCIATIONS if f == spec.object]
     if not pairs:
         return []
     staged = _association_table(spec.object)
     return [
-        (f"""delete from raw_hubspot.associations
-             where from_type = ? and list_contains(?, to_type)
-               and from_id in (select id from {spec.staging_table})""",
-         [spec.object, pairs]),
-        (f"""insert into raw_hubspot.associations
-             select distinct from_type, from_id, to_type, to_id, ?::timestamp from {staged}""",
-         [synced_at]),
-        (f"delete from {staged}", []),
+        (sql.query("sync/hubspot_forget_associations", staging=spec.staging_table),
+         {"from_type": spec.object, "to_types": pairs}),
+        (sql.query("sync/hubspot_store_associations", associations=staged),
+         {"synced_at": synced_at}),
+        (sql.Query("sync/empty_associations", f"delete from {staged}"), {}),
     ]

@@ -25,8 +25,8 @@ from simple_salesforce.exceptions import (
 
 from tasks.core.config import SalesforceConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.crm.limiter import RateLimiter, limited_session
-from tasks.crm.salesforce import settings
+from tasks.sync.limiter import RateLimiter, limited_session
+from tasks.sync.salesforce import settings
 
 SESSION_SETTING = "crms.salesforce.session"
 URL_SETTING = "crms.salesforce.url"

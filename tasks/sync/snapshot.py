@@ -14,15 +14,21 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
 
 from tasks.core.errors import ConfigError
-from tasks.db.store import transaction
+from tasks.db import sql
+from tasks.db.arrow import registered
+from tasks.db.store import connect, transaction
 
 # a page is buffered until this many are waiting, then appended as one Arrow batch
 PAGES_PER_APPEND = 20
@@ -76,6 +82,12 @@ class ObjectCounts:
     requests: int = 0
     seconds: float = 0.0
 
+    def merged_as(self, outcome: MergeOutcome) -> ObjectCounts:
+        """These counts with what the object's merge did."""
+        self.merged, self.deleted = outcome.merged, outcome.deleted
+        self.quarantined = outcome.quarantined
+        return self
+
 
 @dataclass
 class SyncResult:
@@ -116,15 +128,8 @@ def quote(name: str) -> str:
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: ObjectSpec) -> list[str]:
     """Create the raw table on first load and add any column it lacks; returns the added."""
     schema, _, table = spec.raw_table.partition(".")
-    table = table.strip('"')
-    existing = {
-        r[0].lower()
-        for r in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
+    existing = {r[0] for r in sql.fetch(con, "sync/raw_columns", schema=schema,
+                                        table=table.strip('"'))}
     if not existing:
         cols = ", ".join(
             f"{quote(c.name)} {c.type}" + (" primary key" if c.name == spec.id_column else "")
@@ -166,16 +171,18 @@ def read_watermark(con: duckdb.DuckDBPyConnection, crm: str, obj: str) -> dateti
 class PageStager:
     """Buffers raw page bodies and appends them, parsed by DuckDB, to a staging table.
 
-    `select_sql` reads a relation `pages(page_no, body)` and yields staging rows by name;
-    it is where each CRM's JSON shape is unpacked (`from_json` into a struct, in C++).
-    One stager per thread: it owns a cursor of its own.
+    `select` (with its `params`) reads a relation `pages(page_no, body)` and yields
+    staging rows by name; it is where each CRM's JSON shape is unpacked (`from_json` into
+    a struct, in C++). One stager per thread: it owns a cursor of its own.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, select_sql: str,
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, select: sql.Query,
+                 params: dict[str, Any] | None = None,
                  pages_per_append: int = PAGES_PER_APPEND) -> None:
         self.con = con
         self.table = table
-        self.select_sql = select_sql
+        self.select = select
+        self.params = params or {}
         self.pages_per_append = pages_per_append
         self.page_no = 0
         self._buffer: list[str] = []
@@ -198,11 +205,8 @@ class PageStager:
             "page_no": pa.array(range(self._first, self._first + len(self._buffer)), pa.int32()),
             "body": pa.array(self._buffer, pa.large_string()),
         })
-        self.con.register("pages", pages)
-        try:
-            self.con.execute(f"insert into {self.table} by name {self.select_sql}")
-        finally:
-            self.con.unregister("pages")
+        with registered(self.con, pages=pages):
+            sql.insert(self.con, self.table, self.select, **self.params)
         self._buffer = []
 
 
@@ -282,7 +286,7 @@ def merge_object(
     full: bool,
     watermark_cap: datetime | None = None,
     empty_watermark: datetime | None = None,
-    extra: Iterable[tuple[str, list]] = (),
+    extra: Iterable[tuple[sql.Query, dict[str, Any]]] = (),
 ) -> MergeOutcome:
     """Quarantine, merge and move the watermark of one object, in one transaction.
 
@@ -299,51 +303,25 @@ def merge_object(
     idc = quote(spec.id_column)
     tomb = quote(spec.tombstone_column)
     payload = "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in cols) + "))"
+    typed = ", ".join(f"{typed_expr(c)} as {quote(c.name)}" for c in spec.columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:] + ['"_synced_at"'])
     with _MERGE_LOCK, transaction(con):
-        con.execute(
-            f"""create or replace temp table _checked as
-                select *, {reason_expr(spec)} as _reason,
-                       {parse_expr(spec.cursor_column, 'timestamp')} as _cursor
-                from {staged}"""
-        )
-        quarantined = con.execute(
-            f"""insert into ops.quarantine
-                select ?, ?, nullif(trim({idc}), ''), _reason, {payload}, ?, ?
-                from _checked where _reason is not null""",
-            [spec.crm, spec.object, run_id, synced_at],
-        ).fetchone()[0]
-        # the latest fetched copy of each id is the truth (pages are numbered in fetch order)
-        typed = ", ".join(f"{typed_expr(c)} as {quote(c.name)}" for c in spec.columns)
-        con.execute(
-            f"""create or replace temp table _clean as
-                select {typed}, ?::timestamp as _synced_at from _checked
-                where _reason is null
-                qualify row_number() over (partition by {idc} order by page_no desc) = 1""",
-            [synced_at],
-        )
-        deleted = con.execute(
-            f"""select count(*) from _clean c left join {spec.raw_table} r on r.{idc} = c.{idc}
-                where c.{tomb} and not coalesce(r.{tomb}, false)"""
-        ).fetchone()[0]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:] + ['"_synced_at"'])
-        merged = con.execute(
-            f"""insert into {spec.raw_table} by name select * from _clean
-                on conflict ({idc}) do update set {updates}"""
-        ).fetchone()[0]
-        for sql, params in extra:
-            con.execute(sql, params)
-        watermark = con.execute(
-            "select coalesce(least(max(_cursor), ?::timestamp), ?::timestamp) from _checked",
-            [watermark_cap, empty_watermark],
-        ).fetchone()[0]
-        con.execute(
-            """insert into ops.sync_state as s values (?, ?, ?, ?, ?, ?)
-               on conflict (crm, object) do update set
-                 watermark = coalesce(greatest(s.watermark, excluded.watermark), s.watermark),
-                 last_full_sync_at = coalesce(excluded.last_full_sync_at, s.last_full_sync_at),
-                 last_sync_at = excluded.last_sync_at, last_run_id = excluded.last_run_id""",
-            [spec.crm, spec.object, watermark, synced_at if full else None, synced_at, run_id],
-        )
+        sql.execute(con, sql.query("sync/checked", staging=staged, reason=reason_expr(spec),
+                                   cursor=parse_expr(spec.cursor_column, "timestamp")))
+        quarantined = sql.scalar(con, sql.query("sync/quarantine", id=idc, payload=payload),
+                                 crm=spec.crm, object=spec.object, run_id=run_id,
+                                 synced_at=synced_at)
+        sql.execute(con, sql.query("sync/clean", typed=typed, id=idc), synced_at=synced_at)
+        deleted = sql.scalar(con, sql.query("sync/newly_deleted", raw=spec.raw_table, id=idc,
+                                            tombstone=tomb))
+        merged = sql.scalar(con, sql.query("sync/merge", raw=spec.raw_table, id=idc,
+                                           updates=updates))
+        for statement, params in extra:
+            sql.execute(con, statement, **params)
+        watermark = sql.scalar(con, "sync/watermark", cap=watermark_cap, empty=empty_watermark)
+        sql.execute(con, "sync/sync_state", crm=spec.crm, object=spec.object,
+                    watermark=watermark, full_at=synced_at if full else None,
+                    synced_at=synced_at, run_id=run_id)
         con.execute("drop table _checked; drop table _clean")
         con.execute(f"delete from {staged}")
     return MergeOutcome(merged=int(merged), deleted=int(deleted),
@@ -358,3 +336,64 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return time.monotonic() - self.started
+
+
+class Client(Protocol):
+    """What the driver needs of a CRM client: its count of calls made on this thread."""
+
+    def requests_made(self) -> int: ...
+
+
+def sync_objects(db_path: str | Path, crm: str, specs: dict[str, ObjectSpec], client: Client,
+                 sync_object: Callable[..., ObjectCounts], synced_at: datetime, *,
+                 full_resync: bool, max_concurrency: int, progress: Progress | None,
+                 before: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+                 after: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+                 ) -> SyncResult:
+    """Sync every object of one CRM, each on a thread and a cursor of its own:
+    `sync_object(cursor, client, spec, since=, run_id=, synced_at=, progress=)` fetches,
+    stages and merges one object from its watermark (None: everything), and this counts
+    its seconds and the requests the client made on that thread. `before` and `after` run on the
+    connection around them (metadata, extra staging tables). Every object finishes before
+    the first error is raised, so the others' progress is kept."""
+    clock = Stopwatch()
+    result = SyncResult(crm=crm, run_id=uuid.uuid4().hex, full=full_resync)
+
+    def counted(cursor: duckdb.DuckDBPyConnection, spec: ObjectSpec,
+                since: datetime | None) -> ObjectCounts:
+        started, first = Stopwatch(), client.requests_made()
+        counts = sync_object(cursor, client, spec, since=since, run_id=result.run_id,
+                             synced_at=synced_at, progress=progress)
+        counts.requests = client.requests_made() - first
+        counts.seconds = started.seconds()
+        if progress:
+            progress(spec.object, counts.fetched)
+        return counts
+
+    with connect(db_path) as con:
+        limit_memory(con)
+        for spec in specs.values():
+            ensure_raw_table(con, spec)
+            reset_staging(con, spec)
+        if before is not None:
+            before(con)
+        marks = {obj: read_watermark(con, crm, obj) for obj in specs}
+        result.full = full_resync or any(m is None for m in marks.values())
+        errors: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            futures = {obj: pool.submit(counted, con.cursor(), spec,
+                                        None if full_resync else marks[obj])
+                       for obj, spec in specs.items()}
+            for obj, future in futures.items():
+                try:
+                    result.objects[obj] = future.result()
+                except Exception as exc:  # noqa: BLE001 - let the others finish first
+                    errors.append(exc)
+        for spec in specs.values():
+            drop_staging(con, spec)
+        if after is not None:
+            after(con)
+        if errors:
+            raise errors[0]
+    result.seconds = clock.seconds()
+    return result

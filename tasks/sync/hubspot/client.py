@@ -27,8 +27,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from tasks.core.config import HubSpotConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.crm.hubspot import settings
-from tasks.crm.limiter import RateLimiter, limited_session, retry_policy
+from tasks.sync.hubspot import settings
+from tasks.sync.limiter import RateLimiter, limited_session, retry_policy
 
 TOKEN_SETTING = "crms.hubspot.token"
 URL_SETTING = "crms.hubspot.url"

@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.core.clock import parse_option_time, utcnow
 from tasks.core.config import DEFAULT_PROPAGATION_DELAY, DEFAULT_RULE_TIMEOUT, load_config
-from tasks.explain import ANY_OTHER, as_json, explain, preview
-from tasks.lint import lint_project
+from tasks.rules.explain import explain
+from tasks.rules.lint import lint_project
+from tasks.rules.preview import preview
+from tasks.rules.scopes import ANY_OTHER
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -186,3 +189,16 @@ def preview_lines(data: dict[str, Any]) -> list[str]:
     lines += [f"FAILED {row['rule']}: {row['error']}" for row in data["rules"]
               if row["status"] == "error"]
     return lines
+
+
+def as_json(data: Any) -> Any:
+    """Datetimes as ISO strings, dataclasses as dicts: for --json output."""
+    if isinstance(data, datetime):
+        return data.isoformat()
+    if isinstance(data, dict):
+        return {k: as_json(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [as_json(v) for v in data]
+    if hasattr(data, "__dataclass_fields__"):
+        return as_json(asdict(data))
+    return data

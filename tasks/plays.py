@@ -20,8 +20,9 @@ import pyarrow as pa
 from tasks.core.config import DEFAULT_RULE_TIMEOUT
 from tasks.db.store import connect, transaction
 from tasks.enrollments import first_row, load_table, materialize, sql_text
-from tasks.rule_budget import BudgetExceeded, within_budget
-from tasks.rule_files import Play, load_project
+from tasks.rules.budget import BudgetExceeded, within_budget
+from tasks.rules.play_files import Play
+from tasks.rules.project import load_project
 
 PLAYS_SCHEMA = pa.schema([
     ("name", pa.string()), ("sequence", pa.string()), ("trigger", pa.string()),
@@ -82,7 +83,7 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime,
     """Run each play's audience SQL the way rules run (read-only, external access off,
     `cycle_time()` = now, within the rule time budget); returns all rows and one problem
     line per play that failed (it queues nobody this cycle)."""
-    from tasks.rules import rule_connection
+    from tasks.rules.engine import rule_connection
 
     tables, problems = [], []
     if not plays:

@@ -168,7 +168,7 @@ def read_enrollments(target: Target, run: Run) -> dict:
 @task(name="evaluate-rules")
 def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
-    from tasks.rules import evaluate_rules as evaluate
+    from tasks.rules.evaluate import evaluate_rules as evaluate
 
     config = target.config()
     return as_dict(

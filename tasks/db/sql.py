@@ -42,8 +42,12 @@ def _statements(text: str) -> list[tuple[str, frozenset[str]]]:
 
 @cache
 def text(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    return (OWN_SQL / f"{name}.sql").read_text()
+    """The statements of `sql/<name>.sql` without the file's header comment, so a
+    template's first line is the statement's line 1."""
+    lines = (OWN_SQL / f"{name}.sql").read_text().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines)
+                  if line.strip() and not line.lstrip().startswith("--")), len(lines))
+    return "".join(lines[start:])
 
 
 def query(name: str, **parts: str) -> Query:
@@ -75,6 +79,14 @@ def execute(con: duckdb.DuckDBPyConnection, statement: str | Query,
     for text_, names in parts:
         cursor = con.execute(text_, {k: params[k] for k in names if k in params} or None)
     return cursor
+
+
+def execute_many(con: duckdb.DuckDBPyConnection, statement: str | Query,
+                 rows: list[dict[str, Any]]) -> None:
+    """Run a one-statement file once per row of named parameters (a handful of rows;
+    bulk data goes through Arrow, tasks/db/arrow.py)."""
+    if rows:
+        con.executemany(_query(statement).text, rows)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any) -> list[tuple]:

@@ -17,7 +17,7 @@ from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
 from tasks.core.errors import SeqguardError
 from tasks.outbox import read_enrollments
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World
 

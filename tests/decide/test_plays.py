@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks import enrollments, plays
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tests.decide.conftest import CRM, World, write_play
 
 T0 = datetime(2026, 11, 25, 9, 0)

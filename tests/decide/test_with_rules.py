@@ -10,7 +10,7 @@ import pytest
 
 from tasks import enrollments, manual
 from tasks.manual import EnrollmentBlocked
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tests.decide.conftest import CRM, World, queue_item, write_play
 
 NOW = datetime(2026, 11, 25, 9, 0)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tasks.core.resources import BUILTIN_RULES_DIR
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tests.rules.conftest import NOW, insert, matched
 
 CASES = yaml.safe_load((Path(__file__).parent / "builtin_cases.yml").read_text())

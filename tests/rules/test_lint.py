@@ -9,7 +9,7 @@ import pytest
 
 from flows.cli import main
 from tasks.db import store
-from tasks.lint import lint_project
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import insert, write, write_rule
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.lint import lint_project
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import HEADER, NOW, matched, people, query, write, write_rule
 from tests.security.conftest import SECRET, seqguard
 

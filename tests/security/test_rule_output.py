@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.report import rules_section
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tests.rules.conftest import (  # noqa: F401 - fixtures
     NOW,
     db,

@@ -15,7 +15,7 @@ import pytest
 
 from tasks.core.config import Config, sandbox_config
 from tasks.model import build_model
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
 from tasks.sync.hubspot.sync import sync_hubspot
 from tests.rules.conftest import matched, write_rule
 

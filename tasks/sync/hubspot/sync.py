@@ -144,16 +144,9 @@ def write_metadata(con: duckdb.DuckDBPyConnection, metadata: dict[str, list[dict
 
 # ---- one object ------------------------------------------------------------------
 
-def sync_object(
-    con: duckdb.DuckDBPyConnection,
-    client: HubSpotClient,
-    spec: snapshot.ObjectSpec,
-    *,
-    since: datetime | None,
-    run_id: str,
-    synced_at: datetime,
-    progress: snapshot.Progress | None = None,
-) -> snapshot.ObjectCounts:
+def sync_object(con: duckdb.DuckDBPyConnection, client: HubSpotClient, spec: snapshot.ObjectSpec,
+                *, since: datetime | None, run_id: str, synced_at: datetime,
+                progress: snapshot.Progress | None = None) -> snapshot.ObjectCounts:
     """Fetch, stage and merge one object; `since` None means a full listing."""
     counts = snapshot.ObjectCounts()
     obj = spec.object

@@ -143,16 +143,9 @@ def record_select(spec: snapshot.ObjectSpec) -> sql.Query:
     return sql.query("sync/salesforce_records", struct=struct, fields=fields)
 
 
-def sync_object(
-    con: duckdb.DuckDBPyConnection,
-    client: SalesforceClient,
-    spec: snapshot.ObjectSpec,
-    *,
-    since: datetime | None,
-    run_id: str,
-    synced_at: datetime,
-    progress: snapshot.Progress | None = None,
-) -> snapshot.ObjectCounts:
+def sync_object(con: duckdb.DuckDBPyConnection, client: SalesforceClient, spec: snapshot.ObjectSpec,
+                *, since: datetime | None, run_id: str, synced_at: datetime,
+                progress: snapshot.Progress | None = None) -> snapshot.ObjectCounts:
     """Fetch, stage and merge one sObject; `since` None means everything."""
     counts = snapshot.ObjectCounts()
     # the watermark never passes what existed when we started (see snapshot.merge_object)

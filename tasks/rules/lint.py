@@ -1,8 +1,8 @@
 """`seqguard lint`: every rule, ruleset, play and list file checked before it runs.
 
 Checks, each reported as `file:line: what is wrong; how to fix`:
-- the header (keys and values) and that the body is exactly one SELECT (rule_files);
-- rulesets and plays name rules that exist (rule_files);
+- the header (keys and values) and that the body is exactly one SELECT (tasks/rules/files.py);
+- rulesets and plays name rules that exist (tasks/rules/project.py);
 - the wall clock (`now()`, `current_timestamp`, `current_date`): use `cycle_time()`;
 - reading files (`read_csv(...)`, `from 'x.csv'`): rules read only the database;
 - a dry run against the database (`describe`, nothing executed) for unknown tables and
@@ -10,21 +10,16 @@ Checks, each reported as `file:line: what is wrong; how to fix`:
 - a string compared with a HubSpot enumeration property that is a label rather than an
   internal value, and a multi-select property compared as one string.
 
-The dry run uses an in-memory copy of the database's *structure* (every table's columns,
-no rows beyond the property options), with the project's CSV lists loaded, so lint sees
-lists the cycle has not loaded yet and never touches the real file's data. That database
-is locked down like the cycle's rule connections (no file or network access) from the
-start: lists load into it and rules are bound against it.
+The dry run binds against a copy of the database's structure (tasks/rules/lint_db.py),
+never its data.
 
 Files under sql/ that seqguard will not read (a rule in a subfolder, `x.SQL`) are
-warnings: printed, but lint still exits 0 when nothing else is wrong.
-"""
+warnings: printed, but lint still exits 0 when nothing else is wrong."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,20 +29,12 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from tasks.core.clock import utcnow
-from tasks.core.errors import StoreError
-from tasks.db import store
-from tasks.list_files import load_lists, quote_identifier
-from tasks.rule_files import (
-    Play,
-    Problem,
-    Project,
-    RuleFile,
-    first_line,
-    load_project,
-    statement_problem,
-)
-from tasks.rules import RULE_CONNECTION_CONFIG, define_macros, output_column_problem
+from tasks.rules.engine import output_column_problem
+from tasks.rules.files import Problem, RuleFile
+from tasks.rules.lint_db import Catalog, PropertyOptions, dry_run_database
+from tasks.rules.play_files import Play
+from tasks.rules.project import load_project
+from tasks.rules.statements import duckdb_line, first_line, statement_problem
 
 FILE_FUNCTIONS = frozenset({
     "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
@@ -55,42 +42,31 @@ FILE_FUNCTIONS = frozenset({
     "read_blob", "glob", "sniff_csv", "parquet_metadata", "parquet_schema", "iceberg_scan",
     "delta_scan", "read_xlsx", "st_read", "sqlite_scan", "postgres_scan", "mysql_scan",
 })
+
+
 CLOCK_FUNCTIONS = frozenset({
     "now", "today", "get_current_timestamp", "transaction_timestamp", "get_current_time",
     "current_localtimestamp", "current_localtime",
 })
+
+
 CLOCK_TOKENS = {
     TokenType.CURRENT_TIMESTAMP: "current_timestamp",
     TokenType.CURRENT_DATE: "current_date",
     TokenType.CURRENT_TIME: "current_time",
 }
+
+
 # crm.* columns that hold a HubSpot enumeration property's internal value
 ENUM_COLUMNS = {
     ("crm.people", "lifecycle_stage"): ("contacts", "lifecyclestage"),
     ("crm.companies", "lifecycle_stage"): ("companies", "lifecyclestage"),
     ("crm.opportunities", "stage"): ("deals", "dealstage"),
 }
+
+
 # extra (custom) columns of these tables are named after the object's property
 EXTRA_COLUMN_OBJECTS = {"crm.people": "contacts", "crm.companies": "companies"}
-
-
-@dataclass
-class PropertyOptions:
-    """One HubSpot enumeration property's options."""
-
-    values: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)  # label -> internal value
-    multi: bool = False
-
-
-@dataclass
-class Catalog:
-    """What the dry run knows: table columns and HubSpot enumeration options."""
-
-    columns: dict[str, set[str]]
-    base_columns: dict[str, set[str]]  # the columns the migrations define (not custom)
-    options: dict[tuple[str, str], PropertyOptions]
-    salesforce_stages: set[str]
 
 
 @dataclass
@@ -118,107 +94,6 @@ def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
     return LintResult(sorted(set(problems), key=lambda p: (p.path, p.line, p.message)), notes,
                       project.unread)
 
-
-# --- the dry-run database ------------------------------------------------------------------
-
-@contextmanager
-def dry_run_database(db_path: str | Path | None, project: Project, now: datetime | None = None
-                     ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Catalog, list[Problem],
-                                         list[str]]]:
-    """An in-memory database with the real one's structure and the project's lists."""
-    notes: list[str] = []
-    con = duckdb.connect(":memory:", config=RULE_CONNECTION_CONFIG)
-    try:
-        store.migrate(con)
-        base = _columns(con)
-        if db_path is not None and Path(db_path).exists():
-            try:
-                _copy_structure(con, Path(db_path))
-            except (duckdb.Error, StoreError) as exc:
-                notes.append(f"{db_path}: could not read the database ({first_line(exc)}); "
-                             "checked against seqguard's own schema only")
-        list_problems = load_lists(con, project)
-        define_macros(con, now or utcnow())
-        yield con, _catalog(con, base), list_problems, notes
-    finally:
-        con.close()
-
-
-def _columns(con: duckdb.DuckDBPyConnection, catalog: str = "memory") -> dict[str, set[str]]:
-    rows = con.execute(
-        """
-        select table_schema || '.' || table_name, list(column_name)
-        from information_schema.columns
-        where table_catalog = ?
-        group by all
-        """,
-        [catalog],
-    ).fetchall()
-    return {name.lower(): {c.lower() for c in cols} for name, cols in rows}
-
-
-STRUCTURE_SQL = """
-select table_schema, table_name, column_name, data_type
-from information_schema.columns
-where table_schema not in ('information_schema', 'pg_catalog')
-order by table_schema, table_name, ordinal_position
-"""
-
-
-def _copy_structure(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """Create every table and column of the real database (empty) in the memory one.
-
-    The real file is read on a connection of its own, so the memory one never needs file
-    access; its names are quoted, whatever they hold.
-    """
-    with store.connect(db_path, read_only=True) as src:
-        rows = src.execute(STRUCTURE_SQL).fetchall()
-        has_options = any(r[:2] == ("crm", "property_options") for r in rows)
-        options = (src.sql("select * from crm.property_options").to_arrow_table()
-                   if has_options else None)
-    have = _columns(con)
-    tables: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for schema, table, column, data_type in rows:
-        tables.setdefault((schema, table), []).append((column, data_type))
-    for (schema, table), columns in tables.items():
-        name = f"{quote_identifier(schema)}.{quote_identifier(table)}"
-        existing = have.get(f"{schema}.{table}".lower())
-        if existing is None:
-            con.execute(f"create schema if not exists {quote_identifier(schema)}")
-            cols = ", ".join(f"{quote_identifier(c)} {t}" for c, t in columns)
-            con.execute(f"create table {name} ({cols})")
-        else:
-            for column, data_type in columns:
-                if column.lower() not in existing:
-                    con.execute(f"alter table {name} add column {quote_identifier(column)} "
-                                f"{data_type}")
-    if options is not None:
-        con.register("source_property_options", options)
-        try:
-            con.execute("insert into crm.property_options by name "
-                        "select * from source_property_options")
-        finally:
-            con.unregister("source_property_options")
-
-
-def _catalog(con: duckdb.DuckDBPyConnection, base: dict[str, set[str]]) -> Catalog:
-    options: dict[tuple[str, str], PropertyOptions] = {}
-    rows = con.execute(
-        "select object, property, label, value, is_multi_select from crm.property_options "
-        "where crm = 'hubspot' order by object, property, value"
-    ).fetchall()
-    for obj, prop, label, value, multi in rows:
-        entry = options.setdefault((obj, prop), PropertyOptions())
-        entry.values.append(value)
-        entry.labels.setdefault(label, value)
-        entry.multi = entry.multi or bool(multi)
-    stages = {r[0] for r in con.execute(
-        "select value from crm.property_options where crm = 'salesforce' "
-        "and lower(object) = 'opportunity' and lower(property) = 'stagename'").fetchall()}
-    return Catalog(_columns(con), base, options, stages)
-
-
-# --- checks --------------------------------------------------------------------------------
 
 def lint_rule(rule: RuleFile, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[Problem]:
     """The SQL checks of one rule file (header and statement checks are in rule.problems)."""
@@ -276,13 +151,8 @@ def describe(con: duckdb.DuckDBPyConnection, sql: str
     try:
         rows = con.execute("describe " + sql).fetchall()
     except duckdb.Error as exc:
-        return [], (_line(exc), _dry_run_message(exc))
+        return [], (duckdb_line(str(exc)), _dry_run_message(exc))
     return [(r[0], r[1]) for r in rows], None
-
-
-def _line(exc: BaseException) -> int:
-    match = re.search(r"LINE (\d+):", str(exc))
-    return int(match.group(1)) if match else 1
 
 
 def _dry_run_message(exc: BaseException) -> str:

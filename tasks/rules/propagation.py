@@ -28,7 +28,10 @@ from typing import Any
 import duckdb
 
 from tasks.core.config import DEFAULT_PROPAGATION_DELAY
-from tasks.rule_files import Project, RuleFile, Ruleset
+from tasks.db import sql, store
+from tasks.rules.files import RuleFile
+from tasks.rules.project import Project
+from tasks.rules.rulesets import Ruleset, effective_rules
 
 DELETED = "deleted"
 
@@ -69,10 +72,7 @@ class Observation:
     @property
     def effective_rules(self) -> list[str]:
         """For a ruleset: the rules it turns on (colleague_reply adds colleague_replied)."""
-        rules = list(dict.fromkeys(self.rules))
-        if self.colleague_reply and "colleague_replied" not in rules:
-            rules.append("colleague_replied")
-        return rules
+        return effective_rules(self.rules, self.colleague_reply)
 
     @property
     def runs(self) -> bool:
@@ -97,6 +97,13 @@ class VersionState:
     new: list[Observation]
     first_cycle: bool
 
+    def version(self, rule: str, is_pending: bool) -> Observation | None:
+        """A rule's pending version, or the one in force."""
+        resolved = self.rules.get(rule)
+        if resolved is None:
+            return None
+        return resolved.pending if is_pending else resolved.in_force
+
     def rule_in_force(self, name: str) -> Observation | None:
         resolved = self.rules.get(name)
         return resolved.in_force if resolved else None
@@ -111,8 +118,6 @@ class VersionState:
         found = [r.pending for r in [*self.rules.values(), *self.rulesets.values()] if r.pending]
         return sorted(found, key=lambda o: (o.kind, o.name))
 
-
-# --- observations from the project's files ----------------------------------------------
 
 def rule_observation(rule: RuleFile, seq: int, now: datetime) -> Observation:
     """What the current file says, as an (unplaced) observation."""
@@ -231,32 +236,12 @@ def state_at(history: list[Observation], new: list[Observation], now: datetime) 
     return VersionState(rules, rulesets, new, first)
 
 
-# --- the database side ------------------------------------------------------------------
-
-def has_rules_schema(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'rules' "
-        "and table_name = 'versions'").fetchall()[0][0])
-
-
 def load_history(con: duckdb.DuckDBPyConnection) -> list[Observation]:
     """Every recorded observation of every rule and ruleset."""
-    if not has_rules_schema(con):
+    if not sql.scalar(con, "rules/has_versions"):
         return []
-    rules = con.execute(
-        """
-        select rule, seq, version, first_seen, effective_from, is_deleted, path, header, sql,
-            level, exclude_from_sequences, remove_enrolled, enabled, problem, sql_line
-        from rules.versions
-        """
-    ).fetchall()
-    rulesets = con.execute(
-        """
-        select ruleset, is_default, seq, version, first_seen, effective_from, is_deleted,
-            rules, colleague_reply
-        from rules.ruleset_versions
-        """
-    ).fetchall()
+    rules = sql.fetch(con, "rules/rule_versions")
+    rulesets = sql.fetch(con, "rules/ruleset_versions")
     found = [
         Observation(
             kind=RULE_KIND, name=r[0], seq=r[1], version=r[2], first_seen=r[3],
@@ -281,28 +266,19 @@ def save_observations(con: duckdb.DuckDBPyConnection, observations: list[Observa
     """Append new observations (a handful of rows: one per changed file)."""
     rules = [o for o in observations if o.kind == RULE_KIND]
     rulesets = [o for o in observations if o.kind == RULESET_KIND]
-    if rules:
-        con.executemany(
-            """
-            insert into rules.versions (rule, seq, version, path, header, sql, sql_line, level,
-                exclude_from_sequences, remove_enrolled, enabled, is_deleted, problem,
-                first_seen, effective_from)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [[o.name, o.seq, o.version, o.path, json.dumps(o.header), o.sql, o.sql_line, o.level,
-              o.exclude_from_sequences, o.remove_enrolled, o.enabled, o.is_deleted, o.problem,
-              o.first_seen, o.effective_from] for o in rules],
-        )
-    if rulesets:
-        con.executemany(
-            """
-            insert into rules.ruleset_versions (ruleset, is_default, seq, version, rules,
-                colleague_reply, is_deleted, first_seen, effective_from)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [[o.name, o.is_default, o.seq, o.version, list(o.rules), o.colleague_reply,
-              o.is_deleted, o.first_seen, o.effective_from] for o in rulesets],
-        )
+    sql.execute_many(con, "rules/save_rule_versions", [{
+        "rule": o.name, "seq": o.seq, "version": o.version, "path": o.path,
+        "header": json.dumps(o.header), "sql": o.sql, "sql_line": o.sql_line, "level": o.level,
+        "exclude_from_sequences": o.exclude_from_sequences,
+        "remove_enrolled": o.remove_enrolled, "enabled": o.enabled, "is_deleted": o.is_deleted,
+        "problem": o.problem, "first_seen": o.first_seen, "effective_from": o.effective_from,
+    } for o in rules])
+    sql.execute_many(con, "rules/save_ruleset_versions", [{
+        "ruleset": o.name, "is_default": o.is_default, "seq": o.seq, "version": o.version,
+        "rules": list(o.rules), "colleague_reply": o.colleague_reply,
+        "is_deleted": o.is_deleted, "first_seen": o.first_seen,
+        "effective_from": o.effective_from,
+    } for o in rulesets])
 
 
 def observe(con: duckdb.DuckDBPyConnection, project: Project, now: datetime,
@@ -331,11 +307,5 @@ def pending_changes(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
     """What each pending version will change once effective, as the run stored it:
     kind, name, version, effective_from, status, error, newly_excluded,
     no_longer_excluded, would_remove [{sequence, people}], summary (one report line)."""
-    from tasks.db import store
-
     with store.connect(db_path, read_only=True) as con:
-        result = con.execute(
-            "select * exclude (run_id) from rules.pending_changes where run_id = ? "
-            "order by kind desc, name", [run_id])
-        names = [c[0] for c in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return sql.dicts(con, "rules/pending_changes", run_id=run_id)

@@ -2,7 +2,7 @@
 
 A list is hostile input like every user file. Its name must be a plain lower-case name
 before it comes near SQL (and it is quoted even then); its bytes are read by Python
-(tasks/user_files.py: inside the project, a regular file, UTF-8) and reach DuckDB only as
+(tasks/core/user_files.py: inside the project, a regular file, UTF-8) and reach DuckDB only as
 an Arrow table, on a connection with file and network access off, so no cell and no name
 can become a statement. A broken list fails alone: its table is dropped, so only the rules
 that read it fail (closed). An error names the file, line and column, never a cell.
@@ -21,7 +21,9 @@ import pyarrow.csv as pa_csv
 
 from tasks.core.user_files import UserFileError, read_text
 from tasks.db import sql
-from tasks.rule_files import EMAIL_PATTERN, NAME_PATTERN, ListFile, Problem, Project, user_roots
+from tasks.db.arrow import registered
+from tasks.rules.files import EMAIL_PATTERN, NAME_PATTERN, Problem, user_roots
+from tasks.rules.project import ListFile, Project
 
 LIST_COLUMNS = ("email", "company_domain", "company_name", "reason")
 KEY_COLUMNS = ("email", "company_domain")
@@ -116,30 +118,29 @@ def load_list(con: duckdb.DuckDBPyConnection, list_file: ListFile, root: Path) -
                                                   "rename it to lower-case letters, digits and "
                                                   "_ (e.g. do_not_contact.csv)")
     batch, text = read_list(list_file, root)
-    con.register("list_batch", batch)
     try:
-        sql.materialize(con, "list_rows", "lists/normalize")
+        with registered(con, list_batch=batch):
+            sql.materialize(con, "list_rows", "lists/normalize")
         bad = sql.fetch(con, "lists/first_bad_row", email=EMAIL_PATTERN.pattern[1:-1])
         if bad:
             raise UserFileError(list_file.display, _row_line(text, bad[0][0]), bad[0][1])
-        con.execute(f"create or replace table lists.{quote_identifier(list_file.name)} as "
-                    "select email, company_domain, company_name, reason from list_rows")
+        sql.execute(con, sql.query("lists/replace",
+                                   table=f"lists.{quote_identifier(list_file.name)}"))
         return con.execute("select count(*) from list_rows").fetchall()[0][0]
     finally:
-        con.unregister("list_batch")
         con.execute("drop table if exists list_rows")
 
 
 def load_lists(con: duckdb.DuckDBPyConnection, project: Project) -> list[Problem]:
     """Load every list CSV (and drop tables whose file is gone); returns the broken ones.
 
-    `con` must have external access off (rules.RULE_CONNECTION_CONFIG). A broken list's
+    `con` must have external access off (engine.RULE_CONNECTION_CONFIG). A broken list's
     table is dropped rather than left stale, so the rules that read it fail (closed)
     instead of running on yesterday's list.
     """
     if con.execute("select current_setting('enable_external_access')").fetchall()[0][0]:
         raise RuntimeError("lists load only on a connection with external access off; open "
-                           "it with rules.RULE_CONNECTION_CONFIG")
+                           "it with engine.RULE_CONNECTION_CONFIG")
     problems: list[Problem] = []
     current = {f.name for f in project.lists}
     existing = {r[0] for r in con.execute(

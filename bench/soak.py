@@ -81,17 +81,17 @@ class SeqguardManual:
         return sandbox_config(self.url, self.cert)
 
     def unenroll(self, email: str, sequence: str | None, now: datetime) -> None:
-        from tasks import manual
+        from tasks.decide import manual
 
         config = self._config()
-        manual.unenroll(self.db, email, sequence, now=now, crm=config.sequencer,
+        manual.unenroll(self.db, email, sequence, now=now, sequencer=config.sequencer,
                         actor="user:churn", config=config)
 
     def enroll(self, email: str, sequence: str, now: datetime) -> None:
-        from tasks import manual
+        from tasks.decide import manual
 
         config = self._config()
-        manual.enroll(self.db, email, sequence, now=now, crm=config.sequencer,
+        manual.enroll(self.db, email, sequence, now=now, sequencer=config.sequencer,
                       actor="user:churn", config=config)
 
 

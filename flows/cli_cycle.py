@@ -99,7 +99,7 @@ def run_cycle(args: argparse.Namespace) -> int:
 def decide_held(args: argparse.Namespace) -> int:
     """`--approve RUN` posts a held run's unenrolls; `--reject RUN` cancels them."""
     from tasks.approval import apply_decision
-    from tasks.manual import user_actor
+    from tasks.decide.manual import user_actor
     from tasks.outbox import post_pending
 
     run_id = args.approve or args.reject

@@ -86,10 +86,10 @@ def print_changes(changes: list[dict[str, Any]], messages: list[str]) -> None:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    from tasks import manual
+    from tasks.decide import manual
 
     config, crm = target(args, posting=True)
-    result = manual.enroll(args.db, args.email, args.sequence, now=cycle_time(args), crm=crm,
+    result = manual.enroll(args.db, args.email, args.sequence, now=cycle_time(args), sequencer=crm,
                            actor=manual.user_actor(args.actor), config=config,
                            reenroll=args.reenroll)
     if args.json:
@@ -100,7 +100,7 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_unenroll(args: argparse.Namespace) -> int:
-    from tasks import manual
+    from tasks.decide import manual
 
     if bool(args.email) == bool(args.csv):
         raise manual.ManualActionError("give either EMAIL or --csv FILE (not both, not neither)")
@@ -110,7 +110,7 @@ def run_unenroll(args: argparse.Namespace) -> int:
     if args.skip_bad_rows and not args.csv:
         raise manual.ManualActionError("--skip-bad-rows only applies to --csv")
     config, crm = target(args, posting=True)
-    common = {"now": cycle_time(args), "crm": crm, "actor": manual.user_actor(args.actor),
+    common = {"now": cycle_time(args), "sequencer": crm, "actor": manual.user_actor(args.actor),
               "config": config}
     if args.csv:
         result = manual.unenroll_csv(args.db, args.csv, args.sequence,
@@ -126,12 +126,12 @@ def run_unenroll(args: argparse.Namespace) -> int:
 
 
 def run_recover(args: argparse.Namespace) -> int:
-    from tasks import manual
+    from tasks.decide import manual, recover
 
     since = parse_option_time(args.since, "--since")
     assert since is not None
     config, crm = target(args, posting=args.apply)
-    plan = manual.recover(args.db, args.rule, since, now=cycle_time(args), crm=crm,
+    plan = recover.recover(args.db, args.rule, since, now=cycle_time(args), sequencer=crm,
                           actor=manual.user_actor(args.actor), config=config, apply=args.apply)
     if args.json:
         print_json({"rule": plan.rule, "since": plan.since, "applied": plan.applied,

@@ -78,7 +78,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, project_dir: Path,
             properties: list[str]) -> tuple[dict[str, int], dict[str, float]]:
     """The rebuild on an open connection (inside the caller's transaction): rows and
     seconds per crm table."""
-    sql.execute(con, MACROS)
+    sql.run(con, MACROS)
     load_domain_aliases(con, project_dir / DOMAIN_ALIASES)
     add_people_properties(con, properties)
     rows, timings = {}, {}
@@ -115,7 +115,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
     listed = {"columns": ", ".join(map(_quote, values)), "values": ", ".join(values.values())}
     if keys and not any(t.endswith("[]") for t in types):
         rest = [c for c in values if c not in keys]
-        sql.execute(con, sql.query(
+        sql.run(con, sql.query(
             "model/merge", table=name, **listed,
             on=" and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys),
             old=", ".join(f"t.{_quote(c)}" for c in rest),
@@ -126,7 +126,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
         con.execute(ddl)
         for index in indexes:
             con.execute(index)
-        sql.execute(con, sql.query("model/refill", table=name, **listed))
+        sql.run(con, sql.query("model/refill", table=name, **listed))
     con.execute("drop view model_next")
     return int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
 

@@ -187,17 +187,17 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
 @task(name="queue-plays")
 def queue_plays(target: Target, run: Run) -> dict:
     """Run the play audiences and queue new people with their release time."""
-    from tasks.plays import queue_plays as queue
+    from tasks.decide.plays import queue_plays as queue
 
     config = target.config()
-    return as_dict(queue(target.db, target.project, run.now, crm=config.sequencer,
+    return as_dict(queue(target.db, target.project, run.now, sequencer=config.sequencer,
                          rule_timeout=config.rule_timeout))
 
 
 @task(name="decide-changes")
 def decide_changes(target: Target, run: Run) -> dict:
     """Unenroll, block, skip and enroll as sets; outbox rows in the same transaction."""
-    from tasks.enrollments import decide
+    from tasks.decide.decide import decide
 
     return as_dict(
         decide(
@@ -205,7 +205,7 @@ def decide_changes(target: Target, run: Run) -> dict:
             target.project,
             run.run_id,
             run.now,
-            crm=target.config().sequencer,
+            sequencer=target.config().sequencer,
             dry_run=run.dry_run,
         )
     )

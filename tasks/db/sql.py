@@ -66,10 +66,10 @@ def _query(statement: str | Query) -> Query:
     return statement if isinstance(statement, Query) else query(statement)
 
 
-def execute(con: duckdb.DuckDBPyConnection, statement: str | Query,
-            **params: Any) -> duckdb.DuckDBPyConnection:
-    """Run a file (by name) or a filled template, each statement with the parameters it
-    names; the cursor holds the last one's result."""
+def _execute(con: duckdb.DuckDBPyConnection, statement: str | Query,
+             params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """Each statement of a file (by name) or a filled template, bound with the parameters
+    it names; the cursor holds the last one's result."""
     found = _query(statement)
     parts = found.statements
     unused = set(params).difference(*(names for _, names in parts))
@@ -81,7 +81,14 @@ def execute(con: duckdb.DuckDBPyConnection, statement: str | Query,
     return cursor
 
 
-def execute_many(con: duckdb.DuckDBPyConnection, statement: str | Query,
+def run(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any) -> None:
+    """Run a file's statements for their effect (writes, temp tables), reading what they
+    answer to the end: DuckDB refuses some work (registering an Arrow table) on a
+    connection with an unfinished result."""
+    _execute(con, statement, params).fetchall()
+
+
+def run_many(con: duckdb.DuckDBPyConnection, statement: str | Query,
                  rows: list[dict[str, Any]]) -> None:
     """Run a one-statement file once per row of named parameters (a handful of rows;
     bulk data goes through Arrow, tasks/db/arrow.py)."""
@@ -92,7 +99,7 @@ def execute_many(con: duckdb.DuckDBPyConnection, statement: str | Query,
 def fetch(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any) -> list[tuple]:
     """Every row, read to the end (DuckDB refuses some work, such as registering an Arrow
     table, on a connection with an unfinished result)."""
-    return execute(con, statement, **params).fetchall()
+    return _execute(con, statement, params).fetchall()
 
 
 def scalar(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any) -> Any:
@@ -104,7 +111,11 @@ def scalar(con: duckdb.DuckDBPyConnection, statement: str | Query, **params: Any
 def dicts(con: duckdb.DuckDBPyConnection, statement: str | Query,
           **params: Any) -> list[dict[str, Any]]:
     """A small result as dicts (reports and messages, never bulk data)."""
-    cursor = execute(con, statement, **params)
+    return as_dicts(_execute(con, statement, params))
+
+
+def as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts, by column name."""
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -118,7 +129,7 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, statement: str | Query,
            **params: Any) -> None:
     """`insert into <table> by name <statement>`. `table` is a name of the caller's."""
     found = _query(statement)
-    execute(con, Query(found.name, f"insert into {table} by name {found.text}"), **params)
+    run(con, Query(found.name, f"insert into {table} by name {found.text}"), **params)
 
 
 def materialize(con: duckdb.DuckDBPyConnection, table: str, statement: str | Query,
@@ -126,5 +137,4 @@ def materialize(con: duckdb.DuckDBPyConnection, table: str, statement: str | Que
     """`create or replace temp table <table> as <statement>`: later statements read it.
     `table` is a name of the caller's, never user input."""
     found = _query(statement)
-    execute(con, Query(found.name, f"create or replace temp table {table} as {found.text}"),
-            **params)
+    run(con, Query(found.name, f"create or replace temp table {table} as {found.text}"), **params)

@@ -114,7 +114,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply every sql/schema/NNN_*.sql not applied yet, in order; returns their names."""
-    sql.execute(con, "schema/migrations")
+    sql.run(con, "schema/migrations")
     done = {r[0] for r in con.execute("select name from ops.migrations").fetchall()}
     applied = []
     for name, text in sql.numbered("schema"):
@@ -125,5 +125,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("insert into ops.migrations values (?, now()::timestamp)", [name])
         applied.append(name)
     if applied:
-        sql.execute(con, MODEL_MACROS)
+        sql.run(con, MODEL_MACROS)
     return applied

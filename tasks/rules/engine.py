@@ -40,7 +40,7 @@ def define_macros(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     """The helpers every rule may call: cycle_time() (the run's now) and has_option()."""
     stamp = naive_utc(now).isoformat(sep=" ")
     con.execute(f"create or replace temp macro cycle_time() as timestamp '{stamp}'")
-    sql.execute(con, "rules/has_option")
+    sql.run(con, "rules/has_option")
 
 
 @contextmanager

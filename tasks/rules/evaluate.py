@@ -139,7 +139,7 @@ def evaluate_rules(
         failed = sorted({r.rule for r in runs if r.status == "error" and not r.is_pending}
                         | ({RULESETS_PSEUDO_RULE} if project.rulesets.broken else set()))
         seconds = time.perf_counter() - started
-        sql.execute(con, "rules/record_evaluation", run_id=run_id, now=now,
+        sql.run(con, "rules/record_evaluation", run_id=run_id, now=now,
                     started_at=started_at, seconds=seconds,
                     rules_run=len([r for r in runs if r.status == "ok"]),
                     rules_failed=len(failed), matches=matches)

@@ -102,7 +102,7 @@ def _copy_structure(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
                     con.execute(f"alter table {name} add column {added}")
     if options is not None:
         with registered(con, source_property_options=options):
-            sql.execute(con, "rules/lint_copy_options")
+            sql.run(con, "rules/lint_copy_options")
 
 
 def _catalog(con: duckdb.DuckDBPyConnection, base: dict[str, set[str]]) -> Catalog:

@@ -124,7 +124,7 @@ def load_list(con: duckdb.DuckDBPyConnection, list_file: ListFile, root: Path) -
         bad = sql.fetch(con, "lists/first_bad_row", email=EMAIL_PATTERN.pattern[1:-1])
         if bad:
             raise UserFileError(list_file.display, _row_line(text, bad[0][0]), bad[0][1])
-        sql.execute(con, sql.query("lists/replace",
+        sql.run(con, sql.query("lists/replace",
                                    table=f"lists.{quote_identifier(list_file.name)}"))
         return con.execute("select count(*) from list_rows").fetchall()[0][0]
     finally:

@@ -67,7 +67,7 @@ def result_changes(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, 
     runs = [run for run, _ in results]
     fingerprints = tables.fingerprints or "(select * from rules.match_fingerprints where false)"
     with _registered(con, results):
-        sql.execute(con, sql.query("rules/changed_buckets", fingerprints=fingerprints))
+        sql.run(con, sql.query("rules/changed_buckets", fingerprints=fingerprints))
         rows = sql.arrow(con, "rules/changed_rows")
         buckets = con.sql("select * exclude (slot) from changed_buckets").to_arrow_table()
         con.execute("drop table changed_buckets")
@@ -82,7 +82,7 @@ def company_people(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, 
     if not company:
         return {}
     with _registered(con, company):
-        sql.execute(con, "rules/company_results")
+        sql.run(con, "rules/company_results")
         found = sql.fetch(con, "rules/people")
         con.execute("drop view company_match_rows; drop view company_run_sets")
     return {(rule, version, is_pending): people for rule, version, is_pending, people in found}
@@ -144,11 +144,11 @@ def apply_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: ResultCh
     seq = sql.scalar(con, sql.query("rules/next_seq", run_sets=tables.run_sets,
                                     rows=tables.match_rows))
     with registered(con, changed_rows=changes.rows, changed_buckets=changes.buckets):
-        sql.execute(con, sql.query("rules/diff_rows", rows=tables.match_rows))
+        sql.run(con, sql.query("rules/diff_rows", rows=tables.match_rows))
         if tables.fingerprints:
-            sql.execute(con, sql.query("rules/store_fingerprints",
+            sql.run(con, sql.query("rules/store_fingerprints",
                                        fingerprints=tables.fingerprints))
-    sql.execute(con, sql.query("rules/close_and_open_rows", rows=tables.match_rows), seq=seq)
+    sql.run(con, sql.query("rules/close_and_open_rows", rows=tables.match_rows), seq=seq)
     pointers = [[run_id, seq, *version] for version in changes.versions]
     pointers += [[run_id, seq, r.rule, r.version, r.is_pending] for r in carried]
     insert_rows(con, tables.run_sets, ("run_id", "seq", "rule", "version", "is_pending"),
@@ -168,9 +168,9 @@ def carried_people(con: duckdb.DuckDBPyConnection, run_id: str, carried: list[Ru
 
 def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
     """Keep matches and scopes of the last `keep_runs` evaluations (runs stay forever)."""
-    sql.execute(con, "rules/old_runs", keep_runs=keep_runs)
+    sql.run(con, "rules/old_runs", keep_runs=keep_runs)
     if con.execute("select count(*) from old_runs").fetchall()[0][0]:
-        sql.execute(con, "rules/prune")
+        sql.run(con, "rules/prune")
         _drop_unseen_versions(con)
     con.execute("drop table old_runs")
 
@@ -178,7 +178,7 @@ def prune(con: duckdb.DuckDBPyConnection, keep_runs: int) -> None:
 def _drop_unseen_versions(con: duckdb.DuckDBPyConnection) -> None:
     """Rows and fingerprints of the versions no kept run sees. Most cycles there are none,
     and the check reads the small fingerprint table, not every stored row."""
-    sql.execute(con, "rules/unseen_versions")
+    sql.run(con, "rules/unseen_versions")
     if con.execute("select count(*) from unseen_versions").fetchall()[0][0]:
-        sql.execute(con, "rules/drop_unseen_versions")
+        sql.run(con, "rules/drop_unseen_versions")
     con.execute("drop table unseen_versions")

@@ -41,7 +41,7 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
     if has_enrollments:
         load_table(con, "pending_keys", pa.table({"key": pa.array(named, pa.string())}),
                    KEYS_SCHEMA)
-        sql.execute(con, "rules/pending_open")
+        sql.run(con, "rules/pending_open")
     changes = []
     by_rule = {(r.rule, r.is_pending): r for r in runs}
     for name, resolved in sorted(state.rules.items()):
@@ -67,7 +67,7 @@ def save_pending_changes(con: duckdb.DuckDBPyConnection, run_id: str, state: Ver
         change["summary"] = describe_change(change)
         changes.append(change)
     changes += _ruleset_changes(con, run_id, state, has_enrollments, named)
-    sql.execute_many(con, "rules/save_pending_changes", [{
+    sql.run_many(con, "rules/save_pending_changes", [{
         "run_id": run_id, "kind": c["kind"], "name": c["name"], "version": c["version"],
         "effective_from": c["effective_from"], "status": c["status"],
         "error": redact(c["error"] or "") or None, "newly_excluded": c["newly_excluded"],

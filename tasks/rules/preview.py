@@ -41,7 +41,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
     plays = play_views(project.plays)
     with rule_connection(db_path, now) as con:
         state = preview_state(con, project, now, propagation_delay)
-        sql.execute(con, "rules/preview_tables")
+        sql.run(con, "rules/preview_tables")
         runs, results = [], []
         for obs, is_pending in versions_to_run(state):
             run, output = run_version(con, obs, is_pending, rule_timeout)
@@ -50,7 +50,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
                 results.append((run, output))
         apply_changes(con, "preview", result_changes(con, results, PREVIEW_MATCH_TABLES),
                       tables=PREVIEW_MATCH_TABLES)
-        sql.execute(con, "rules/preview_matches")
+        sql.run(con, "rules/preview_matches")
         audience = _load_audience(con, target, rule_timeout) if target else None
         scopes, missing = scopes_in_force(state, runs, project)
         applying = _applying_rules(scopes, target)
@@ -109,7 +109,7 @@ def _load_audience(con: duckdb.DuckDBPyConnection, play: Play, budget: timedelta
                             "email column; an audience returns email [, event_at]")
     emails = pa.table({"email": table.column(names.index("email")).cast(pa.string())})
     with registered(con, audience_rows=emails):
-        sql.execute(con, "rules/preview_audience")
+        sql.run(con, "rules/preview_audience")
     return int(con.execute("select count(*) from preview_audience").fetchall()[0][0])
 
 

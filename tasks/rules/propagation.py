@@ -266,14 +266,14 @@ def save_observations(con: duckdb.DuckDBPyConnection, observations: list[Observa
     """Append new observations (a handful of rows: one per changed file)."""
     rules = [o for o in observations if o.kind == RULE_KIND]
     rulesets = [o for o in observations if o.kind == RULESET_KIND]
-    sql.execute_many(con, "rules/save_rule_versions", [{
+    sql.run_many(con, "rules/save_rule_versions", [{
         "rule": o.name, "seq": o.seq, "version": o.version, "path": o.path,
         "header": json.dumps(o.header), "sql": o.sql, "sql_line": o.sql_line, "level": o.level,
         "exclude_from_sequences": o.exclude_from_sequences,
         "remove_enrolled": o.remove_enrolled, "enabled": o.enabled, "is_deleted": o.is_deleted,
         "problem": o.problem, "first_seen": o.first_seen, "effective_from": o.effective_from,
     } for o in rules])
-    sql.execute_many(con, "rules/save_ruleset_versions", [{
+    sql.run_many(con, "rules/save_ruleset_versions", [{
         "ruleset": o.name, "is_default": o.is_default, "seq": o.seq, "version": o.version,
         "rules": list(o.rules), "colleague_reply": o.colleague_reply,
         "is_deleted": o.is_deleted, "first_seen": o.first_seen,

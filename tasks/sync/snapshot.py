@@ -306,20 +306,20 @@ def merge_object(
     typed = ", ".join(f"{typed_expr(c)} as {quote(c.name)}" for c in spec.columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:] + ['"_synced_at"'])
     with _MERGE_LOCK, transaction(con):
-        sql.execute(con, sql.query("sync/checked", staging=staged, reason=reason_expr(spec),
+        sql.run(con, sql.query("sync/checked", staging=staged, reason=reason_expr(spec),
                                    cursor=parse_expr(spec.cursor_column, "timestamp")))
         quarantined = sql.scalar(con, sql.query("sync/quarantine", id=idc, payload=payload),
                                  crm=spec.crm, object=spec.object, run_id=run_id,
                                  synced_at=synced_at)
-        sql.execute(con, sql.query("sync/clean", typed=typed, id=idc), synced_at=synced_at)
+        sql.run(con, sql.query("sync/clean", typed=typed, id=idc), synced_at=synced_at)
         deleted = sql.scalar(con, sql.query("sync/newly_deleted", raw=spec.raw_table, id=idc,
                                             tombstone=tomb))
         merged = sql.scalar(con, sql.query("sync/merge", raw=spec.raw_table, id=idc,
                                            updates=updates))
         for statement, params in extra:
-            sql.execute(con, statement, **params)
+            sql.run(con, statement, **params)
         watermark = sql.scalar(con, "sync/watermark", cap=watermark_cap, empty=empty_watermark)
-        sql.execute(con, "sync/sync_state", crm=spec.crm, object=spec.object,
+        sql.run(con, "sync/sync_state", crm=spec.crm, object=spec.object,
                     watermark=watermark, full_at=synced_at if full else None,
                     synced_at=synced_at, run_id=run_id)
         con.execute("drop table _checked; drop table _clean")

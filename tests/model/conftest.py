@@ -118,6 +118,6 @@ def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
 
     con = duckdb.connect()
     con.execute("create schema crm")
-    sql.execute(con, MACROS)
+    sql.run(con, MACROS)
     yield con
     con.close()

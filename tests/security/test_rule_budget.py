@@ -12,7 +12,7 @@ import pytest
 
 from tasks.core.config import load_config
 from tasks.core.errors import ConfigError, RuleFileError
-from tasks.plays import queue_plays
+from tasks.decide.plays import queue_plays
 from tasks.rules.evaluate import evaluate_rules
 from tasks.rules.explain import explain
 from tasks.rules.preview import preview

@@ -139,7 +139,7 @@ def write_metadata(con: duckdb.DuckDBPyConnection, metadata: dict[str, list[dict
                           ("first_name", pa.string()), ("last_name", pa.string())]),
     )
     with registered(con, option_rows=option_rows, owner_rows=owner_rows), transaction(con):
-        sql.execute(con, "sync/hubspot_metadata", objects=list(metadata))
+        sql.run(con, "sync/hubspot_metadata", objects=list(metadata))
 
 
 # ---- one object ------------------------------------------------------------------
@@ -309,7 +309,7 @@ def _association_table(obj: str) -> str:
 
 
 def _reset_association_staging(con: duckdb.DuckDBPyConnection, obj: str) -> None:
-    sql.execute(con, sql.query("sync/hubspot_association_staging",
+    sql.run(con, sql.query("sync/hubspot_association_staging",
                                associations=_association_table(obj)))
 
 

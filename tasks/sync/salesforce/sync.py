@@ -100,7 +100,7 @@ def write_picklists(con: duckdb.DuckDBPyConnection, described: dict[str, dict]) 
                           ("label", pa.string()), ("value", pa.string())]),
     )
     with registered(con, picklist_rows=rows), transaction(con):
-        sql.execute(con, "sync/salesforce_picklists", sobjects=list(described))
+        sql.run(con, "sync/salesforce_picklists", sobjects=list(described))
 
 
 # ---- one object ------------------------------------------------------------------

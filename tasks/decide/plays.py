@@ -3,7 +3,7 @@
 Each cycle the audience of every enabled crm_event and schedule play is run (read-only,
 like a rule) and new people are queued in ops.play_queue with `release_at` = event time
 + the play's delay (crm_event 20-30 min, default 30; schedule and manual: 0). The
-decision step (tasks/enrollments.py) takes the items due by the cycle's time as
+decision step (tasks/decide/decide.py) takes the items due by the cycle's time as
 requests and checks exclusions then, not when they were queued.
 """
 
@@ -18,9 +18,11 @@ import duckdb
 import pyarrow as pa
 
 from tasks.core.config import DEFAULT_RULE_TIMEOUT
+from tasks.db import sql
+from tasks.db.arrow import load_table
 from tasks.db.store import connect, transaction
-from tasks.enrollments import first_row, load_table, materialize, sql_text
 from tasks.rules.budget import BudgetExceeded, within_budget
+from tasks.rules.engine import rule_connection
 from tasks.rules.play_files import Play
 from tasks.rules.project import load_project
 
@@ -83,8 +85,6 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime,
     """Run each play's audience SQL the way rules run (read-only, external access off,
     `cycle_time()` = now, within the rule time budget); returns all rows and one problem
     line per play that failed (it queues nobody this cycle)."""
-    from tasks.rules.engine import rule_connection
-
     tables, problems = [], []
     if not plays:
         return AUDIENCE_SCHEMA.empty_table(), problems
@@ -111,7 +111,7 @@ def run_audiences(db_path: str | Path, plays: list[Play], now: datetime,
 
 
 def queue_plays(db_path: str | Path, project_dir: str | Path, now: datetime, *,
-                crm: str = "hubspot", only: list[str] | None = None,
+                sequencer: str = "hubspot", only: list[str] | None = None,
                 include_manual: bool = False,
                 rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT) -> QueueResult:
     """Run the audiences of the enabled plays and queue the new people (one transaction).
@@ -131,25 +131,21 @@ def queue_plays(db_path: str | Path, project_dir: str | Path, now: datetime, *,
     with connect(db_path) as con, transaction(con):
         load_table(con, "d_plays", plays_table(loaded), PLAYS_SCHEMA)
         load_table(con, "d_audience", audience, AUDIENCE_SCHEMA)
-        materialize(con, "d_queue", "queue", now=now, crm=crm)
-        con.execute("insert into ops.play_queue by name select * from d_queue "
-                    "on conflict do nothing")
-        result.queued = dict(con.execute(
-            "select play, count(*) from d_queue group by all order by all").fetchall())
-        result.audience = dict(con.execute(
-            "select play, count(distinct email) from d_audience group by all order by all"
-        ).fetchall())
-        result.problems += unknown_sequences(con, runnable, crm)
+        sql.materialize(con, "d_queue", "decide/queue", now=now, sequencer=sequencer)
+        sql.run(con, "decide/play_queue")
+        counts = sql.fetch(con, "decide/queued_counts")
+        result.queued = {play: n for what, play, n in counts if what == "queued"}
+        result.audience = {play: n for what, play, n in counts if what == "audience"}
+        result.problems += unknown_sequences(con, runnable, sequencer)
         result.closed = close_orphans(con, loaded, now)
     return result
 
 
-def unknown_sequences(con: duckdb.DuckDBPyConnection, plays: list[Play], crm: str) -> list[str]:
+def unknown_sequences(con: duckdb.DuckDBPyConnection, plays: list[Play],
+                      sequencer: str) -> list[str]:
     """A line per play whose sequence the sequencer does not have (nobody queued)."""
-    known = {r[0] for r in con.execute(
-        "select sequence_id from ops.sequences where crm = ? union "
-        "select name from ops.sequences where crm = ?", [crm, crm]).fetchall()}
-    return [f"{p.display}: sequence '{p.sequence}' is not at the {crm} sequencer; fix "
+    known = {r[0] for r in sql.fetch(con, "decide/known_sequence_keys", sequencer=sequencer)}
+    return [f"{p.display}: sequence '{p.sequence}' is not at the {sequencer} sequencer; fix "
             "`sequence:` (id or name); nobody queued" for p in plays if p.sequence not in known]
 
 
@@ -157,27 +153,15 @@ def close_orphans(con: duckdb.DuckDBPyConnection, plays: list[Play], now: dateti
     """Queued items of a play now disabled or removed are skipped, never released later
     for an old event. Items of a broken play file keep waiting (fail closed)."""
     live = [p.name for p in plays if p.enabled]
-    row = first_row(con.execute(
-        """
-        update ops.play_queue set status = 'skipped',
-            reason = 'the play was disabled or removed before release'
-        where status = 'queued' and not list_contains(?, play)
-        """,
-        [live],
-    ))
-    return int(row[0]) if row else 0
+    return int(sql.scalar(con, "decide/close_orphans", live=live) or 0)
 
 
 def due_requests(con: duckdb.DuckDBPyConnection, plays: list[Play], now: datetime,
-                 crm: str) -> tuple[pa.Table, list[str]]:
+                 sequencer: str) -> tuple[pa.Table, list[str]]:
     """The play items released by `now`, as enrollment requests (REQUEST_SCHEMA)."""
     load_table(con, "d_plays", plays_table(plays), PLAYS_SCHEMA)
-    table = con.sql(sql_text("released"), params={"now": now, "crm": crm}).to_arrow_table()
-    waiting = con.execute(
-        """select q.play, count(*) from ops.play_queue q join d_plays p on p.name = q.play
-           where q.status = 'queued' and q.release_at <= ? and not p.runnable group by all""",
-        [now],
-    ).fetchall()
+    table = sql.arrow(con, "decide/released", now=now, sequencer=sequencer)
+    waiting = sql.fetch(con, "decide/waiting_items", now=now)
     warnings = [f"play {name}: {n} released item(s) wait until its file is fixed (see lint)"
                 for name, n in waiting]
     return table, warnings

@@ -1,4 +1,5 @@
-"""Manual actions: enroll, unenroll (one person, or everyone a CSV names), recover.
+"""Manual actions: enroll, unenroll (one person, or everyone a CSV names); recover is
+tasks/decide/recover.py.
 
 They are the cycle's own code: a manual enrollment is a request decided by the same SQL
 (exclusions apply, no override), a manual unenroll writes the same outbox rows and
@@ -18,24 +19,20 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from tasks import enrollments
 from tasks.core.config import Config
 from tasks.core.errors import SeqguardError, SequencerRejected
+from tasks.db import sql
+from tasks.db.arrow import load_table
 from tasks.db.store import connect, transaction
-from tasks.enrollments import (
-    REQUEST_SCHEMA,
-    first_row,
-    latest_evaluated_run,
-    load_table,
-    materialize,
-    rows,
-    run_sql,
-    scalar,
-)
+from tasks.decide import decide
+from tasks.decide.decide import latest_evaluated_run
+from tasks.decide.requests import request_table
+from tasks.outbox import post_pending
 
 CSV_COLUMNS = {"email": "email", "company_domain": "company_domain", "domain": "company_domain"}
 MAX_LISTED = 20  # bad rows named in one error line
 NO_RUN = ""  # a run id no rule results have: empty matches and scopes
+PEOPLE_SCHEMA = pa.schema([("email", pa.string())])  # d_people: whom an unenroll concerns
 
 
 class ManualActionError(SeqguardError):
@@ -55,19 +52,6 @@ class ManualResult:
     messages: list[str] = field(default_factory=list)
 
 
-@dataclass
-class RecoverPlan:
-    """recover's plan: one row per person and sequence the rule removed, with status
-    ready | still_matches | already_enrolled | blocked, and `applied` once posted."""
-
-    rule: str
-    since: datetime
-    action_id: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    applied: bool = False
-    messages: list[str] = field(default_factory=list)
-
-
 def user_actor(name: str | None = None) -> str:
     """`user:<name>` from --actor, else $USER."""
     return f"user:{name or os.environ.get('USER') or 'unknown'}"
@@ -83,23 +67,16 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-# --- lookups -----------------------------------------------------------------------------
-
-def resolve_sequence(con: duckdb.DuckDBPyConnection, crm: str, sequence: str) -> str:
+def resolve_sequence(con: duckdb.DuckDBPyConnection, sequencer: str, sequence: str) -> str:
     """The sequencer's id of a sequence given by id or name; unknown -> ManualActionError
     listing the known ones."""
-    found = first_row(con.execute(
-        "select sequence_id from ops.sequences where crm = ? and (sequence_id = ? or name = ?) "
-        "order by sequence_id = ? desc, sequence_id limit 1",
-        [crm, sequence, sequence, sequence],
-    ))
+    found = sql.scalar(con, "decide/resolve_sequence", sequencer=sequencer, sequence=sequence)
     if found:
-        return str(found[0])
-    known = [f"{r[1]} ({r[0]})" for r in con.execute(
-        "select sequence_id, name from ops.sequences where crm = ? order by name limit 10", [crm]
-    ).fetchall()]
+        return str(found)
+    known = [f"{r[1]} ({r[0]})" for r in sql.fetch(con, "decide/known_sequences",
+                                                    sequencer=sequencer)]
     raise ManualActionError(
-        f"unknown sequence '{sequence}' at the {crm} sequencer; use an id or name it has"
+        f"unknown sequence '{sequence}' at the {sequencer} sequencer; use an id or name it has"
         + (f": {', '.join(known)}" if known else " (none read yet: run `seqguard cycle` first)")
     )
 
@@ -107,13 +84,17 @@ def resolve_sequence(con: duckdb.DuckDBPyConnection, crm: str, sequence: str) ->
 def check_person(con: duckdb.DuckDBPyConnection, email: str, *, enrolled_ok: bool) -> None:
     """Unknown email -> ManualActionError. An unenroll also accepts someone only the
     sequencer knows (`enrolled_ok`)."""
-    known = scalar(con, "select count(*) from crm.people where email = ?", [email])
+    known = _count(con, "select count(*) from crm.people where email = ?", email)
     if not known and enrolled_ok:
-        known = scalar(con, "select count(*) from ops.enrollments where email = ?", [email])
+        known = _count(con, "select count(*) from ops.enrollments where email = ?", email)
     if not known:
         raise ManualActionError(
             f"unknown email {email}: not in the CRMs" + (" or any sequence" if enrolled_ok else "")
             + "; check the spelling, or run `seqguard cycle` to sync new contacts")
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str, value: str) -> int:
+    return int(con.execute(query, [value]).fetchall()[0][0])
 
 
 def decision_run(con: duckdb.DuckDBPyConnection) -> str:
@@ -124,16 +105,6 @@ def decision_run(con: duckdb.DuckDBPyConnection) -> str:
         raise EnrollmentBlocked("no rules have been evaluated on this database yet, so "
                                 "nobody can be checked; run `seqguard cycle` first")
     return run
-
-
-# --- enroll ------------------------------------------------------------------------------
-
-def request_table(requests: list[dict[str, Any]]) -> pa.Table:
-    """A few requests (manual or recover) as REQUEST_SCHEMA rows."""
-    return pa.Table.from_pylist(
-        [{**{name: None for name in REQUEST_SCHEMA.names}, **r} for r in requests],
-        schema=REQUEST_SCHEMA,
-    )
 
 
 def blocked_message(email: str, sequence: str, outcome: dict[str, Any],
@@ -150,7 +121,7 @@ def blocked_message(email: str, sequence: str, outcome: dict[str, Any],
     return f"{email} cannot be enrolled in '{sequence}': {outcome['reason']}{hint}"
 
 
-def enroll(db_path: str | Path, email: str, sequence: str, *, now: datetime, crm: str,
+def enroll(db_path: str | Path, email: str, sequence: str, *, now: datetime, sequencer: str,
            actor: str, config: Config | None = None, reenroll: bool = False,
            post: bool = True) -> ManualResult:
     """Enroll one person by hand: decided like a play item (rules, one open sequence,
@@ -160,53 +131,49 @@ def enroll(db_path: str | Path, email: str, sequence: str, *, now: datetime, crm
     email = normalize_email(email)
     run_id = action_id("enroll", actor, now)
     with connect(db_path) as con:
-        sequence_id = resolve_sequence(con, crm, sequence)
+        sequence_id = resolve_sequence(con, sequencer, sequence)
         check_person(con, email, enrolled_ok=False)
         match_run = decision_run(con)
         request = request_table([{
             "request_id": 1, "source": "manual", "email": email, "sequence_id": sequence_id,
-            "crm": crm, "sender": "owner", "allow_reenrollment": reenroll, "rank_at": now,
+            "crm": sequencer, "sender": "owner", "allow_reenrollment": reenroll, "rank_at": now,
             "actor": actor, "note": f"manual enroll by {actor.removeprefix('user:')}",
         }])
-        enrollments.decide_on(con, run_id, now, request, match_run=match_run, crm=crm,
-                              with_unenrolls=False)
-        outcome = enrollments.outcomes_of(con)[0]
-        exclusions = enrollments.exclusions_of(con)
+        decide.decide_on(con, run_id, now, request, match_run=match_run, sequencer=sequencer,
+                         with_unenrolls=False)
+        outcome = decide.outcomes_of(con)[0]
+        exclusions = decide.exclusions_of(con)
     if outcome["outcome"] != "enroll":
         raise EnrollmentBlocked(blocked_message(email, sequence, outcome, exclusions))
     result = ManualResult(action_id=run_id)
     return finish(db_path, result, config, now, post)
 
 
-# --- unenroll ----------------------------------------------------------------------------
-
 def write_unenrolls(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, *,
-                    crm: str, sequence_id: str | None, actor: str, reason: str) -> tuple[int, int]:
-    """Unenroll every open enrollment of the people in temp table d_targets (one
+                    sequencer: str, sequence_id: str | None, actor: str,
+                    reason: str) -> tuple[int, int]:
+    """Unenroll every open enrollment of the people in temp table d_people (one
     transaction, the cycle's writers); returns (unenrolls written, pending enrollments
     cancelled)."""
     with transaction(con):
         # no requests and no rule results: the decision tables exist but are empty
-        enrollments.prepare(con, NO_RUN, request_table([]), crm)
-        enrollments.compute(con, with_unenrolls=False)
-        materialize(con, "d_unenroll", "manual_unenroll", crm=crm, sequence_id=sequence_id,
-                    actor=actor, reason=reason)
-        cancelled = first_row(run_sql(con, "manual_cancel", crm=crm, sequence_id=sequence_id,
-                                      reason=reason))[0]
-        written = enrollments.record(con, run_id, now, dry_run=False)
+        decide.prepare(con, NO_RUN, request_table([]), sequencer)
+        decide.compute(con, with_unenrolls=False)
+        sql.materialize(con, "d_unenroll", "decide/manual_unenroll", sequencer=sequencer,
+                        sequence_id=sequence_id, actor=actor, reason=reason)
+        cancelled = sql.scalar(con, "decide/manual_cancel", sequencer=sequencer,
+                               sequence_id=sequence_id, reason=reason)
+        written = decide.record(con, run_id, now, dry_run=False)
     return written, int(cancelled)
 
 
-def on_their_way(con: duckdb.DuckDBPyConnection, crm: str, sequence_id: str | None) -> int:
-    """Unenrolls of the people in d_targets already in the outbox, not yet confirmed."""
-    return int(scalar(
-        con, """select count(*) from ops.outbox where crm = ? and kind = 'unenroll'
-                and status in ('pending', 'held', 'sent') and (? is null or sequence_id = ?)
-                and email in (select email from d_targets)""",
-        [crm, sequence_id, sequence_id]))
+def on_their_way(con: duckdb.DuckDBPyConnection, sequencer: str, sequence_id: str | None) -> int:
+    """Unenrolls of the people in d_people already in the outbox, not yet confirmed."""
+    return int(sql.scalar(con, "decide/on_their_way", sequencer=sequencer,
+                          sequence_id=sequence_id))
 
 
-def nothing_done(con: duckdb.DuckDBPyConnection, result: ManualResult, crm: str,
+def nothing_done(con: duckdb.DuckDBPyConnection, result: ManualResult, sequencer: str,
                  sequence_id: str | None, written: int, cancelled: int, nobody: str) -> None:
     """Explain an unenroll that changed nothing: on its way already (fine), or nobody
     enrolled (ManualActionError)."""
@@ -214,14 +181,14 @@ def nothing_done(con: duckdb.DuckDBPyConnection, result: ManualResult, crm: str,
         result.messages.append(f"{cancelled} enrollment(s) not yet posted were cancelled")
     if written or cancelled:
         return
-    waiting = on_their_way(con, crm, sequence_id)
+    waiting = on_their_way(con, sequencer, sequence_id)
     if not waiting:
         raise ManualActionError(nobody)
     result.messages.append(f"{waiting} unenroll(s) already on their way; nothing new written")
 
 
 def unenroll(db_path: str | Path, email: str, sequence: str | None = None, *, now: datetime,
-             crm: str, actor: str, config: Config | None = None,
+             sequencer: str, actor: str, config: Config | None = None,
              post: bool = True) -> ManualResult:
     """Unenroll one person from one sequence or all (final: only a new enrollment brings
     them back), recorded with the actor, then posted."""
@@ -230,14 +197,13 @@ def unenroll(db_path: str | Path, email: str, sequence: str | None = None, *, no
     reason = f"manual unenroll by {actor.removeprefix('user:')}"
     result = ManualResult(action_id=run_id)
     with connect(db_path) as con:
-        sequence_id = resolve_sequence(con, crm, sequence) if sequence else None
+        sequence_id = resolve_sequence(con, sequencer, sequence) if sequence else None
         check_person(con, email, enrolled_ok=True)
-        load_table(con, "d_targets", pa.table({"email": [email]}), pa.schema([("email",
-                                                                               pa.string())]))
-        written, cancelled = write_unenrolls(con, run_id, now, crm=crm, sequence_id=sequence_id,
-                                             actor=actor, reason=reason)
+        load_table(con, "d_people", pa.table({"email": [email]}), PEOPLE_SCHEMA)
+        written, cancelled = write_unenrolls(con, run_id, now, sequencer=sequencer,
+                                             sequence_id=sequence_id, actor=actor, reason=reason)
         where = f"'{sequence}'" if sequence else "any sequence"
-        nothing_done(con, result, crm, sequence_id, written, cancelled,
+        nothing_done(con, result, sequencer, sequence_id, written, cancelled,
                      f"{email} is not enrolled in {where}; nothing to unenroll")
     return finish(db_path, result, config, now, post)
 
@@ -298,7 +264,7 @@ def nonblank_lines(path: Path) -> list[int]:
 
 
 def unenroll_csv(db_path: str | Path, csv_path: str | Path, sequence: str, *, now: datetime,
-                 crm: str, actor: str, config: Config | None = None,
+                 sequencer: str, actor: str, config: Config | None = None,
                  skip_bad_rows: bool = False, post: bool = True) -> ManualResult:
     """Unenroll from one sequence everyone a CSV names: emails, and everyone at the
     companies its company_domain column names (any of their domains or aliases).
@@ -311,9 +277,9 @@ def unenroll_csv(db_path: str | Path, csv_path: str | Path, sequence: str, *, no
     table, malformed = read_csv_rows(path)
     result = ManualResult(action_id=run_id)
     with connect(db_path) as con:
-        sequence_id = resolve_sequence(con, crm, sequence)
+        sequence_id = resolve_sequence(con, sequencer, sequence)
         load_table(con, "d_csv", table, table.schema)
-        materialize(con, "d_csv_rows", "csv_rows")
+        sql.materialize(con, "d_csv_rows", "decide/csv_rows")
         bad = [f"line {line or '?'}: {problem}" for line, problem in sorted(con.execute(
             "select line, problem from d_csv_rows where problem is not null"
         ).fetchall() + malformed)]
@@ -321,10 +287,10 @@ def unenroll_csv(db_path: str | Path, csv_path: str | Path, sequence: str, *, no
             raise ManualActionError(bad_rows_message(path, bad, applied=False))
         if bad:
             result.messages.append(bad_rows_message(path, bad, applied=True))
-        materialize(con, "d_targets", "csv_targets")
-        written, cancelled = write_unenrolls(con, run_id, now, crm=crm, sequence_id=sequence_id,
-                                             actor=actor, reason=reason)
-        nothing_done(con, result, crm, sequence_id, written, cancelled,
+        sql.materialize(con, "d_people", "decide/csv_people")
+        written, cancelled = write_unenrolls(con, run_id, now, sequencer=sequencer,
+                                             sequence_id=sequence_id, actor=actor, reason=reason)
+        nothing_done(con, result, sequencer, sequence_id, written, cancelled,
                      f"{path}: nobody it names is enrolled in '{sequence}'; nothing to unenroll")
     return finish(db_path, result, config, now, post)
 
@@ -338,90 +304,6 @@ def bad_rows_message(path: Path, bad: list[str], *, applied: bool) -> str:
             "to apply the good rows only")
 
 
-# --- recover -----------------------------------------------------------------------------
-
-def recover(db_path: str | Path, rule: str, since: datetime, *, now: datetime, crm: str,
-            actor: str, config: Config | None = None, apply: bool = False,
-            post: bool = True) -> RecoverPlan:
-    """Plan (and with `apply`, make) the re-enrollment of everyone `rule` removed since
-    `since`, at the step after their last completed one, where the rule no longer
-    matches them and nothing else blocks (other rules, one open sequence, unsubscribed).
-    On HubSpot, whose API cannot start mid-sequence, they restart at step 1; each row's
-    `note` says so.
-    """
-    run_id = action_id("recover", actor, now)
-    plan = RecoverPlan(rule=rule, since=since, action_id=run_id)
-    with connect(db_path) as con:
-        match_run = decision_run(con)
-        materialize(con, "d_matches", "matches", run_id=match_run)
-        plan.rows = recover_rows(con, rule, since, now, crm)
-        note_restarts(plan.rows, crm)
-        if not plan.rows:
-            known = scalar(con, "select count(*) from ops.enrollment_events where rule = ?",
-                           [rule])
-            hint = "" if known else f" (no removal by rule '{rule}' ever: check the name)"
-            plan.messages.append(f"rule {rule} removed nobody since {since.isoformat()}{hint}")
-            return plan
-        ready = [r for r in plan.rows if r["status"] == "ready"]
-        requests = request_table([{
-            "request_id": i, "source": "recover", "email": r["email"],
-            "sequence_id": r["sequence_id"], "crm": crm, "sender": "owner",
-            "allow_reenrollment": True, "rank_at": r["removed_at"], "start_step": r["start_step"],
-            "actor": actor, "request_rule": rule,
-            "note": f"recover: {rule} removed them {r['removed_at']:%Y-%m-%d %H:%M}",
-        } for i, r in enumerate(ready, start=1)])
-        if apply and ready:
-            enrollments.decide_on(con, run_id, now, requests, match_run=match_run, crm=crm,
-                                  with_unenrolls=False)
-        else:
-            # a plan only fills temp tables: nothing is written
-            enrollments.prepare(con, match_run, requests, crm)
-            enrollments.compute(con, with_unenrolls=False)
-        mark_blocked(ready, enrollments.outcomes_of(con), enrollments.exclusions_of(con))
-    if apply and any(r["status"] == "ready" for r in plan.rows):
-        plan.applied = True
-        finish(db_path, ManualResult(action_id=run_id), config, now, post)
-    return plan
-
-
-def recover_rows(con: duckdb.DuckDBPyConnection, rule: str, since: datetime, now: datetime,
-                 crm: str) -> list[dict[str, Any]]:
-    """recover.sql's plan rows for one rule and time."""
-    cursor = run_sql(con, "recover", rule=rule, since=since, now=now, crm=crm)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def note_restarts(plan_rows: list[dict[str, Any]], crm: str) -> None:
-    """Give each plan row the step the sequencer will really start at (`starts_at_step`)
-    and, on HubSpot, a `note` saying why it is step 1: HubSpot reports no step (the one
-    they had reached is unknown) and its enrollment API cannot start mid-sequence, so the
-    plan must not promise step N there."""
-    from tasks.sequencers.hubspot import restart_note
-
-    for row in plan_rows:
-        row["note"] = (restart_note(row["start_step"], recovering=True)
-                       if crm == "hubspot" else None)
-        row["starts_at_step"] = 1 if row["note"] else row["start_step"]
-        if crm == "hubspot":
-            row["completed"] = None  # HubSpot reports no step: how far they got is unknown
-
-
-def mark_blocked(ready: list[dict[str, Any]], outcomes: list[dict[str, Any]],
-                 exclusions: list[dict[str, Any]]) -> None:
-    """Give each ready row the enroll decision's verdict: still ready, or blocked and why."""
-    by_request = {o["request_id"]: o for o in outcomes}
-    for i, row in enumerate(ready, start=1):
-        outcome = by_request.get(i)
-        if outcome is None or outcome["outcome"] == "enroll":
-            continue
-        rules = [f"{x['rule']} ({x['scope']})" for x in exclusions if x["request_id"] == i]
-        row["status"] = "blocked"
-        row["blocked_by"] = ", ".join(rules) if rules else outcome["reason"]
-
-
-# --- posting -----------------------------------------------------------------------------
-
 def finish(db_path: str | Path, result: ManualResult, config: Config | None, now: datetime,
            post: bool) -> ManualResult:
     """Post the action's outbox rows with the cycle's poster, then report each row; a
@@ -430,14 +312,9 @@ def finish(db_path: str | Path, result: ManualResult, config: Config | None, now
         if config is None:
             raise ManualActionError("no sequencer configured to post to; pass --sandbox URL "
                                     "or create seqguard.yml")
-        from tasks.outbox import post_pending
-
         post_pending(db_path, config, now, run_id=result.action_id)
     with connect(db_path) as con:
-        result.changes = rows(
-            con, "select change_id, kind, email, sequence_id, status, error, start_step "
-                 "from ops.outbox where run_id = ? order by email, sequence_id",
-            [result.action_id])
+        result.changes = sql.dicts(con, "decide/action_changes", action_id=result.action_id)
     rejected = [c for c in result.changes if c["status"] in ("rejected", "failed")
                 and not (c["error"] or "").startswith("cancelled")]
     if post and rejected:

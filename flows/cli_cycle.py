@@ -98,9 +98,9 @@ def run_cycle(args: argparse.Namespace) -> int:
 
 def decide_held(args: argparse.Namespace) -> int:
     """`--approve RUN` posts a held run's unenrolls; `--reject RUN` cancels them."""
-    from tasks.approval import apply_decision
     from tasks.decide.manual import user_actor
-    from tasks.outbox import post_pending
+    from tasks.post.approval import apply_decision
+    from tasks.post.poster import post_pending
 
     run_id = args.approve or args.reject
     outcome = apply_decision(args.db, run_id, bool(args.approve), user_actor())

@@ -160,7 +160,7 @@ def build_model(target: Target) -> dict:
       retry_condition_fn=recoverable)
 def read_enrollments(target: Target, run: Run) -> dict:
     """Refresh ops.enrollments from the sequencer; confirm unenrolls now visible."""
-    from tasks.outbox import read_enrollments as read
+    from tasks.post.reads import read_enrollments as read
 
     return as_dict(read(target.db, target.config(), run.now))
 
@@ -214,7 +214,7 @@ def decide_changes(target: Target, run: Run) -> dict:
 @task(name="check-breaker")
 def check_breaker(target: Target, run: Run) -> dict:
     """Hold the run's unenrolls when they pass the threshold (they wait for approval)."""
-    from tasks import breaker
+    from tasks.post import breaker
 
     verdict = breaker.check(target.db, run.run_id, target.config())
     if verdict.tripped:
@@ -226,7 +226,7 @@ def check_breaker(target: Target, run: Run) -> dict:
       retry_condition_fn=recoverable)
 def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -> dict:
     """Send pending outbox rows exactly once through the sequencer adapter."""
-    from tasks.outbox import post_pending
+    from tasks.post.poster import post_pending
 
     if run.dry_run:
         return {"skipped": "dry run"}
@@ -244,7 +244,7 @@ def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -
 @task(name="await-approval")
 def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
     """Pause for a person's decision on held unenrolls, or leave them held for the CLI."""
-    from tasks import approval
+    from tasks.post import approval
 
     return approval.decide_held_run(target.db, run.run_id, verdict, wait)
 

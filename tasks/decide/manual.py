@@ -27,7 +27,7 @@ from tasks.db.store import connect, transaction
 from tasks.decide import decide
 from tasks.decide.decide import latest_evaluated_run
 from tasks.decide.requests import request_table
-from tasks.outbox import post_pending
+from tasks.post.poster import post_pending
 
 CSV_COLUMNS = {"email": "email", "company_domain": "company_domain", "domain": "company_domain"}
 MAX_LISTED = 20  # bad rows named in one error line

@@ -16,7 +16,7 @@ from tasks.db.store import connect
 from tasks.decide import decide
 from tasks.decide.manual import ManualResult, action_id, decision_run, finish
 from tasks.decide.requests import request_table
-from tasks.sequencers.hubspot import restart_note
+from tasks.post.sequencers.hubspot import restart_note
 
 
 @dataclass

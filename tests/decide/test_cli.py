@@ -16,7 +16,7 @@ from flows.cli import common_options, sandbox_options
 from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
 from tasks.core.errors import SeqguardError
-from tasks.outbox import read_enrollments
+from tasks.post.reads import read_enrollments
 from tasks.rules.evaluate import evaluate_rules
 from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World

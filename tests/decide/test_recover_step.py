@@ -16,7 +16,8 @@ import pytest
 from sandbox.client import SandboxClient
 from tasks.core.config import Config, sandbox_config
 from tasks.decide import decide, manual, recover
-from tasks.outbox import post_pending, read_enrollments
+from tasks.post.poster import post_pending
+from tasks.post.reads import read_enrollments
 from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World
 from tests.decide.test_cli import run

@@ -16,9 +16,9 @@ import pyarrow as pa
 from sandbox.client import SandboxClient
 from tasks.core.config import Config
 from tasks.db.store import connect
-from tasks.outbox import ReadResult, read_enrollments
-from tasks.sequencers.hubspot import HubSpotSequencer
-from tasks.sequencers.salesforce import SalesforceSequencer
+from tasks.post.reads import ReadResult, read_enrollments
+from tasks.post.sequencers.hubspot import HubSpotSequencer
+from tasks.post.sequencers.salesforce import SalesforceSequencer
 from tasks.sync.hubspot.sync import sync_hubspot
 from tasks.sync.limiter import RateLimiter
 

@@ -32,7 +32,8 @@ from post_support import (
 
 from sandbox.client import SandboxClient
 from tasks.core.config import Config
-from tasks.outbox import post_pending, read_enrollments
+from tasks.post.poster import post_pending
+from tasks.post.reads import read_enrollments
 
 ROOT = Path(__file__).resolve().parents[2]
 ENROLL_PATH = "/automation/v4/sequences/enrollments"

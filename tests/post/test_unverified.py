@@ -10,8 +10,8 @@ from pathlib import Path
 from post_support import NOW, SEQUENCES, statuses, unenroll_writes
 
 from sandbox.client import SandboxClient
-from tasks.outbox import ReadResult
 from tasks.pipeline import run_cycle
+from tasks.post.reads import ReadResult
 from tasks.report import render_markdown
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"

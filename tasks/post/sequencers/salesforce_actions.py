@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tasks.sequencers.salesforce_steps import CadenceSteps
+from tasks.post.sequencers.salesforce_steps import CadenceSteps
 
 ACTIONS = {
     "enroll": "assignTargetToSalesCadence",

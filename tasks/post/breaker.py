@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.core.config import Config
+from tasks.db import sql
 from tasks.db.store import connect, transaction
 
 TOP_RULES = 5
@@ -45,21 +46,10 @@ class BreakerVerdict:
 def check(db_path: str | Path, run_id: str, config: Config) -> BreakerVerdict:
     """The verdict for a run's unenrolls (its pending or held outbox rows)."""
     with connect(db_path) as con:
-        unenrolls = con.execute(
-            """select count(distinct lower(email)) from ops.outbox
-               where run_id = ? and kind = 'unenroll' and status in ('pending', 'held')""",
-            [run_id]).fetchone()[0]
-        open_enrollments = con.execute(
-            "select count(*) from ops.enrollments where state in ('active', 'paused')"
-        ).fetchone()[0]
-        top = con.execute(
-            """select coalesce(rule, '(manual)') as rule, count(distinct lower(email)) as people
-               from ops.outbox
-               where run_id = ? and kind = 'unenroll' and status in ('pending', 'held')
-               group by all order by people desc, rule limit ?""",
-            [run_id, TOP_RULES]).fetchall()
+        unenrolls, open_enrollments, top = sql.fetch(con, "post/breaker_counts", run_id=run_id,
+                                                     top=TOP_RULES)[0]
     return verdict(run_id, int(unenrolls), int(open_enrollments), config,
-                   [(r, int(n)) for r, n in top])
+                   [(r["rule"], int(r["people"])) for r in top])
 
 
 def verdict(run_id: str, unenrolls: int, open_enrollments: int, config: Config,
@@ -114,8 +104,6 @@ def cancel(db_path: str | Path, run_id: str, actor: str) -> int:
 def _move(db_path: str | Path, run_id: str, from_status: str, to_status: str,
           error: str | None) -> int:
     with connect(db_path) as con, transaction(con):
-        moved = con.execute(
-            """update ops.outbox set status = ?, error = coalesce(?, error)
-               where run_id = ? and status = ? returning change_id""",
-            [to_status, error, run_id, from_status]).fetchall()
+        moved = sql.fetch(con, "post/move_run", run_id=run_id, from_status=from_status,
+                          to_status=to_status, error=error)
     return len(moved)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -20,6 +21,7 @@ import pyarrow as pa
 import requests
 
 from tasks.core.errors import ConfigError, SyncError
+from tasks.sync.limiter import RateLimiter, limited_session
 
 # a change to post: one outbox row, with the CRM record it concerns
 CHANGE_SCHEMA = pa.schema([
@@ -156,7 +158,47 @@ def empty_enrollments() -> pa.Table:
     return ENROLLMENT_SCHEMA.empty_table()
 
 
-# ---- HTTP with the shared limiter ------------------------------------------------------
+class Http:
+    """The HTTP side of an adapter: one session per thread (requests.Session is not
+    documented as thread-safe) bound to the CRM's limiter with no retries of its own
+    (`send` decides what may be resent: writes with an unknown outcome are not, until the
+    state has been read), and a count of the calls made."""
+
+    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None, token: str,
+                 is_rate_limited: Callable[[requests.Response], bool],
+                 timeout: float | tuple[float, float]) -> None:
+        self.crm = crm
+        self.limiter = limiter
+        self.is_rate_limited = is_rate_limited
+        self.timeout = timeout
+        self.requests_made = 0
+        self._ca_cert = ca_cert
+        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """This thread's session (made on first use)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = limited_session(self.limiter, self._ca_cert, retries=0)
+            session.headers.update(self._auth)
+            self._local.session = session
+        return session
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_made += 1
+
+    def call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
+             params: dict[str, Any] | None = None) -> requests.Response:
+        """One API call (see `send`)."""
+        return send(self.session(), method, url, limiter=self.limiter, crm=self.crm,
+                    is_rate_limited=self.is_rate_limited, idempotent=idempotent,
+                    count=self._count, json_body=json_body, params=params,
+                    timeout=self.timeout)
+
+
 
 def send(
     session: requests.Session,

@@ -28,16 +28,16 @@ import requests
 from tasks.core.clock import parse_iso
 from tasks.core.config import SalesforceConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.sequencers.base import (
+from tasks.post.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
+    Http,
     OutcomeUnknown,
     RateLimitExhausted,
     results,
     same_outcome,
-    send,
 )
-from tasks.sequencers.salesforce_actions import (
+from tasks.post.sequencers.salesforce_actions import (
     ACTIONS,
     ERROR_CHARS,
     REMOVED,
@@ -48,8 +48,8 @@ from tasks.sequencers.salesforce_actions import (
     remove_input,
     state_input,
 )
-from tasks.sequencers.salesforce_steps import STEP_FIELDS, STEP_WHERE, CadenceSteps
-from tasks.sync.limiter import RateLimiter, configured_limiter, limited_session
+from tasks.post.sequencers.salesforce_steps import STEP_FIELDS, STEP_WHERE, CadenceSteps
+from tasks.sync.limiter import RateLimiter, configured_limiter
 from tasks.sync.salesforce import settings as sync_settings
 from tasks.sync.salesforce.soql import datetime_literal, string_literal
 
@@ -87,38 +87,26 @@ class SalesforceSequencer:
         session_id = config.session.resolve(SESSION_SETTING)
         self.base = f"{config.url.rstrip('/')}/services/data/v{config.api_version}/"
         self.root = config.url.rstrip("/")
-        self.limiter = limiter or configured_limiter(
-            "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S)
-        self._ca_cert = config.ca_cert
-        self._auth = {"Authorization": f"Bearer {session_id}", "Accept": "application/json"}
-        self._local = threading.local()
+        self.http = Http("Salesforce", limiter or configured_limiter(
+            "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
+            config.ca_cert, session_id, _rate_limited, TIMEOUT)
         self._lock = threading.Lock()
         self._users: dict[str, str | None] = {}
         self._steps = CadenceSteps()
         self._stepped: set[str] = set()   # cadences whose steps are in self._steps
-        self.requests_made = 0
 
-    # ---- plumbing ----
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = limited_session(self.limiter, self._ca_cert, retries=0)
-            session.headers.update(self._auth)
-            self._local.session = session
-        return session
-
-    def _count(self) -> None:
-        with self._lock:
-            self.requests_made += 1
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.http.limiter
 
     def _call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
               params: dict[str, Any] | None = None) -> requests.Response:
-        return send(
-            self._session(), method, url, limiter=self.limiter, crm="Salesforce",
-            is_rate_limited=_rate_limited, idempotent=idempotent, count=self._count,
-            json_body=json_body, params=params, timeout=TIMEOUT,
-        )
+        return self.http.call(method, url, idempotent=idempotent, json_body=json_body,
+                              params=params)
 
     def query(self, soql: str) -> Iterator[dict[str, Any]]:
         """Every record a SOQL query returns, following nextRecordsUrl."""

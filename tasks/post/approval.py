@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefect.input import RunInput
 
-from tasks import breaker
+from tasks.post import breaker
 
 APPROVAL_TIMEOUT = timedelta(hours=4)
 

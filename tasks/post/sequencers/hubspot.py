@@ -42,17 +42,17 @@ import requests
 from tasks.core.clock import parse_iso, utcnow
 from tasks.core.config import HubSpotConfig
 from tasks.core.errors import ConfigError
-from tasks.sequencers.base import (
+from tasks.post.sequencers.base import (
     ENROLLMENT_SCHEMA,
     SEQUENCE_SCHEMA,
+    Http,
     OutcomeUnknown,
     RateLimitExhausted,
     results,
     same_outcome,
-    send,
 )
 from tasks.sync.hubspot import settings as sync_settings
-from tasks.sync.limiter import RateLimiter, configured_limiter, limited_session
+from tasks.sync.limiter import RateLimiter, configured_limiter
 
 TOKEN_SETTING = "crms.hubspot.token"
 SEQUENCES_PATH = "/automation/v4/sequences"
@@ -93,43 +93,27 @@ class HubSpotSequencer:
         token = config.token.resolve(TOKEN_SETTING)
         self.base = config.url.rstrip("/")
         self.user_id = config.user_id
-        self.limiter = limiter or configured_limiter(
-            "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S)
-        self._ca_cert = config.ca_cert
-        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._local = threading.local()
-        self._count_lock = threading.Lock()
+        self.http = Http("HubSpot", limiter or configured_limiter(
+            "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
+            config.ca_cert, token, self._rate_limited, TIMEOUT)
         self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
         self._default_user: str | None = None
         self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread
         self._property_names: set[str] | None = None  # the account's contact properties
         self._properties_lock = threading.Lock()
-        self.requests_made = 0
 
-    # ---- plumbing ----
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
-    def _session(self) -> requests.Session:
-        # one session per thread: requests.Session is not documented as thread-safe.
-        # retries=0: this module decides what may be resent (writes with an unknown
-        # outcome are not, until the state has been read)
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = limited_session(self.limiter, self._ca_cert, retries=0)
-            session.headers.update(self._auth)
-            self._local.session = session
-        return session
-
-    def _count(self) -> None:
-        with self._count_lock:
-            self.requests_made += 1
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.http.limiter
 
     def _call(self, method: str, path: str, *, idempotent: bool, json_body: Any = None,
               params: dict[str, Any] | None = None) -> requests.Response:
-        return send(
-            self._session(), method, self.base + path, limiter=self.limiter, crm="HubSpot",
-            is_rate_limited=self._rate_limited, idempotent=idempotent, count=self._count,
-            json_body=json_body, params=params, timeout=TIMEOUT,
-        )
+        return self.http.call(method, self.base + path, idempotent=idempotent,
+                              json_body=json_body, params=params)
 
     @staticmethod
     def _rate_limited(response: requests.Response) -> bool:

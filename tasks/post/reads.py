@@ -51,10 +51,10 @@ class ReadResult:
 
     crm: str
     sequences: int = 0
-    enrollments_read: int = 0
-    new_enrollments: int = 0
-    state_changes: int = 0
-    confirmed: int = 0
+    enrollments_read: int = 0  # as the sequencer answered: changed ones, or a contact's
+    new_enrollments: int = 0   # not in ops.enrollments before
+    state_changes: int = 0     # active, paused, finished or unenrolled since the last read
+    confirmed: int = 0         # outbox rows whose effect this read showed
     requests: int = 0
     seconds: float = 0.0
     unverified_total: int = 0  # unenrolls written but not seen to take effect

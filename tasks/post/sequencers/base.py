@@ -158,6 +158,16 @@ def empty_enrollments() -> pa.Table:
     return ENROLLMENT_SCHEMA.empty_table()
 
 
+class HttpAdapter:
+    """An adapter whose calls go through its `http`, which counts them."""
+
+    http: Http
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+
 class Http:
     """The HTTP side of an adapter: one session per thread (requests.Session is not
     documented as thread-safe) bound to the CRM's limiter with no retries of its own

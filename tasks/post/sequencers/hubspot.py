@@ -42,15 +42,7 @@ import requests
 from tasks.core.clock import parse_iso, utcnow
 from tasks.core.config import HubSpotConfig
 from tasks.core.errors import ConfigError
-from tasks.post.sequencers.base import (
-    ENROLLMENT_SCHEMA,
-    SEQUENCE_SCHEMA,
-    Http,
-    OutcomeUnknown,
-    RateLimitExhausted,
-    results,
-    same_outcome,
-)
+from tasks.post.sequencers import base
 from tasks.sync.hubspot import settings as sync_settings
 from tasks.sync.limiter import RateLimiter, configured_limiter
 
@@ -82,7 +74,7 @@ STATUS_READERS = 4       # status reads in flight at once; they share the rate l
 TIMEOUT = (10, 60)
 
 
-class HubSpotSequencer:
+class HubSpotSequencer(base.HttpAdapter):
     """HubSpot Sequences for one account; thread-safe (the poster runs calls in parallel)."""
 
     crm = "hubspot"
@@ -93,7 +85,7 @@ class HubSpotSequencer:
         token = config.token.resolve(TOKEN_SETTING)
         self.base = config.url.rstrip("/")
         self.user_id = config.user_id
-        self.http = Http("HubSpot", limiter or configured_limiter(
+        self.http = base.Http("HubSpot", limiter or configured_limiter(
             "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
             config.ca_cert, token, self._rate_limited, TIMEOUT)
         self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
@@ -101,14 +93,6 @@ class HubSpotSequencer:
         self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread
         self._property_names: set[str] | None = None  # the account's contact properties
         self._properties_lock = threading.Lock()
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
-
-    @property
-    def limiter(self) -> RateLimiter:
-        return self.http.limiter
 
     def _call(self, method: str, path: str, *, idempotent: bool, json_body: Any = None,
               params: dict[str, Any] | None = None) -> requests.Response:
@@ -206,7 +190,7 @@ class HubSpotSequencer:
                 names.append(str(item.get("name") or item["id"]))
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                return pa.table({"sequence_id": ids, "name": names}, schema=SEQUENCE_SCHEMA)
+                return pa.table({"sequence_id": ids, "name": names}, schema=base.SEQUENCE_SCHEMA)
             params["after"] = after
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
@@ -258,27 +242,27 @@ class HubSpotSequencer:
         try:
             response = self._call("POST", BATCH_UPDATE_PATH, idempotent=False,
                                   json_body={"inputs": inputs})
-        except (OutcomeUnknown, RateLimitExhausted) as exc:
-            return same_outcome(changes, "retry", str(exc))
+        except (base.OutcomeUnknown, base.RateLimitExhausted) as exc:
+            return base.same_outcome(changes, "retry", str(exc))
         if response.status_code == 200:
-            return same_outcome(changes, "sent", response={"status": 200})
+            return base.same_outcome(changes, "sent", response={"status": 200})
         if response.status_code == 207:
             return _partial_batch(changes, response.json())
-        return same_outcome(changes, "rejected", _refusal(response))
+        return base.same_outcome(changes, "rejected", _refusal(response))
 
     def pause(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected",
+        return base.same_outcome(changes, "rejected",
                             "HubSpot Sequences has no pause API; unenroll instead")
 
     def resume(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected",
+        return base.same_outcome(changes, "rejected",
                             "HubSpot Sequences has no resume API; enroll again instead")
 
     # ---- one call each ----
 
     def _enroll_one(self, row: dict[str, Any]) -> pa.Table:
         if not row.get("sender"):
-            return results([{"change_id": row["change_id"], "outcome": "rejected",
+            return base.results([{"change_id": row["change_id"], "outcome": "rejected",
                              "error": "no sender: HubSpot enrolls on behalf of a user's "
                                       "connected inbox; set the play's sender"}])
         body = {"sequenceId": row["sequence_id"], "contactId": row["contact_id"],
@@ -286,16 +270,16 @@ class HubSpotSequencer:
         try:
             response = self._call("POST", ENROLL_PATH, idempotent=False, json_body=body,
                                   params=self._user(row["sender"]))
-        except (OutcomeUnknown, RateLimitExhausted) as exc:
-            return results([{"change_id": row["change_id"], "outcome": "retry",
+        except (base.OutcomeUnknown, base.RateLimitExhausted) as exc:
+            return base.results([{"change_id": row["change_id"], "outcome": "retry",
                              "error": str(exc)}])
         if response.status_code in (200, 201):
             data = response.json()
             note = restart_note(row.get("start_step"))
-            return results([{"change_id": row["change_id"], "outcome": "sent",
+            return base.results([{"change_id": row["change_id"], "outcome": "sent",
                              "enrollment_id": data.get("id"),
                              "response": data | ({"seqguard_note": note} if note else {})}])
-        return results([{"change_id": row["change_id"], "outcome": "rejected",
+        return base.results([{"change_id": row["change_id"], "outcome": "rejected",
                          "error": _refusal(response)}])
 
     def _status(self, contact_id: str) -> list[dict[str, Any]]:
@@ -351,7 +335,7 @@ def _enrollment_row(item: dict[str, Any], contact_id: str) -> dict[str, Any]:
 
 
 def _enrollment_table(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
 
 
 def _time(text: Any) -> datetime | None:
@@ -373,7 +357,7 @@ def _partial_batch(changes: pa.Table, data: dict[str, Any]) -> pa.Table:
                          "error": failed[contact_id]})
         else:
             rows.append({"change_id": change_id, "outcome": "sent", "response": {"status": 207}})
-    return results(rows)
+    return base.results(rows)
 
 
 def _refusal(response: requests.Response) -> str:
@@ -405,7 +389,7 @@ def _raise_for_read(response: requests.Response, what: str, ok: tuple[int, ...] 
             f"HubSpot refused to {what} (403: {_message(response)}); give the private app in "
             f"{TOKEN_SETTING} the {scope} scope"
         )
-    raise RateLimitExhausted(
+    raise base.RateLimitExhausted(
         f"HubSpot answered {response.status_code} to {what} ({_message(response)}); "
         "the changes stay pending for the next run"
     )

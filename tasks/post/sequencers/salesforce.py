@@ -28,15 +28,7 @@ import requests
 from tasks.core.clock import parse_iso
 from tasks.core.config import SalesforceConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.post.sequencers.base import (
-    ENROLLMENT_SCHEMA,
-    SEQUENCE_SCHEMA,
-    Http,
-    OutcomeUnknown,
-    RateLimitExhausted,
-    results,
-    same_outcome,
-)
+from tasks.post.sequencers import base
 from tasks.post.sequencers.salesforce_actions import (
     ACTIONS,
     ERROR_CHARS,
@@ -75,7 +67,7 @@ TARGET_OBJECTS = {"003": "Contact", "00Q": "Lead"}
 NOT_RUN_STATUSES = {401, 403, 404, 408, 409, 429}
 
 
-class SalesforceSequencer:
+class SalesforceSequencer(base.HttpAdapter):
     """Sales Engagement cadences of one org; thread-safe."""
 
     crm = "salesforce"
@@ -87,21 +79,13 @@ class SalesforceSequencer:
         session_id = config.session.resolve(SESSION_SETTING)
         self.base = f"{config.url.rstrip('/')}/services/data/v{config.api_version}/"
         self.root = config.url.rstrip("/")
-        self.http = Http("Salesforce", limiter or configured_limiter(
+        self.http = base.Http("Salesforce", limiter or configured_limiter(
             "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
             config.ca_cert, session_id, _rate_limited, TIMEOUT)
         self._lock = threading.Lock()
         self._users: dict[str, str | None] = {}
         self._steps = CadenceSteps()
         self._stepped: set[str] = set()   # cadences whose steps are in self._steps
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
-
-    @property
-    def limiter(self) -> RateLimiter:
-        return self.http.limiter
 
     def _call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
               params: dict[str, Any] | None = None) -> requests.Response:
@@ -139,7 +123,7 @@ class SalesforceSequencer:
     def sequences(self) -> pa.Table:
         rows = [{"sequence_id": r["Id"], "name": r.get("Name") or r["Id"]}
                 for r in self.query("SELECT Id, Name FROM ActionCadence")]
-        return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.SEQUENCE_SCHEMA)
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
         """Trackers modified since `since` (all when None), plus every tracker of the
@@ -157,7 +141,7 @@ class SalesforceSequencer:
         emails = self._emails({r["TargetId"] for r in trackers.values() if r.get("TargetId")})
         rows = [_enrollment_row(r, emails, self._steps.completed(r))
                 for r in trackers.values()]
-        return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
 
     def written(self, changes: pa.Table) -> pa.Table:
         # an action leaves no trace of its own beyond the tracker: state tells all
@@ -169,7 +153,7 @@ class SalesforceSequencer:
             users = self._user_ids({r["sender"] for r in rows if r["sender"]})
             self._load_steps({r["sequence_id"] for r in rows if r.get("start_step")})
         except (ConfigError, SyncError) as exc:
-            return same_outcome(changes, "retry", str(exc))
+            return base.same_outcome(changes, "retry", str(exc))
         return self._invoke("enroll", changes, [assign_input(r, users, self._steps)
                                                 for r in rows])
 
@@ -193,7 +177,7 @@ class SalesforceSequencer:
                 "TargetId", {r["contact_id"] for r in rows if r["contact_id"]},
                 where="IsTrackerActive = true")
         except (ConfigError, SyncError) as exc:
-            return same_outcome(changes, "retry", str(exc))
+            return base.same_outcome(changes, "retry", str(exc))
         of_target: dict[str, list[dict[str, Any]]] = {}
         for tracker in active:
             of_target.setdefault(tracker["TargetId"], []).append(tracker)
@@ -206,7 +190,7 @@ class SalesforceSequencer:
         to_send = [(c, p["input"]) for c, p in zip(ids, plans, strict=True) if "input" in p]
         answers = self._call_action(kind, [i for _, i in to_send]) if to_send else []
         answered = dict(zip([c for c, _ in to_send], answers, strict=True))
-        return results([{"change_id": c, **(answered[c] if "input" in p else p)}
+        return base.results([{"change_id": c, **(answered[c] if "input" in p else p)}
                         for c, p in zip(ids, plans, strict=True)])
 
     def _call_action(self, kind: str, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -214,7 +198,7 @@ class SalesforceSequencer:
         url = self.base + f"actions/standard/{ACTIONS[kind]}"
         try:
             response = self._call("POST", url, idempotent=False, json_body={"inputs": inputs})
-        except (OutcomeUnknown, RateLimitExhausted, ConfigError) as exc:
+        except (base.OutcomeUnknown, base.RateLimitExhausted, ConfigError) as exc:
             return [{"outcome": "retry", "error": str(exc)}] * len(inputs)
         if response.status_code != 200:
             outcome = "retry" if response.status_code in NOT_RUN_STATUSES else "rejected"
@@ -226,7 +210,7 @@ class SalesforceSequencer:
             answers = None
         if not isinstance(answers, list) or len(answers) != len(inputs):
             # it ran, but which inputs took is unreadable: read the state before again
-            line = f"{ACTIONS[kind]} answered HTTP 200 with no per-input results"
+            line = f"{ACTIONS[kind]} answered HTTP 200 with no per-input base.results"
             return [{"outcome": "retry", "error": line}] * len(inputs)
         return [input_outcome(a) for a in answers]
 
@@ -333,7 +317,7 @@ def _read_page(response: requests.Response) -> dict[str, Any]:
             f"Sales Engagement is enabled and the user in {SESSION_SETTING} may read "
             "ActionCadenceTracker, ActionCadenceStepTracker and ActionCadenceStep"
         )
-    raise RateLimitExhausted(
+    raise base.RateLimitExhausted(
         f"Salesforce answered {_error_line(response)} to a cadence read; the changes stay "
         "pending for the next run"
     )

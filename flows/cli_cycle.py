@@ -201,7 +201,7 @@ def render_summary(summary: dict) -> str:
 
 def run_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
-    from tasks.cycle_lock import prefect_api_configured
+    from tasks.run.lock import prefect_api_configured
 
     if not prefect_api_configured():
         # the temporary server Prefect would start runs no scheduler: nothing would ever run

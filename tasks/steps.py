@@ -7,6 +7,8 @@ and hash their inputs; credentials are resolved inside the task that needs them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,9 +80,9 @@ def current_run_id() -> str:
     return str(uuid.uuid4())
 
 
-def skip_run(lock: cycle_lock.Lock) -> State:
-    """A run that found its database's lock taken: a Completed state named Skipped that
-    says why, or, once the lock has been held past two cycles, CycleLockHeld (Failed)."""
+def skipped(lock: cycle_lock.Lock) -> dict[str, Any]:
+    """The summary of a run that found its database's lock taken, saying why; once the
+    lock has been held past two cycles, CycleLockHeld instead (the run fails)."""
     assert lock.other is not None
     other, now = lock.other, datetime.now(UTC)
     minutes = int(other.held_for(now).total_seconds() // 60)
@@ -98,10 +100,35 @@ def skip_run(lock: cycle_lock.Lock) -> State:
         "runs are skipped, not queued, and the next scheduled one will run"
     )
     print(reason)
-    summary = {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
-               "held_since": other.since.isoformat(), "skips": other.skips,
-               "now": now.isoformat()}
-    return Completed(name="Skipped", message=reason, data=summary)
+    return {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
+            "held_since": other.since.isoformat(), "skips": other.skips,
+            "now": now.isoformat()}
+
+
+class Steps:
+    """The cycle's steps as Prefect tasks, or (`prefect=False`, for the soak and the
+    benchmarks) as the plain functions those tasks wrap, with the lock's file part alone:
+    flows/cycle.py writes the steps and their order once, for both."""
+
+    def __init__(self, prefect: bool) -> None:
+        self.prefect = prefect
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        # looked up at each call, so a benchmark may stand in a timed copy of a step
+        step = globals().get(name)
+        if not hasattr(step, "fn"):
+            raise AttributeError(f"the cycle has no step {name}")
+        return step if self.prefect else step.fn
+
+    def lock(self, db: str) -> AbstractContextManager[cycle_lock.Lock]:
+        return cycle_lock.held(db, prefect=self.prefect)
+
+    def skip(self, lock: cycle_lock.Lock) -> State | dict[str, Any]:
+        """A run that found the lock taken: in Prefect, a Completed state named Skipped."""
+        summary = skipped(lock)
+        if not self.prefect:
+            return summary
+        return Completed(name="Skipped", message=summary["skipped"], data=summary)
 
 
 @task(name="start-run")

@@ -58,7 +58,7 @@ from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 8, 0)
 CYCLE = timedelta(minutes=15)
-PHASES = {"sync": "sync_crms", "decide": "decide_changes", "post": "post_changes"}
+PHASES = {"sync": "sync_crm", "decide": "decide_changes", "post": "post_changes"}
 FORM_FILLS = 8
 REP_ENROLLMENTS = 24
 

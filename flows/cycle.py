@@ -64,7 +64,8 @@ def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: boo
             return steps.skip(lock)
         run: Run = steps.start_run(target, now, dry_run, allow_past_now)
         summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
-        summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
+        summary["sync"] = {crm: steps.sync_crm(target, run, crm, full_resync)
+                           for crm in target.crms(crms)}
         summary["model"] = steps.build_model(target)
         summary["enrollments"] = steps.read_enrollments(target, run)
         summary["rules"] = steps.evaluate_rules(target, run, rules)

@@ -37,6 +37,12 @@ class Target:
     def config(self) -> Config:
         return resolve_config(self.project, self.sandbox_url, self.sandbox_cert)
 
+    def crms(self, wanted: list[str] | None = None) -> list[str]:
+        """The configured CRMs to sync, of `wanted` (default: every one)."""
+        config = self.config()
+        return [crm for crm in ("hubspot", "salesforce")
+                if getattr(config, crm) and crm in (wanted or [crm])]
+
 
 @dataclass(frozen=True)
 class Run:
@@ -143,37 +149,17 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
     return run
 
 
-@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
+@task(name="sync-crm", task_run_name="sync-{crm}", retries=2, retry_delay_seconds=[10, 30],
       retry_condition_fn=recoverable)
-def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
-    """Pull what changed in each configured CRM into the raw snapshot tables."""
+def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:
+    """Pull what changed in one CRM into its raw snapshot tables (a task per CRM, so a
+    failed Salesforce sync retries alone)."""
     from tasks.sync.hubspot.sync import sync_hubspot
     from tasks.sync.salesforce.sync import sync_salesforce
 
-    config = target.config()
-    wanted = set(crms or ["hubspot", "salesforce"])
-    results: dict[str, Any] = {}
-    if config.hubspot and "hubspot" in wanted:
-        results["hubspot"] = as_dict(
-            sync_hubspot(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("hubspot"),
-            )
-        )
-    if config.salesforce and "salesforce" in wanted:
-        results["salesforce"] = as_dict(
-            sync_salesforce(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("salesforce"),
-            )
-        )
-    return results
+    sync = {"hubspot": sync_hubspot, "salesforce": sync_salesforce}[crm]
+    return as_dict(sync(target.db, target.config(), run.now, full_resync=full_resync,
+                        progress=report.sync_progress(crm)))
 
 
 @task(name="build-model")

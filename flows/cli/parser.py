@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cycle_commands(subparsers, common, crm)
     add_rule_commands(subparsers, common)
     add_manual_commands(subparsers, common, crm)
+    add_init_command(subparsers)
     add_sandbox_command(subparsers)
     return parser
 
@@ -173,6 +174,19 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
 def _actor_and_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", help="who is acting, recorded with the change (default $USER)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_init_command(subparsers: argparse._SubParsersAction) -> None:
+    """`seqguard init DIR`: a starter project folder."""
+    parser = subparsers.add_parser(
+        "init",
+        help="scaffold a project folder: sql/ rules, lists, rulesets, plays, seqguard.yml",
+        description="Write a starter project into DIR: seqguard.yml (settings, credentials "
+        "named by their environment variables), an example rule reading an uploaded list, "
+        "rulesets.yml, a play and domain aliases under sql/. Refuses a folder that already "
+        "holds seqguard.yml or sql/.",
+    )
+    parser.add_argument("dir", metavar="DIR", help="the project folder to create")
 
 
 def add_sandbox_command(subparsers: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.rules.lint import LintResult
@@ -226,3 +227,11 @@ def recover_lines(plan: RecoverPlan, rule: str) -> list[str]:
         lines.append(f"{ready} of {len(plan.rows)} re-enrolled" if plan.applied else
                      f"{ready} of {len(plan.rows)} can be re-enrolled; run again with --apply")
     return lines
+
+
+def init_lines(root: Path, written: list[Path]) -> list[str]:
+    """What `seqguard init` wrote, and the commands to try next."""
+    return ([f"wrote {path}" for path in written]
+            + ["", "next: edit seqguard.yml (which CRMs, which credentials' variables), then",
+               f"  seqguard lint --project {root}",
+               f"  seqguard cycle --project {root} --dry-run"])

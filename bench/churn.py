@@ -595,10 +595,10 @@ def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
     """The operator watching the Prefect UI: approve and post every run the circuit
     breaker holds (`seqguard cycle --approve RUN`), also one whose cycle crashed while
     it waited. Returns how many runs were approved."""
-    from tasks.approval import apply_decision
-    from tasks.config import sandbox_config
-    from tasks.outbox import post_pending
-    from tasks.store import connect
+    from tasks.core.config import sandbox_config
+    from tasks.db.store import connect
+    from tasks.post.approval import apply_decision
+    from tasks.post.poster import post_pending
 
     with connect(db) as con:
         held = [r[0] for r in con.execute(

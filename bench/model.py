@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "model"))
 
 from model_support import copy_to_raw, generated_state  # noqa: E402
 
-from tasks.config import Config  # noqa: E402
+from tasks.core.config import Config  # noqa: E402
+from tasks.db.store import connect  # noqa: E402
 from tasks.model import build_model  # noqa: E402
-from tasks.store import connect  # noqa: E402
 
 
 def _cpu() -> float:

@@ -29,13 +29,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
-from tasks.config import Config, sandbox_config  # noqa: E402
-from tasks.crm.limiter import RateLimiter  # noqa: E402
-from tasks.outbox import post_pending, read_enrollments  # noqa: E402
-from tasks.sequencers.base import Sequencer  # noqa: E402
-from tasks.sequencers.hubspot import HubSpotSequencer  # noqa: E402
-from tasks.sequencers.salesforce import SalesforceSequencer  # noqa: E402
-from tasks.store import connect  # noqa: E402
+from tasks.core.config import Config, sandbox_config  # noqa: E402
+from tasks.db.store import connect  # noqa: E402
+from tasks.post.poster import post_pending  # noqa: E402
+from tasks.post.reads import read_enrollments  # noqa: E402
+from tasks.post.sequencers.base import Sequencer  # noqa: E402
+from tasks.post.sequencers.hubspot import HubSpotSequencer  # noqa: E402
+from tasks.post.sequencers.salesforce import SalesforceSequencer  # noqa: E402
+from tasks.sync.limiter import RateLimiter  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 0)
 SEQUENCE = {"id": "101", "name": "Bench outbound", "steps": [{"after_minutes": 1440}]}

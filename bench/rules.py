@@ -42,9 +42,11 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from tasks import store  # noqa: E402
-from tasks.paths import BUILTIN_RULES_DIR  # noqa: E402
-from tasks.rule_files import load_project, strip_semicolon  # noqa: E402
-from tasks.rules import define_macros, evaluate_rules  # noqa: E402
+from tasks.core.resources import BUILTIN_RULES_DIR  # noqa: E402
+from tasks.rules.engine import define_macros  # noqa: E402
+from tasks.rules.evaluate import evaluate_rules  # noqa: E402
+from tasks.rules.project import load_project  # noqa: E402
+from tasks.rules.statements import strip_semicolon  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0)
 

@@ -50,9 +50,9 @@ Cycle = Callable[[str, str, str, str, datetime], Any]
 
 
 def seqguard_cycle() -> Cycle:
-    """seqguard's cycle without Prefect (tasks.pipeline.run_cycle)."""
+    """seqguard's cycle without Prefect (flows.cycle.run_cycle: the flow's steps, in its order)."""
     try:
-        from tasks.pipeline import run_cycle
+        from flows.cycle import run_cycle
     except ImportError as exc:
         raise SystemExit(f"soak: seqguard's cycle is not available ({exc}); "
                          "run with --cycle none to check the oracle alone") from exc
@@ -76,22 +76,22 @@ class SeqguardManual:
     cert: str
 
     def _config(self) -> Any:
-        from tasks.config import sandbox_config
+        from tasks.core.config import sandbox_config
 
         return sandbox_config(self.url, self.cert)
 
     def unenroll(self, email: str, sequence: str | None, now: datetime) -> None:
-        from tasks import manual
+        from tasks.decide import manual
 
         config = self._config()
-        manual.unenroll(self.db, email, sequence, now=now, crm=config.sequencer,
+        manual.unenroll(self.db, email, sequence, now=now, sequencer=config.sequencer,
                         actor="user:churn", config=config)
 
     def enroll(self, email: str, sequence: str, now: datetime) -> None:
-        from tasks import manual
+        from tasks.decide import manual
 
         config = self._config()
-        manual.enroll(self.db, email, sequence, now=now, crm=config.sequencer,
+        manual.enroll(self.db, email, sequence, now=now, sequencer=config.sequencer,
                       actor="user:churn", config=config)
 
 

@@ -69,14 +69,21 @@ def _child(queue: Any, target: Any, args: tuple) -> None:
 
 
 def run_sync(crm: str, db: str, url: str, cert: str, now: str, limit: int) -> dict:
-    from tasks.config import sandbox_config
-    from tasks.crm.hubspot.sync import sync_hubspot
-    from tasks.crm.salesforce.sync import sync_salesforce
+    from dataclasses import replace
 
-    sync = sync_hubspot if crm == "hubspot" else sync_salesforce
+    from tasks.core.config import sandbox_config
+    from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.salesforce.sync import sync_salesforce
+
+    config = sandbox_config(url, cert)
+    if crm == "hubspot":
+        sync, config = sync_hubspot, replace(
+            config, hubspot=replace(config.hubspot, rate_limit_per_10s=limit))
+    else:
+        sync, config = sync_salesforce, replace(
+            config, salesforce=replace(config.salesforce, rate_limit_per_10s=limit))
     started = time.monotonic()
-    result = sync(db, sandbox_config(url, cert), datetime.fromisoformat(now),
-                  rate_limit_per_10s=limit)
+    result = sync(db, config, datetime.fromisoformat(now))
     seconds = time.monotonic() - started
     fetched = int(result.total("fetched"))
     return {"crm": crm, "full": result.full, "rows": fetched, "seconds": round(seconds, 2),
@@ -91,7 +98,7 @@ def run_dlt(db: str, url: str, cert: str, work: str) -> dict:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    from tasks.crm.hubspot import settings
+    from tasks.sync.hubspot import settings
 
     resources = [
         {"name": obj, "endpoint": {

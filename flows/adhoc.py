@@ -1,22 +1,19 @@
 """What a RevOps user does by hand, as flows with parameters the Prefect UI shows.
 
-Each calls the same functions as the CLI (tasks/manual.py), so exclusions apply exactly
+Each calls the same functions as the CLI (tasks/decide/manual.py), so exclusions apply exactly
 as in the cycle: no override.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow
 
-from tasks import manual
-from tasks.config import resolve_config
+from tasks.core.clock import utcnow
+from tasks.core.config import resolve_config
+from tasks.decide import manual, recover
 from tasks.steps import as_dict
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @flow(name="seqguard-enroll", log_prints=True, validate_parameters=True)
@@ -37,8 +34,8 @@ def enroll_person(
             db,
             email,
             sequence,
-            now=_now(),
-            crm=config.sequencer,
+            now=utcnow(),
+            sequencer=config.sequencer,
             actor=manual.user_actor(actor),
             config=config,
         )
@@ -69,8 +66,8 @@ def unenroll_people(
                 db,
                 csv_path,
                 sequence,
-                now=_now(),
-                crm=config.sequencer,
+                now=utcnow(),
+                sequencer=config.sequencer,
                 actor=who,
                 config=config,
                 skip_bad_rows=skip_bad_rows,
@@ -80,7 +77,7 @@ def unenroll_people(
         raise ValueError("give an email, or a csv_path with a sequence")
     return as_dict(
         manual.unenroll(
-            db, email, sequence, now=_now(), crm=config.sequencer, actor=who, config=config
+            db, email, sequence, now=utcnow(), sequencer=config.sequencer, actor=who, config=config
         )
     )
 
@@ -100,12 +97,12 @@ def recover_removals(
     `since`, where it no longer matches them and nothing else blocks."""
     config = resolve_config(project, sandbox_url, sandbox_cert)
     return as_dict(
-        manual.recover(
+        recover.recover(
             db,
             rule,
             since,
-            now=_now(),
-            crm=config.sequencer,
+            now=utcnow(),
+            sequencer=config.sequencer,
             actor=manual.user_actor(actor),
             config=config,
             apply=apply,

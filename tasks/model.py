@@ -26,19 +26,19 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks import store
-from tasks.config import Config
-from tasks.errors import ConfigError, RuleFileError, StoreError
-from tasks.paths import SQL_DIR
-from tasks.user_files import display_path, read_text
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, RuleFileError, StoreError
+from tasks.core.user_files import display_path, read_text
+from tasks.db import sql, store
+from tasks.db.arrow import load_table
 
-MODEL_DIR = SQL_DIR / "model"
-MACROS_FILE = "000_macros.sql"
+MACROS = "model/000_macros"
 DOMAIN_ALIASES = Path("sql") / "domain_aliases.csv"
 # the raw tables a custom person property may come from (030_people.sql's sources)
 PROPERTY_SOURCES = (("raw_hubspot", "contacts"), ("raw_salesforce", "Contact"),
                     ("raw_salesforce", "Lead"))
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALIAS_SCHEMA = pa.schema([("line", pa.int64()), ("domain", pa.string()), ("alias", pa.string())])
 # the null column every people source adds, so its list of custom columns is never empty
 NO_PROPERTY = "_no_property"
 # crm.people's own columns (002_crm.sql); a custom property may not reuse one
@@ -78,21 +78,21 @@ def rebuild(con: duckdb.DuckDBPyConnection, project_dir: Path,
             properties: list[str]) -> tuple[dict[str, int], dict[str, float]]:
     """The rebuild on an open connection (inside the caller's transaction): rows and
     seconds per crm table."""
-    con.execute((MODEL_DIR / MACROS_FILE).read_text())
+    sql.run(con, MACROS)
     load_domain_aliases(con, project_dir / DOMAIN_ALIASES)
     add_people_properties(con, properties)
     rows, timings = {}, {}
-    for table, sql in model_files():
+    for table, select in model_files():
         started = time.perf_counter()
-        rows[table] = replace_table(con, table, sql)
+        rows[table] = replace_table(con, table, select)
         timings[table] = round(time.perf_counter() - started, 3)
     return rows, timings
 
 
 def model_files() -> list[tuple[str, str]]:
     """(crm table, SELECT) for every model file, in build order."""
-    files = sorted(p for p in MODEL_DIR.glob("[0-9][0-9][0-9]_*.sql") if p.name != MACROS_FILE)
-    return [(p.stem.split("_", 1)[1], p.read_text()) for p in files]
+    return [(name.removesuffix(".sql").split("_", 1)[1], text)
+            for name, text in sql.numbered("model") if name != "000_macros.sql"]
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> int:
@@ -103,59 +103,32 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
     filled with one insert (DuckDB updates list columns as delete + insert, which a
     primary key makes very slow).
     """
-    name = f'crm."{table}"'
-    ddl = con.execute(
-        "select sql from duckdb_tables() where schema_name = 'crm' and table_name = ?", [table]
-    ).fetchall()
-    if not ddl:
+    name = f"crm.{_quote(table)}"
+    ddl, columns, types, keys, indexes = sql.fetch(con, "model/crm_table", table=table)[0]
+    if ddl is None:
         raise StoreError(f"sql/model/*_{table}.sql: crm.{table} does not exist; "
                          "add it to a migration in sql/schema/ first")
-    columns = con.execute(
-        "select column_name, data_type from duckdb_columns() "
-        "where schema_name = 'crm' and table_name = ? order by column_index", [table]
-    ).fetchall()
-    keys = con.execute(
-        "select constraint_column_names from duckdb_constraints() "
-        "where schema_name = 'crm' and table_name = ? and constraint_type = 'PRIMARY KEY'",
-        [table]).fetchall()
     con.execute(f"create or replace temp view model_next as {select_sql}")
     produced = {d[0].lower() for d in con.execute("select * from model_next limit 0").description}
     # a column the model does not produce (a custom property no longer configured) is null
-    values = {c: f"s.{_quote(c)}" if c.lower() in produced else "null" for c, _ in columns}
-    if keys and not any(t.endswith("[]") for _, t in columns):
-        _merge(con, name, values, keys[0][0])
+    values = {c: f"s.{_quote(c)}" if c.lower() in produced else "null" for c in columns}
+    listed = {"columns": ", ".join(map(_quote, values)), "values": ", ".join(values.values())}
+    if keys and not any(t.endswith("[]") for t in types):
+        rest = [c for c in values if c not in keys]
+        sql.run(con, sql.query(
+            "model/merge", table=name, **listed,
+            on=" and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys),
+            old=", ".join(f"t.{_quote(c)}" for c in rest),
+            new=", ".join(values[c] for c in rest),
+            updates=", ".join(f"{_quote(c)} = {values[c]}" for c in rest)))
     else:
-        _recreate(con, table, ddl[0][0], values)
+        con.execute(f"drop table {name}")
+        con.execute(ddl)
+        for index in indexes:
+            con.execute(index)
+        sql.run(con, sql.query("model/refill", table=name, **listed))
     con.execute("drop view model_next")
     return int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
-
-
-def _merge(con: duckdb.DuckDBPyConnection, name: str, values: dict[str, str],
-           keys: list[str]) -> None:
-    rest = [c for c in values if c not in keys]
-    on = " and ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
-    old = ", ".join(f"t.{_quote(c)}" for c in rest)
-    new = ", ".join(values[c] for c in rest)
-    con.execute(
-        f"merge into {name} as t using model_next as s on {on} "
-        f"when matched and row({old}) is distinct from row({new}) then update set "
-        + ", ".join(f"{_quote(c)} = {values[c]}" for c in rest)
-        + f" when not matched then insert ({', '.join(map(_quote, values))}) "
-        f"values ({', '.join(values.values())}) "
-        "when not matched by source then delete")
-
-
-def _recreate(con: duckdb.DuckDBPyConnection, table: str, ddl: str,
-              values: dict[str, str]) -> None:
-    indexes = [r[0] for r in con.execute(
-        "select sql from duckdb_indexes() where schema_name = 'crm' and table_name = ? "
-        "and sql is not null", [table]).fetchall()]
-    con.execute(f'drop table crm."{table}"')
-    con.execute(ddl)
-    for index in indexes:
-        con.execute(index)
-    con.execute(f'insert into crm."{table}" ({", ".join(map(_quote, values))}) '
-                f"select {', '.join(values.values())} from model_next as s")
 
 
 def _quote(column: str) -> str:
@@ -184,23 +157,12 @@ def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         except csv.Error:
             raise RuleFileError(f"{display}:{reader.line_num}: not a readable CSV row; save "
                                 "the file as UTF-8 comma-separated text") from None
-    con.register("model_domain_aliases_csv", pa.table({
+    load_table(con, "model_domain_aliases", pa.table({
         "line": pa.array([r[0] for r in rows], pa.int64()),
         "domain": pa.array([r[1] for r in rows], pa.string()),
         "alias": pa.array([r[2] for r in rows], pa.string()),
-    }))
-    try:
-        con.execute("create or replace temp table model_domain_aliases as "
-                    "select * from model_domain_aliases_csv")
-    finally:
-        con.unregister("model_domain_aliases_csv")
-    bad = con.execute(
-        """select line, value from (
-               select line, domain as value from model_domain_aliases
-               union all select line, alias from model_domain_aliases)
-           where crm.normalize_domain(value) is null
-              or crm.is_free_mail_domain(crm.normalize_domain(value))
-           order by line limit 1""").fetchall()
+    }), ALIAS_SCHEMA)
+    bad = sql.fetch(con, "model/bad_domain_alias")
     if bad:
         raise RuleFileError(f"{display_path(path, path.parent.parent)}:{bad[0][0]}: not a "
                             "company domain (empty, malformed or a free-mail provider); write "
@@ -236,6 +198,4 @@ def add_people_properties(con: duckdb.DuckDBPyConnection, properties: list[str])
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
-    return {r[0].lower() for r in con.execute(
-        "select column_name from duckdb_columns() where schema_name = ? "
-        "and lower(table_name) = lower(?)", [schema, table]).fetchall()}
+    return {r[0] for r in sql.fetch(con, "sync/raw_columns", schema=schema, table=table)}

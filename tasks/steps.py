@@ -7,6 +7,8 @@ and hash their inputs; credentials are resolved inside the task that needs them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +18,11 @@ from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
 from prefect.states import Completed
 
-from tasks import cycle_lock, report, runs
-from tasks.config import Config, resolve_config
-from tasks.errors import ConfigError
+from tasks.core.clock import naive_utc, utcnow
+from tasks.core.config import Config, resolve_config
+from tasks.core.errors import ConfigError
+from tasks.run import lock as cycle_lock
+from tasks.run import report, runs
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class Target:
 
     def config(self) -> Config:
         return resolve_config(self.project, self.sandbox_url, self.sandbox_cert)
+
+    def crms(self, wanted: list[str] | None = None) -> list[str]:
+        """The configured CRMs to sync, of `wanted` (default: every one)."""
+        config = self.config()
+        return [crm for crm in ("hubspot", "salesforce")
+                if getattr(config, crm) and crm in (wanted or [crm])]
 
 
 @dataclass(frozen=True)
@@ -76,9 +86,9 @@ def current_run_id() -> str:
     return str(uuid.uuid4())
 
 
-def skip_run(lock: cycle_lock.Lock) -> State:
-    """A run that found its database's lock taken: a Completed state named Skipped that
-    says why, or, once the lock has been held past two cycles, CycleLockHeld (Failed)."""
+def skipped(lock: cycle_lock.Lock) -> dict[str, Any]:
+    """The summary of a run that found its database's lock taken, saying why; once the
+    lock has been held past two cycles, CycleLockHeld instead (the run fails)."""
     assert lock.other is not None
     other, now = lock.other, datetime.now(UTC)
     minutes = int(other.held_for(now).total_seconds() // 60)
@@ -96,10 +106,35 @@ def skip_run(lock: cycle_lock.Lock) -> State:
         "runs are skipped, not queued, and the next scheduled one will run"
     )
     print(reason)
-    summary = {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
-               "held_since": other.since.isoformat(), "skips": other.skips,
-               "now": now.isoformat()}
-    return Completed(name="Skipped", message=reason, data=summary)
+    return {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
+            "held_since": other.since.isoformat(), "skips": other.skips,
+            "now": now.isoformat()}
+
+
+class Steps:
+    """The cycle's steps as Prefect tasks, or (`prefect=False`, for the soak and the
+    benchmarks) as the plain functions those tasks wrap, with the lock's file part alone:
+    flows/cycle.py writes the steps and their order once, for both."""
+
+    def __init__(self, prefect: bool) -> None:
+        self.prefect = prefect
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        # looked up at each call, so a benchmark may stand in a timed copy of a step
+        step = globals().get(name)
+        if not hasattr(step, "fn"):
+            raise AttributeError(f"the cycle has no step {name}")
+        return step if self.prefect else step.fn
+
+    def lock(self, db: str) -> AbstractContextManager[cycle_lock.Lock]:
+        return cycle_lock.held(db, prefect=self.prefect)
+
+    def skip(self, lock: cycle_lock.Lock) -> State | dict[str, Any]:
+        """A run that found the lock taken: in Prefect, a Completed state named Skipped."""
+        summary = skipped(lock)
+        if not self.prefect:
+            return summary
+        return Completed(name="Skipped", message=summary["skipped"], data=summary)
 
 
 @task(name="start-run")
@@ -107,46 +142,24 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
               allow_past_now: bool = False) -> Run:
     """Fix the cycle's time (never before the last committed run's, unless a dry run or
     `allow_past_now`) and record the run."""
-    cycle_time = (
-        now.astimezone(UTC).replace(tzinfo=None) if now and now.tzinfo else now
-    ) or datetime.now(UTC).replace(tzinfo=None)
+    cycle_time = naive_utc(now) if now else utcnow()
     run = Run(run_id=current_run_id(), now=cycle_time, dry_run=dry_run)
     runs.check_time(target.db, run.run_id, run.now, dry_run, allow_past_now)
     runs.record_start(target.db, run.run_id, run.now, dry_run)
     return run
 
 
-@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
+@task(name="sync-crm", task_run_name="sync-{crm}", retries=2, retry_delay_seconds=[10, 30],
       retry_condition_fn=recoverable)
-def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
-    """Pull what changed in each configured CRM into the raw snapshot tables."""
-    from tasks.crm.hubspot.sync import sync_hubspot
-    from tasks.crm.salesforce.sync import sync_salesforce
+def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:
+    """Pull what changed in one CRM into its raw snapshot tables (a task per CRM, so a
+    failed Salesforce sync retries alone)."""
+    from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.salesforce.sync import sync_salesforce
 
-    config = target.config()
-    wanted = set(crms or ["hubspot", "salesforce"])
-    results: dict[str, Any] = {}
-    if config.hubspot and "hubspot" in wanted:
-        results["hubspot"] = as_dict(
-            sync_hubspot(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("hubspot"),
-            )
-        )
-    if config.salesforce and "salesforce" in wanted:
-        results["salesforce"] = as_dict(
-            sync_salesforce(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("salesforce"),
-            )
-        )
-    return results
+    sync = {"hubspot": sync_hubspot, "salesforce": sync_salesforce}[crm]
+    return as_dict(sync(target.db, target.config(), run.now, full_resync=full_resync,
+                        progress=report.sync_progress(crm)))
 
 
 @task(name="build-model")
@@ -161,7 +174,7 @@ def build_model(target: Target) -> dict:
       retry_condition_fn=recoverable)
 def read_enrollments(target: Target, run: Run) -> dict:
     """Refresh ops.enrollments from the sequencer; confirm unenrolls now visible."""
-    from tasks.outbox import read_enrollments as read
+    from tasks.post.reads import read_enrollments as read
 
     return as_dict(read(target.db, target.config(), run.now))
 
@@ -169,7 +182,7 @@ def read_enrollments(target: Target, run: Run) -> dict:
 @task(name="evaluate-rules")
 def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
     """Run every effective (and pending) rule; matches land in rules.matches."""
-    from tasks.rules import evaluate_rules as evaluate
+    from tasks.rules.evaluate import evaluate_rules as evaluate
 
     config = target.config()
     return as_dict(
@@ -188,17 +201,17 @@ def evaluate_rules(target: Target, run: Run, rules: list[str] | None) -> dict:
 @task(name="queue-plays")
 def queue_plays(target: Target, run: Run) -> dict:
     """Run the play audiences and queue new people with their release time."""
-    from tasks.plays import queue_plays as queue
+    from tasks.decide.plays import queue_plays as queue
 
     config = target.config()
-    return as_dict(queue(target.db, target.project, run.now, crm=config.sequencer,
+    return as_dict(queue(target.db, target.project, run.now, sequencer=config.sequencer,
                          rule_timeout=config.rule_timeout))
 
 
 @task(name="decide-changes")
 def decide_changes(target: Target, run: Run) -> dict:
     """Unenroll, block, skip and enroll as sets; outbox rows in the same transaction."""
-    from tasks.enrollments import decide
+    from tasks.decide.decide import decide
 
     return as_dict(
         decide(
@@ -206,7 +219,7 @@ def decide_changes(target: Target, run: Run) -> dict:
             target.project,
             run.run_id,
             run.now,
-            crm=target.config().sequencer,
+            sequencer=target.config().sequencer,
             dry_run=run.dry_run,
         )
     )
@@ -215,7 +228,7 @@ def decide_changes(target: Target, run: Run) -> dict:
 @task(name="check-breaker")
 def check_breaker(target: Target, run: Run) -> dict:
     """Hold the run's unenrolls when they pass the threshold (they wait for approval)."""
-    from tasks import breaker
+    from tasks.post import breaker
 
     verdict = breaker.check(target.db, run.run_id, target.config())
     if verdict.tripped:
@@ -227,7 +240,7 @@ def check_breaker(target: Target, run: Run) -> dict:
       retry_condition_fn=recoverable)
 def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -> dict:
     """Send pending outbox rows exactly once through the sequencer adapter."""
-    from tasks.outbox import post_pending
+    from tasks.post.poster import post_pending
 
     if run.dry_run:
         return {"skipped": "dry run"}
@@ -245,7 +258,7 @@ def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -
 @task(name="await-approval")
 def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
     """Pause for a person's decision on held unenrolls, or leave them held for the CLI."""
-    from tasks import approval
+    from tasks.post import approval
 
     return approval.decide_held_run(target.db, run.run_id, verdict, wait)
 

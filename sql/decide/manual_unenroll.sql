@@ -2,15 +2,15 @@
 -- sequence or all, in the same shape as unenroll.sql so the same writers record it.
 -- Manual unenroll is final: no rule, so recover never undoes it. An unenroll already
 -- on its way is not asked for again.
--- inputs: d_targets (email); params: $crm, $sequence_id (null = every sequence), $actor,
+-- inputs: d_people (email); params: $sequencer, $sequence_id (null = every sequence), $actor,
 -- $reason
 with
 open_enrollments as (
     select crm, enrollment_id, sequence_id, email, contact_id, state, step
     from ops.enrollments
-    where crm = $crm and state in ('active', 'paused')
+    where crm = $sequencer and state in ('active', 'paused')
         and ($sequence_id is null or sequence_id = $sequence_id)
-        and email in (select email from d_targets)
+        and email in (select email from d_people)
 ),
 -- keyed by the enrollment it targets: a person enrolled again after an unenroll was
 -- sent is a new enrollment, and is removed again (rows from before the outbox kept the

@@ -3,7 +3,7 @@
 -- a row without one (schedule, manual) is released at once, and is queued again only
 -- when the play allows re-enrollment, nothing of it is still queued, and the person is
 -- not in the sequence now. Exclusions are not checked here: at release (DESIGN).
--- inputs: d_audience (play, email, event_at), d_plays; params: $now, $crm
+-- inputs: d_audience (play, email, event_at), d_plays; params: $now, $sequencer
 with
 audience as (
     select distinct a.play, lower(trim(a.email)) as email, a.event_at
@@ -16,7 +16,7 @@ resolved as (
     from audience as a
     join d_plays as p on p.name = a.play
     join ops.sequences as s
-        on s.crm = $crm and (s.sequence_id = p.sequence or s.name = p.sequence)
+        on s.crm = $sequencer and (s.sequence_id = p.sequence or s.name = p.sequence)
     qualify row_number() over (
         partition by a.play, a.email, a.event_at
         order by s.sequence_id = p.sequence desc, s.sequence_id
@@ -24,10 +24,10 @@ resolved as (
 ),
 open_now as (
     select sequence_id, email from ops.enrollments
-    where crm = $crm and state in ('active', 'paused')
+    where crm = $sequencer and state in ('active', 'paused')
     union
     select sequence_id, email from ops.outbox
-    where crm = $crm and kind = 'enroll' and status in ('pending', 'held', 'sent')
+    where crm = $sequencer and kind = 'enroll' and status in ('pending', 'held', 'sent')
 ),
 new_events as (
     select r.*

@@ -3,12 +3,12 @@
 -- as the event or the sequencer last saw it), and whether they can come back now: not
 -- while the rule still matches them in the latest run, nor while they are in that
 -- sequence again. Other rules and constraints are checked by the enroll decision.
--- inputs: d_matches; params: $rule, $since, $now, $crm
+-- inputs: d_matches; params: $rule, $since, $now, $sequencer
 with
 removals as (
     select *
     from ops.enrollment_events
-    where rule = $rule and to_state = 'unenrolled' and actor = 'seqguard' and crm = $crm
+    where rule = $rule and to_state = 'unenrolled' and actor = 'seqguard' and crm = $sequencer
         and happened_at >= $since and happened_at <= $now
     qualify row_number() over (
         partition by crm, sequence_id, email order by happened_at desc, event_id desc

@@ -1,7 +1,7 @@
 -- The play items due by now, as enrollment requests (REQUEST_SCHEMA in
--- tasks/enrollments.py). Items of a broken play file wait (fail closed); items of a
+-- tasks/decide/requests.py). Items of a broken play file wait (fail closed); items of a
 -- disabled or removed play are closed by plays.close_orphans.
--- inputs: d_plays; params: $now, $crm
+-- inputs: d_plays; params: $now, $sequencer
 with
 due as (
     select q.*, p.allow_reenrollment, p.max_per_company, p.sender
@@ -16,7 +16,7 @@ final as (
         play,
         email,
         sequence_id,
-        $crm as crm,
+        $sequencer as crm,
         sender,
         allow_reenrollment,
         max_per_company,

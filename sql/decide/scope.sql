@@ -3,7 +3,7 @@
 -- the sequencer's ids. A row with a null sequence is the default ruleset: it applies to
 -- every sequence that has no rows of its own. A row with a play applies only to that
 -- play's enrollments. Failed rules (fail closed) carry the error they failed with.
--- params: $run_id, $crm
+-- params: $run_id, $sequencer
 with
 run_scopes as (
     select * from rules.scopes where run_id = $run_id
@@ -35,7 +35,7 @@ resolved as (
         e.error
     from run_scopes as r
     left join ops.sequences as s
-        on s.crm = $crm and (s.sequence_id = r.sequence or s.name = r.sequence)
+        on s.crm = $sequencer and (s.sequence_id = r.sequence or s.name = r.sequence)
     left join errors as e on e.rule = r.rule
 ),
 final as (

@@ -5,7 +5,7 @@
 -- Failed rules have no matches and remove no one. One row per enrollment and rule;
 -- is_primary picks the rule the outbox row carries. An unenroll already on its way
 -- (pending, held or sent) is not asked for again.
--- inputs: d_matches, d_scope
+-- inputs: d_matches, d_scope; params: $with_unenrolls
 with
 named as (
     select distinct sequence_id from d_scope where sequence_id is not null
@@ -55,3 +55,4 @@ final as (
         and (f.enrollment_id is null or f.enrollment_id = r.enrollment_id)
 )
 select * from final
+where $with_unenrolls  -- false: the same columns, no row (manual actions)

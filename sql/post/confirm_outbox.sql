@@ -3,7 +3,7 @@
 -- then need no second post. Only rows whose person was read are judged ($all_covered:
 -- the read covered everyone). A sent change that a later change of the same person and
 -- sequence has since overtaken (paused, then resumed) was carried out: the later one
--- was only posted after it, and the sequencer accepted it.
+-- was only posted after it, and the sequencer accepted it. Returns each confirmed change.
 update ops.outbox x
 set status = 'confirmed', confirmed_at = $now, error = null,
     enrollment_id = coalesce(x.enrollment_id, v.enrollment_id)
@@ -65,3 +65,4 @@ from (
     select * from final
 ) v
 where x.change_id = v.change_id
+returning x.change_id

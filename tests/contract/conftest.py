@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, sandbox_config
+from tasks.core.config import Config, sandbox_config
 
 
 @pytest.fixture

@@ -25,17 +25,17 @@ import requests
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
 
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
-from tasks.crm.hubspot import settings
-from tasks.crm.hubspot.client import (
+from tasks.core.config import sandbox_config
+from tasks.core.errors import ConfigError, SyncError
+from tasks.sync.hubspot import settings
+from tasks.sync.hubspot.client import (
     HubSpotClient,
     continuation_inputs,
     error_detail,
     failed_inputs,
 )
-from tasks.crm.hubspot.sync import latest_modified, search_pages
-from tasks.crm.limiter import RateLimiter
-from tasks.errors import ConfigError, SyncError
+from tasks.sync.hubspot.sync import latest_modified, search_pages
+from tasks.sync.limiter import RateLimiter
 
 NOW = datetime(2026, 3, 2, 9, 0, 0)
 
@@ -199,7 +199,7 @@ ERROR = doc(ERRORS_PAGE, {"category": str, "correlationId": str, "message": str}
 RATE_LIMITED = doc(USAGE_PAGE, {"category": str, "correlationId": str, "errorType": str,
                                 "message": str, "policyName": str, "status": str})
 
-# the fields seqguard reads from each answer (tasks/crm/hubspot/sync.py and client.py)
+# the fields seqguard reads from each answer (tasks/sync/hubspot/sync.py and client.py)
 READS = [
     (LIST_RESPONSE, ["results[].id", "results[].createdAt", "results[].updatedAt",
                      "results[].archived", "results[].archivedAt", "results[].properties",

@@ -1,6 +1,6 @@
 """Contract: every HubSpot call the Sequences adapter makes, pinned to HubSpot's documents.
 
-For each call seqguard's HubSpot sequencer makes (tasks/sequencers/hubspot.py) the request
+For each call seqguard's HubSpot sequencer makes (tasks/post/sequencers/hubspot.py) the request
 it sends and the response it reads are compared with the example shapes HubSpot publishes,
 written out below from the pages named beside them (and the OpenAPI descriptions HubSpot
 publishes at github.com/HubSpot/HubSpot-public-api-spec-collection, PublicApiSpecs/...).
@@ -25,11 +25,11 @@ import pytest
 import requests
 
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
-from tasks.crm.hubspot.settings import SEQUENCE_PROPERTIES
-from tasks.crm.limiter import RateLimiter
-from tasks.sequencers.base import CHANGE_SCHEMA
-from tasks.sequencers.hubspot import UNENROLL_PROPERTIES, HubSpotSequencer
+from tasks.core.config import sandbox_config
+from tasks.post.sequencers.base import CHANGE_SCHEMA
+from tasks.post.sequencers.hubspot import UNENROLL_PROPERTIES, HubSpotSequencer
+from tasks.sync.hubspot.settings import SEQUENCE_PROPERTIES
+from tasks.sync.limiter import RateLimiter
 
 NOW = datetime(2026, 3, 2, 9, 0)
 OWNER = "avery.nguyen@seqguard-sandbox.test"  # a seeded owner, with a HubSpot user
@@ -197,7 +197,7 @@ class Exchange:
 def recorded(adapter: HubSpotSequencer) -> list[Exchange]:
     """Every call the adapter makes on this thread, in order (a requests response hook)."""
     calls: list[Exchange] = []
-    adapter._session().hooks["response"].append(
+    adapter.http.session().hooks["response"].append(
         lambda response, *args, **kwargs: calls.append(Exchange(response)))
     return calls
 

@@ -34,12 +34,12 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, Credential
-from tasks.crm.limiter import RateLimiter
-from tasks.errors import ConfigError
-from tasks.sequencers.base import CHANGE_SCHEMA
-from tasks.sequencers.salesforce import SalesforceSequencer
-from tasks.sequencers.salesforce_actions import input_outcome
+from tasks.core.config import Config, Credential
+from tasks.core.errors import ConfigError
+from tasks.post.sequencers.base import CHANGE_SCHEMA
+from tasks.post.sequencers.salesforce import SalesforceSequencer
+from tasks.post.sequencers.salesforce_actions import input_outcome
+from tasks.sync.limiter import RateLimiter
 
 NOW = "2026-03-02T09:00:00+00:00"
 CADENCE = "77C000000000101EAA"   # sequence 101 as Salesforce serves it
@@ -65,7 +65,7 @@ def org(sandbox: SandboxClient) -> dict[str, str]:
 def adapter_with(config: Config) -> tuple[SalesforceSequencer, Recorder]:
     assert config.salesforce is not None
     adapter = SalesforceSequencer(config.salesforce, RateLimiter(limit=None))
-    return adapter, Recorder().attach(adapter._session())
+    return adapter, Recorder().attach(adapter.http.session())
 
 
 def changes(kind: str, contacts: list[str], *, sequence_id: str = CADENCE,
@@ -310,7 +310,7 @@ def test_the_org_limit_answers_403_request_limit_exceeded(
         assert adapter.sequences().num_rows == 1
         # the next call within the window is refused the way the org limit is (the adapter
         # would wait and resend; here the answer itself is looked at)
-        over = adapter._session().get(adapter.base + "query/",
+        over = adapter.http.session().get(adapter.base + "query/",
                                       params={"q": "SELECT Id FROM ActionCadence"})
     finally:
         sandbox.faults()

@@ -27,13 +27,13 @@ from salesforce_reference import (
 from simple_salesforce import Salesforce
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.crm.limiter import RateLimiter
-from tasks.crm.salesforce import settings
-from tasks.crm.salesforce.client import SalesforceClient
-from tasks.crm.salesforce.sync import build_query, latest_modified, object_spec, sync_salesforce
-from tasks.errors import SyncError
-from tasks.store import connect
+from tasks.core.config import Config
+from tasks.core.errors import SyncError
+from tasks.db.store import connect
+from tasks.sync.limiter import RateLimiter
+from tasks.sync.salesforce import settings
+from tasks.sync.salesforce.client import SalesforceClient
+from tasks.sync.salesforce.sync import build_query, latest_modified, object_spec, sync_salesforce
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

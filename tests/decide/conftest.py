@@ -17,9 +17,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.match_store import apply_changes, result_changes
-from tasks.rules import RuleRun, normalized_sql
-from tasks.store import connect
+from tasks.db.store import connect
+from tasks.rules.engine import RuleRun, normalized_sql
+from tasks.rules.matches import apply_changes, result_changes
 
 NOW = datetime(2026, 11, 25, 10, 0)
 CRM = "hubspot"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import enrollments, manual
-from tasks.manual import EnrollmentBlocked
+from tasks.decide import decide as decide_stage
+from tasks.decide import manual
+from tasks.decide.manual import EnrollmentBlocked
 from tests.decide.conftest import CRM, NOW, World, queue_item, write_play
 
 RUN = "run-1"
@@ -17,12 +18,13 @@ RUN = "run-1"
 
 def decide(world: World, project: Path, run_id: str = RUN, now=NOW, dry_run: bool = False):
     world.release()
-    return enrollments.decide(world.path, project, run_id, now, crm=CRM, dry_run=dry_run)
+    return decide_stage.decide(world.path, project, run_id, now, sequencer=CRM,
+                               dry_run=dry_run)
 
 
 def manual_enroll(world: World, email: str, sequence: str, **kw):
     world.release()
-    return manual.enroll(world.path, email, sequence, now=NOW, crm=CRM, actor="user:ana",
+    return manual.enroll(world.path, email, sequence, now=NOW, sequencer=CRM, actor="user:ana",
                          post=False, **kw)
 
 
@@ -241,7 +243,7 @@ def test_an_enrollment_not_yet_posted_counts_as_open(base: World, project: Path)
     with pytest.raises(EnrollmentBlocked, match="already in an open sequence: s2"):
         base.release()
         manual.enroll(base.path, "ann@acme.test", "Enterprise outbound",
-                      now=NOW + timedelta(minutes=1), crm=CRM, actor="user:ana", post=False)
+                      now=NOW + timedelta(minutes=1), sequencer=CRM, actor="user:ana", post=False)
 
 
 def test_never_the_same_sequence_twice_unless_the_play_allows(base: World,

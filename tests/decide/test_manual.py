@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import enrollments, manual
-from tasks.manual import ManualActionError
+from tasks.decide import decide, manual
+from tasks.decide import recover as recover_action
+from tasks.decide.manual import ManualActionError
 from tests.decide.conftest import CRM, NOW, World
 
 RUN = "run-1"
@@ -18,20 +19,21 @@ ANA = "user:ana"
 
 def unenroll(world: World, email: str, sequence: str | None = None, **kw):
     world.release()
-    return manual.unenroll(world.path, email, sequence, now=NOW, crm=CRM, actor=ANA,
+    return manual.unenroll(world.path, email, sequence, now=NOW, sequencer=CRM, actor=ANA,
                            post=False, **kw)
 
 
 def unenroll_csv(world: World, path: Path, sequence: str, **kw):
     world.release()
-    return manual.unenroll_csv(world.path, path, sequence, now=NOW, crm=CRM, actor=ANA,
+    return manual.unenroll_csv(world.path, path, sequence, now=NOW, sequencer=CRM, actor=ANA,
                                post=False, **kw)
 
 
 def recover(world: World, rule: str, **kw):
     world.release()
-    return manual.recover(world.path, rule, NOW - timedelta(hours=1),
-                          now=NOW + timedelta(hours=1), crm=CRM, actor=ANA, post=False, **kw)
+    return recover_action.recover(world.path, rule, NOW - timedelta(hours=1),
+                                  now=NOW + timedelta(hours=1), sequencer=CRM, actor=ANA,
+                                  post=False, **kw)
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def test_unenroll_from_one_sequence_by_name(base: World) -> None:
 
 def test_unenroll_cancels_an_enrollment_not_yet_posted(base: World) -> None:
     base.release()
-    manual.enroll(base.path, "cy@gamma.test", "s2", now=NOW - timedelta(minutes=1), crm=CRM,
+    manual.enroll(base.path, "cy@gamma.test", "s2", now=NOW - timedelta(minutes=1), sequencer=CRM,
                   actor=ANA, post=False)
     result = unenroll(base, "cy@gamma.test")
     assert base.outbox("kind", "status") == [("enroll", "rejected")]
@@ -95,7 +97,7 @@ def test_unknown_email_and_sequence_are_refused(base: World) -> None:
         unenroll(base, "ann@acme.test", "Nope")
     with pytest.raises(ManualActionError, match="unknown email nobody@x.test: not in the CRMs"):
         base.release()
-        manual.enroll(base.path, "nobody@x.test", "s1", now=NOW, crm=CRM, actor=ANA,
+        manual.enroll(base.path, "nobody@x.test", "s1", now=NOW, sequencer=CRM, actor=ANA,
                       post=False)
     with pytest.raises(ManualActionError, match="ann@acme.test is not enrolled in any sequence"):
         unenroll(base, "ann@acme.test")
@@ -174,7 +176,7 @@ def rule_removes(world: World, run_id: str, rule: str, *emails: str) -> None:
     world.global_rule(run_id, rule, sequences=("Enterprise outbound", "Webinar follow-up"))
     world.match(run_id, rule, *emails)
     world.release()
-    enrollments.decide(world.path, Path("/nonexistent"), run_id, NOW, crm=CRM)
+    decide.decide(world.path, Path("/nonexistent"), run_id, NOW, sequencer=CRM)
 
 
 def test_recover_plans_and_restores_the_step_after_the_last_completed(base: World) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import enrollments, plays
-from tasks.rules import evaluate_rules
+from tasks.decide import decide, plays
+from tasks.rules.evaluate import evaluate_rules
 from tests.decide.conftest import CRM, World, write_play
 
 T0 = datetime(2026, 11, 25, 9, 0)
@@ -17,13 +17,13 @@ SIGNUPS = ("select email, created_at as event_at from crm.people "
            "where created_at > cycle_time() - interval 1 day")
 
 
-def cycle(world: World, project: Path, now: datetime) -> enrollments.DecideResult:
+def cycle(world: World, project: Path, now: datetime) -> decide.DecideResult:
     """The cycle's rule, play and decision steps, in the flow's order."""
     world.release()
     run_id = f"run-{now:%H%M}"
     evaluate_rules(world.path, project, run_id, now, timedelta(minutes=30))
-    plays.queue_plays(world.path, project, now, crm=CRM)
-    return enrollments.decide(world.path, project, run_id, now, crm=CRM)
+    plays.queue_plays(world.path, project, now, sequencer=CRM)
+    return decide.decide(world.path, project, run_id, now, sequencer=CRM)
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_a_broken_audience_queues_nobody_and_says_why(world: World, project: Pat
     write_play(project, "outbound", "Enterprise outbound", "select email from crm.nowhere",
                trigger="schedule")
     world.release()
-    result = plays.queue_plays(world.path, project, T0, crm=CRM)
+    result = plays.queue_plays(world.path, project, T0, sequencer=CRM)
     assert result.queued == {}
     assert "outbound.sql: the audience failed" in result.problems[0]
 
@@ -104,7 +104,7 @@ def test_a_play_naming_an_unknown_sequence_queues_nobody(world: World, project: 
     world.people({"email": "ann@acme.test"})
     write_play(project, "outbound", "Nope", "select email from crm.people", trigger="schedule")
     world.release()
-    result = plays.queue_plays(world.path, project, T0, crm=CRM)
+    result = plays.queue_plays(world.path, project, T0, sequencer=CRM)
     assert result.queued == {} and "sequence 'Nope' is not at the hubspot sequencer" in \
         result.problems[0]
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from sandbox.client import SandboxClient
-from tasks import enrollments, manual
-from tasks.config import Config, sandbox_config
-from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.outbox import post_pending, read_enrollments
+from tasks.core.config import Config, sandbox_config
+from tasks.decide import decide, manual, recover
+from tasks.post.poster import post_pending
+from tasks.post.reads import read_enrollments
+from tasks.sync.hubspot.sync import sync_hubspot
 from tests.decide.conftest import World
 from tests.decide.test_cli import run
 
@@ -64,7 +65,7 @@ def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config)
     person_in_crm(sandbox, world, crm)
     world.evaluated("run-0", NOW)
     read_state(world, config, NOW)
-    manual.enroll(world.path, EMAIL, SEQUENCE["name"], now=NOW, crm=crm, actor=ANA,
+    manual.enroll(world.path, EMAIL, SEQUENCE["name"], now=NOW, sequencer=crm, actor=ANA,
                   config=config)
 
     sandbox.set_clock(REMOVED_AT)
@@ -73,7 +74,7 @@ def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config)
     world.global_rule("run-1", RULE, sequences=(SEQUENCE["name"],))
     world.match("run-1", RULE, EMAIL)
     world.release()
-    enrollments.decide(world.path, Path("/nonexistent"), "run-1", REMOVED_AT, crm=crm)
+    decide.decide(world.path, Path("/nonexistent"), "run-1", REMOVED_AT, sequencer=crm)
     post_pending(world.path, config, REMOVED_AT)
     sandbox.set_clock(REMOVED_AT + timedelta(minutes=5))  # HubSpot's workflow acts later
     read_state(world, config, REMOVED_AT + timedelta(minutes=5))
@@ -99,8 +100,8 @@ def test_salesforce_recover_resumes_at_the_step_after_the_last_completed(
     config = replace(sandbox_config(sandbox.url, sandbox.cert), sequencer="salesforce")
     removed_after_step_two(sandbox, world, config)
 
-    plan = manual.recover(world.path, RULE, NOW, now=FIXED_AT, crm="salesforce", actor=ANA,
-                          config=config, apply=True)
+    plan = recover.recover(world.path, RULE, NOW, now=FIXED_AT, sequencer="salesforce",
+                           actor=ANA, config=config, apply=True)
 
     assert plan.applied
     assert [(r["status"], r["completed"], r["start_step"], r["starts_at_step"], r["note"])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import enrollments, manual
-from tasks.manual import EnrollmentBlocked
-from tasks.rules import evaluate_rules
+from tasks.decide import decide, manual
+from tasks.decide.manual import EnrollmentBlocked
+from tasks.rules.evaluate import evaluate_rules
 from tests.decide.conftest import CRM, World, queue_item, write_play
 
 NOW = datetime(2026, 11, 25, 9, 0)
@@ -23,15 +23,15 @@ select company_domain, 'vip' as reason from crm.companies where name = 'VIP'
 """
 
 
-def rules_and_decide(world: World, project: Path) -> enrollments.DecideResult:
+def rules_and_decide(world: World, project: Path) -> decide.DecideResult:
     world.release()
     evaluate_rules(world.path, project, "run-1", NOW, timedelta(minutes=30))
-    return enrollments.decide(world.path, project, "run-1", NOW, crm=CRM)
+    return decide.decide(world.path, project, "run-1", NOW, sequencer=CRM)
 
 
 def enroll(world: World, email: str, sequence: str) -> None:
     world.release()
-    manual.enroll(world.path, email, sequence, now=NOW, crm=CRM, actor="user:ana", post=False)
+    manual.enroll(world.path, email, sequence, now=NOW, sequencer=CRM, actor="user:ana", post=False)
 
 
 @pytest.fixture

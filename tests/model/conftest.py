@@ -16,9 +16,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.config import Config
+from tasks.core.config import Config
+from tasks.db.store import connect
 from tasks.model import ModelResult, build_model
-from tasks.store import connect
 
 NOW = datetime(2026, 3, 2, 9, 0)
 
@@ -113,10 +113,11 @@ def world(tmp_path: Path, migrated_db: Path) -> Iterator[RawWorld]:
 @pytest.fixture
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory database with the model's macros, for expression-level tests."""
-    from tasks.model import MACROS_FILE, MODEL_DIR
+    from tasks.db import sql
+    from tasks.model import MACROS
 
     con = duckdb.connect()
     con.execute("create schema crm")
-    con.execute((MODEL_DIR / MACROS_FILE).read_text())
+    sql.run(con, MACROS)
     yield con
     con.close()

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sandbox.generate import generate, seed_metadata
 from sandbox.state import SandboxState
-from tasks.store import connect
+from tasks.db.store import connect
 
 HUBSPOT_OBJECTS = ("contacts", "companies", "deals", "emails", "meetings")
 SALESFORCE_OBJECTS = {

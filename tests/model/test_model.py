@@ -7,8 +7,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from tasks.config import Config
-from tasks.errors import ConfigError, RuleFileError
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, RuleFileError
 
 EARLY = datetime(2024, 1, 1)
 LATER = datetime(2025, 6, 1)

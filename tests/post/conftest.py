@@ -8,8 +8,8 @@ import pytest
 from post_support import NOW, SEQUENCES
 
 from sandbox.client import SandboxClient
-from tasks.config import Config, sandbox_config
-from tasks.store import connect
+from tasks.core.config import Config, sandbox_config
+from tasks.db.store import connect
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.crm.limiter import RateLimiter
-from tasks.outbox import ReadResult, read_enrollments
-from tasks.sequencers.hubspot import HubSpotSequencer
-from tasks.sequencers.salesforce import SalesforceSequencer
-from tasks.store import connect
+from tasks.core.config import Config
+from tasks.db.store import connect
+from tasks.post.reads import ReadResult, read_enrollments
+from tasks.post.sequencers.hubspot import HubSpotSequencer
+from tasks.post.sequencers.salesforce import SalesforceSequencer
+from tasks.sync.hubspot.sync import sync_hubspot
+from tasks.sync.limiter import RateLimiter
 
 NOW = datetime(2026, 3, 2, 9, 0)
 SEQUENCES = [

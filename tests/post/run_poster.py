@@ -11,8 +11,8 @@ import sys
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from tasks.config import sandbox_config
-from tasks.outbox import post_pending
+from tasks.core.config import sandbox_config
+from tasks.post.poster import post_pending
 
 
 def main(db: str, url: str, cert: str, sequencer: str, now: str) -> None:

@@ -16,8 +16,8 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEMA
+from tasks.core.config import Config
+from tasks.post.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEMA
 
 
 def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
@@ -164,7 +164,7 @@ def test_salesforce_sends_at_most_200_inputs_per_call(fresh: SandboxClient,
                                                       config: Config, db) -> None:
     from post_support import NOW, add_changes, on_salesforce, statuses
 
-    from tasks.outbox import post_pending
+    from tasks.post.poster import post_pending
 
     people = salesforce_people(fresh, 450)
     add_changes(db, "enroll", people, crm="salesforce", sender=None)

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from post_support import NOW, add_changes, outbox
 
-from tasks import breaker
-from tasks.config import Config
-from tasks.outbox import post_pending
-from tasks.store import connect
+from tasks.core.config import Config
+from tasks.db.store import connect
+from tasks.post import breaker
+from tasks.post.poster import post_pending
 
 CONFIG = Config()  # thresholds: 20% of open enrollments or 500 people
 

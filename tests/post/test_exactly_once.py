@@ -31,8 +31,9 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.outbox import post_pending, read_enrollments
+from tasks.core.config import Config
+from tasks.post.poster import post_pending
+from tasks.post.reads import read_enrollments
 
 ROOT = Path(__file__).resolve().parents[2]
 ENROLL_PATH = "/automation/v4/sequences/enrollments"

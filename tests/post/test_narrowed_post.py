@@ -7,8 +7,8 @@ from pathlib import Path
 from post_support import NOW, add_changes, hubspot, hubspot_people, outbox, read_hubspot
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.outbox import post_pending
+from tasks.core.config import Config
+from tasks.post.poster import post_pending
 
 
 def test_posting_narrowed_to_a_sequence_leaves_the_others_pending(

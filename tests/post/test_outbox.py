@@ -26,10 +26,11 @@ from post_support import (
 )
 
 from sandbox.client import SandboxClient
-from tasks.config import Config
-from tasks.errors import ConfigError, SequencerRejected
-from tasks.outbox import post_pending, raise_for_refusals, read_enrollments
-from tasks.store import connect
+from tasks.core.config import Config
+from tasks.core.errors import ConfigError, SequencerRejected
+from tasks.db.store import connect
+from tasks.post.poster import post_pending, raise_for_refusals
+from tasks.post.reads import read_enrollments
 
 ENROLL_PATH = "/automation/v4/sequences/enrollments"
 STATUS_PATH = "/automation/v4/sequences/enrollments/contact/"
@@ -278,7 +279,7 @@ def test_salesforce_cadence_changes_post_and_read_back(fresh: SandboxClient, con
 
 def _changes_of(people: list[tuple[str, str]], change_id: str) -> pa.Table:
     """One enroll into 101 as a change table (a rep's enrollment, made outside the outbox)."""
-    from tasks.sequencers.base import CHANGE_SCHEMA
+    from tasks.post.sequencers.base import CHANGE_SCHEMA
 
     [(contact_id, email)] = people
     return pa.Table.from_pylist([{
@@ -287,7 +288,7 @@ def _changes_of(people: list[tuple[str, str]], change_id: str) -> pa.Table:
 
 
 def _as_changes(db: Path, change_ids: list[str]) -> pa.Table:
-    from tasks.sequencers.base import CHANGE_SCHEMA
+    from tasks.post.sequencers.base import CHANGE_SCHEMA
 
     with connect(db) as con:
         return con.sql(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from post_support import NOW, SEQUENCES, statuses, unenroll_writes
 
+from flows.cycle import run_cycle
 from sandbox.client import SandboxClient
-from tasks.outbox import ReadResult
-from tasks.pipeline import run_cycle
-from tasks.report import render_markdown
+from tasks.post.reads import ReadResult
+from tasks.run.report import render_markdown
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
 PEOPLE = 6  # under the circuit breaker's minimum of 10

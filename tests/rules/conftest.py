@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from tasks import store
+from tasks.db import store
 
 NOW = datetime(2026, 3, 2, 12, 0)
 

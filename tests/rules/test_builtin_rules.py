@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.paths import BUILTIN_RULES_DIR
-from tasks.rules import evaluate_rules
+from tasks.core.resources import BUILTIN_RULES_DIR
+from tasks.rules.evaluate import evaluate_rules
 from tests.rules.conftest import NOW, insert, matched
 
 CASES = yaml.safe_load((Path(__file__).parent / "builtin_cases.yml").read_text())

@@ -8,15 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.rules import (
-    PlayView,
-    RulesetView,
-    RuleToggles,
-    compute_scopes,
-    evaluate_rules,
-    failed_rules,
-    rule_connection,
-)
+from tasks.rules.engine import rule_connection
+from tasks.rules.evaluate import evaluate_rules, failed_rules
+from tasks.rules.scopes import PlayView, RulesetView, RuleToggles, compute_scopes
 from tests.rules.conftest import NOW, insert, matched, people, query, write, write_rule
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.explain import explain, preview
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.explain import explain
+from tasks.rules.preview import preview
 from tests.rules.conftest import NOW, insert, people, write, write_rule
 
 

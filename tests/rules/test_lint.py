@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks import store
-from tasks.lint import lint_project
+from tasks.db import store
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import insert, write, write_rule
 
 

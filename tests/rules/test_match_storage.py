@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tasks import store
-from tasks.rules import evaluate_rules
+from tasks.db import store
+from tasks.rules.evaluate import evaluate_rules
 from tests.rules.conftest import NOW, insert, matched, people, query, write_rule
 from tests.rules.test_evaluate import own_builtins
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tasks.propagation import pending_changes
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.propagation import pending_changes
 from tests.rules.conftest import NOW, insert, matched, people, query, write, write_rule
 
 MIN = timedelta(minutes=1)

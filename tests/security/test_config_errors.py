@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.config import load_config
-from tasks.errors import ConfigError
+from tasks.core.config import load_config
+from tasks.core.errors import ConfigError
 from tests.security.conftest import SECRET
 
 
@@ -44,8 +44,9 @@ def settings(tmp_path: Path, text: str) -> Path:
     ("propagation_delay: 1e300d\n",
      "seqguard.yml:1: propagation_delay is not a duration of 0 or more; write e.g. 30m, 2h "
      "or 0"),
-    ("batch_size: 2.5\n",
-     "seqguard.yml:1: batch_size must be a whole number; write e.g. batch_size: 200"),
+    ("unenroll_threshold_count: 2.5\n",
+     "seqguard.yml:1: unenroll_threshold_count must be a whole number; write e.g. "
+     "unenroll_threshold_count: 500"),
     ("people_properties: product_interest\n",
      "seqguard.yml:1: people_properties must be a list; write e.g. people_properties: "
      "[product_interest]"),

@@ -17,10 +17,10 @@ import pytest
 
 from flows.cli import main
 from sandbox.client import SandboxClient
-from tasks.config import sandbox_config
-from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.errors import StoreError
-from tasks.store import connect
+from tasks.core.config import sandbox_config
+from tasks.core.errors import StoreError
+from tasks.db.store import connect
+from tasks.sync.hubspot.sync import sync_hubspot
 
 NOW = datetime(2026, 11, 2, 9, 0)
 

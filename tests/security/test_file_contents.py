@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.lint import lint_project
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import HEADER, NOW, matched, people, query, write, write_rule
 from tests.security.conftest import SECRET, seqguard
 
@@ -198,7 +198,7 @@ def test_files_seqguard_skips_are_warned_about(db: Path, project: Path,
 
 def test_domain_aliases_linked_out_of_the_project_are_refused_unread(
         db: Path, project: Path, secret_outside: Path) -> None:
-    from tasks.errors import RuleFileError
+    from tasks.core.errors import RuleFileError
     from tasks.model import build_model
 
     (project / "sql" / "domain_aliases.csv").symlink_to(secret_outside)

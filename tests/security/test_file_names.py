@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from flows.cli import main
-from tasks.lint import lint_project
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import NOW, matched, people, query, write, write_rule
 from tests.security.conftest import SECRET, hold_an_unenroll, outbox, seqguard
 
@@ -57,8 +57,8 @@ def test_lint_of_a_list_named_like_sql_writes_no_file(tmp_path: Path, project: P
 
 
 def test_lists_load_only_with_external_access_off(project: Path) -> None:
-    from tasks.list_files import load_lists
-    from tasks.rule_files import load_project
+    from tasks.rules.lists import load_lists
+    from tasks.rules.project import load_project
 
     with duckdb.connect(":memory:") as con, pytest.raises(RuntimeError, match="external access"):
         load_lists(con, load_project(project))

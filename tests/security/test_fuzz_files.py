@@ -26,11 +26,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.config import load_config
-from tasks.errors import SeqguardError
-from tasks.lint import lint_project
-from tasks.rule_files import Problem, load_play, load_project, load_rulesets
-from tasks.rules import RULE_CONNECTION_CONFIG, evaluate_rules
+from tasks.core.config import load_config
+from tasks.core.errors import SeqguardError
+from tasks.rules.engine import RULE_CONNECTION_CONFIG
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.files import Problem
+from tasks.rules.lint import lint_project
+from tasks.rules.play_files import load_play
+from tasks.rules.project import load_project
+from tasks.rules.rulesets import load_rulesets
 from tests.rules.conftest import NOW, query
 from tests.security.conftest import SECRET, hold_an_unenroll, outbox
 
@@ -203,7 +207,7 @@ def test_yaml_of_any_shape_is_data_or_a_problem(tmp_path_factory, text: str,
 @given(text=csv_texts, encoding=st.sampled_from(ENCODINGS))
 def test_a_csv_of_any_shape_loads_or_fails_by_name(tmp_path_factory, migrated_template: Path,
                                                    text: str, encoding: str) -> None:
-    from tasks.list_files import load_lists
+    from tasks.rules.lists import load_lists
 
     root = tmp_path_factory.mktemp("csv")
     lists = root / "sql" / "exclusions" / "lists"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
-from tasks.errors import ConfigError, RuleFileError
-from tasks.explain import explain, preview
-from tasks.plays import queue_plays
-from tasks.rules import evaluate_rules
+from tasks.core.config import load_config
+from tasks.core.errors import ConfigError, RuleFileError
+from tasks.decide.plays import queue_plays
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.explain import explain
+from tasks.rules.preview import preview
 from tests.decide.conftest import write_play
 from tests.rules.conftest import (  # noqa: F401 - fixtures
     NOW,

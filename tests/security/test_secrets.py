@@ -26,8 +26,8 @@ from prefect.client.schemas.filters import (
 
 from flows.cli import main
 from sandbox.client import SandboxClient
-from tasks.errors import ConfigError
-from tasks.redact import REDACTED, redact, remember
+from tasks.core.errors import ConfigError
+from tasks.core.redact import REDACTED, redact, remember
 
 NOW = datetime(2026, 11, 2, 9, 0)
 # the sandbox accepts only its own token; a refused one is just as secret

@@ -13,8 +13,8 @@ from flows.cli import main
 from flows.cycle import cycle
 from sandbox.client import SandboxClient
 from tasks import steps
-from tasks.errors import ConfigError
-from tasks.store import connect
+from tasks.core.errors import ConfigError
+from tasks.db.store import connect
 
 DECEMBER = datetime(2026, 12, 3, 10, 15)
 JANUARY = datetime(2026, 1, 1)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.lint import lint_project
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.rules.lint import lint_project
 from tests.rules.conftest import NOW, write
 from tests.security.conftest import seqguard
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.config import Config, sandbox_config
-from tasks.crm.hubspot.sync import sync_hubspot
+from tasks.core.config import Config, sandbox_config
 from tasks.model import build_model
-from tasks.rules import evaluate_rules
+from tasks.rules.evaluate import evaluate_rules
+from tasks.sync.hubspot.sync import sync_hubspot
 from tests.rules.conftest import matched, write_rule
 
 NOW = datetime(2026, 3, 2, 9, 0, 0)

@@ -16,10 +16,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.crm.hubspot.sync import object_spec, record_select
-from tasks.crm.limiter import RateLimiter
-from tasks.crm.snapshot import PageStager, ensure_raw_table, merge_object, reset_staging
-from tasks.store import connect
+from tasks.db.store import connect
+from tasks.sync.hubspot.sync import object_spec, record_stager
+from tasks.sync.limiter import RateLimiter
+from tasks.sync.snapshot import ensure_raw_table, merge_object, reset_staging
 
 NOW = datetime(2026, 3, 2, 9, 0)
 METADATA = [{"name": "email", "type": "string"}, {"name": "amount", "type": "number"}]
@@ -59,7 +59,7 @@ def test_structurally_bad_records_are_quarantined_by_sql(tmp_path_factory, broke
     with connect(db) as con:
         ensure_raw_table(con, spec)
         reset_staging(con, spec)
-        stager = PageStager(con, spec.staging_table, record_select(spec), pages_per_append=2)
+        stager = record_stager(con, spec, pages_per_append=2)
         for body in pages:
             stager.add(body)
         stager.flush()
@@ -85,7 +85,7 @@ def test_latest_fetched_copy_wins_and_tombstones_are_kept(tmp_path):
              [record(2, archived=True, archivedAt="2026-02-02T00:00:00Z")]],
         ]):
             reset_staging(con, spec)
-            stager = PageStager(con, spec.staging_table, record_select(spec))
+            stager = record_stager(con, spec)
             for page in pages:
                 stager.add(json.dumps({"results": page}))
             stager.flush()

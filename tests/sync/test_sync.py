@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.config import Config, Credential, HubSpotConfig, SalesforceConfig, sandbox_config
-from tasks.crm.hubspot.sync import sync_hubspot
-from tasks.crm.salesforce.sync import sync_salesforce
-from tasks.errors import ConfigError
+from tasks.core.config import Config, Credential, HubSpotConfig, SalesforceConfig, sandbox_config
+from tasks.core.errors import ConfigError
+from tasks.sync.hubspot.sync import sync_hubspot
+from tasks.sync.salesforce.sync import sync_salesforce
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 9, 0, 0)
@@ -160,8 +160,8 @@ def test_incremental_sync_reads_only_what_changed(sandbox, config, db):
 KILLED_SYNC = textwrap.dedent("""
     import sys
     from datetime import datetime
-    from tasks.config import sandbox_config
-    from tasks.crm.hubspot.sync import sync_hubspot
+    from tasks.core.config import sandbox_config
+    from tasks.sync.hubspot.sync import sync_hubspot
 
     def progress(obj, n):
         print(obj, n, flush=True)
@@ -282,7 +282,7 @@ def test_server_errors_are_retried_and_the_sync_completes(sandbox, config, db):
 
 def test_a_millisecond_denser_than_the_search_cap_is_read_by_id_ranges(
         sandbox, config, db, monkeypatch):
-    import tasks.crm.hubspot.settings as hubspot_settings
+    import tasks.sync.hubspot.settings as hubspot_settings
 
     sandbox.reset(seed=16, contacts=700, now=NOW)
     sync_hubspot(db, config, NOW, objects=("contacts",))

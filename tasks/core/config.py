@@ -1,0 +1,356 @@
+"""seqguard.yml: which CRMs to sync, the sequencer, delays and thresholds.
+
+Credentials never live in the file: it names environment variables or Prefect Secret
+blocks, read only where a client is built. With no file, seqguard talks to the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from tasks.core import redact
+from tasks.core.errors import ConfigError
+from tasks.core.user_files import UserFileError, load_yaml, printable, read_text, shown
+
+SANDBOX_HUBSPOT_TOKEN = "sandbox-token"
+SANDBOX_SALESFORCE_SESSION = "sandbox-session"
+DEFAULT_SANDBOX_CERT = "data/sandbox/cert.pem"
+# how long after a rule or ruleset edit is first seen it takes effect (DESIGN "Semantics")
+DEFAULT_PROPAGATION_DELAY = timedelta(minutes=30)
+# the slowest built-in rule took 0.5 s at 1M people (bench/rules.py); 10 s leaves a
+# twentyfold margin and still bounds a cycle of thirty stalled rules to five minutes
+DEFAULT_RULE_TIMEOUT = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Where a secret comes from: an environment variable or a Prefect Secret block."""
+
+    env: str | None = None
+    secret_block: str | None = None
+    literal: str | None = None  # only the sandbox's public fake tokens
+
+    def resolve(self, setting: str) -> str:
+        """The secret's value, remembered so that no output carries it (tasks/core/redact.py)."""
+        if self.literal is not None:
+            return redact.remember(self.literal)
+        if self.env and os.environ.get(self.env):
+            return redact.remember(os.environ[self.env])
+        if self.secret_block:
+            from prefect.blocks.system import Secret
+
+            try:
+                return redact.remember(str(Secret.load(self.secret_block).get()))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{setting}: Prefect Secret block '{self.secret_block}' not found; "
+                    "create it in the Prefect UI or set the environment variable"
+                ) from exc
+        raise ConfigError(
+            f"{setting}: no credential; set the environment variable {self.env}"
+            + (
+                f" or create the Prefect Secret block '{self.secret_block}'"
+                if self.secret_block
+                else ""
+            )
+        )
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    url: str = "https://api.hubapi.com"
+    token: Credential = field(default_factory=lambda: Credential(env="SEQGUARD_HUBSPOT_TOKEN"))
+    ca_cert: str | None = None
+    # extra (custom) properties to pull per object, beyond the defaults in settings.py
+    properties: dict[str, list[str]] = field(default_factory=dict)
+    user_id: str | None = None  # the HubSpot user the Sequences API acts as
+    rate_limit_per_10s: int | None = None  # None: HubSpot's private-app 100; 0: no limit
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    url: str = ""
+    session: Credential = field(
+        default_factory=lambda: Credential(env="SEQGUARD_SALESFORCE_SESSION")
+    )
+    ca_cert: str | None = None
+    api_version: str = "59.0"
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    rate_limit_per_10s: int | None = None  # 0: no limit
+
+
+@dataclass(frozen=True)
+class Config:
+    hubspot: HubSpotConfig | None = None
+    salesforce: SalesforceConfig | None = None
+    sequencer: str = "hubspot"  # hubspot | salesforce
+    propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY
+    # how long one rule or play audience may run before it is stopped and fails closed
+    rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT
+    unenroll_threshold_pct: float = 20.0
+    unenroll_threshold_count: int = 500
+    # the share only counts from this many people up: 2 of 5 is 40%, but no emergency
+    unenroll_threshold_min: int = 10
+    timezone: str = "UTC"
+    # custom contact properties that become extra crm.people columns
+    people_properties: list[str] = field(default_factory=list)
+    is_sandbox: bool = False
+
+
+def sandbox_config(url: str, cert: str | Path, settings: Config | None = None) -> Config:
+    """The configuration for the local sandbox: both CRMs at one URL, fake tokens; every
+    other setting (rate limits, delays, thresholds) from `settings`, e.g. seqguard.yml."""
+    cert = str(cert)
+    settings = settings or Config()
+    return replace(
+        settings,
+        hubspot=replace(
+            settings.hubspot or HubSpotConfig(),
+            url=url, token=Credential(literal=SANDBOX_HUBSPOT_TOKEN), ca_cert=cert,
+        ),
+        salesforce=replace(
+            settings.salesforce or SalesforceConfig(),
+            url=url, session=Credential(literal=SANDBOX_SALESFORCE_SESSION), ca_cert=cert,
+        ),
+        is_sandbox=True,
+    )
+
+
+def parse_duration(value: Any, setting: str) -> timedelta:
+    """'30m', '2h', '0', 45 (minutes) -> timedelta; never negative."""
+    text = str(value).strip().lower()
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    try:
+        if text[-1] in units:
+            duration = timedelta(**{units[text[-1]]: float(text[:-1])})
+        else:
+            duration = timedelta(minutes=float(text))
+    except (ValueError, IndexError, OverflowError) as exc:
+        raise ConfigError(
+            f"{setting}: '{shown(value)}' is not a duration; write e.g. 30m, 2h or 0"
+        ) from exc
+    if duration < timedelta(0):
+        raise ConfigError(f"{setting}: '{shown(value)}' is negative; write 0 or more, e.g. 30m")
+    return duration
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value, "duration")
+    except ConfigError:
+        raise ValueError("is not a duration of 0 or more; write e.g. 30m, 2h or 0") from None
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError):  # a malformed key, or one the tz database lacks
+        raise ValueError("is not a time zone; write an IANA name, e.g. UTC or "
+                         "Europe/Berlin") from None
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# the name of an environment variable, never the secret itself
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSpotSettings(_Settings):
+    url: str = HubSpotConfig.url
+    token_env: EnvName = "SEQGUARD_HUBSPOT_TOKEN"
+    secret_block: str | None = None
+    ca_cert: str | None = None
+    properties: dict[str, list[str]] = Field(default_factory=dict)
+    user_id: str | int | None = None
+    rate_limit_per_10s: Count | None = None
+
+
+class SalesforceSettings(_Settings):
+    url: str = ""
+    session_env: EnvName = "SEQGUARD_SALESFORCE_SESSION"
+    secret_block: str | None = None
+    ca_cert: str | None = None
+    api_version: str | float = "59.0"
+    fields: dict[str, list[str]] = Field(default_factory=dict)
+    rate_limit_per_10s: Count | None = None
+
+
+class CrmSettings(_Settings):
+    hubspot: HubSpotSettings | None = None
+    salesforce: SalesforceSettings | None = None
+
+
+class SettingsFile(_Settings):
+    """seqguard.yml as written: every key, its type and its range, checked once."""
+
+    crms: CrmSettings | None = None
+    sequencer: Literal["hubspot", "salesforce"] = "hubspot"
+    propagation_delay: Duration = DEFAULT_PROPAGATION_DELAY
+    rule_timeout: Annotated[Duration, Field(gt=timedelta(0))] = DEFAULT_RULE_TIMEOUT
+    unenroll_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 20.0
+    unenroll_threshold_count: Count = 500
+    unenroll_threshold_min: Count = 10
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
+    people_properties: list[str] = Field(default_factory=list)
+
+
+# how to write each setting, for the error line (keyed by the setting's own name)
+EXAMPLES = {
+    "crms": "crms: {hubspot: {token_env: SEQGUARD_HUBSPOT_TOKEN}}",
+    "hubspot": "hubspot: {token_env: SEQGUARD_HUBSPOT_TOKEN}",
+    "salesforce": "salesforce: {url: https://acme.my.salesforce.com}",
+    "token_env": "token_env: SEQGUARD_HUBSPOT_TOKEN (the variable's name, not the token)",
+    "session_env": "session_env: SEQGUARD_SALESFORCE_SESSION (the variable's name, not the "
+                   "session id)",
+    "properties": "properties: {contacts: [product_interest]}",
+    "user_id": "user_id: '12345678' (the HubSpot user the Sequences API acts as)",
+    "fields": "fields: {Contact: [Segment__c]}",
+    "sequencer": "sequencer: hubspot",
+    "propagation_delay": "propagation_delay: 30m",
+    "rule_timeout": "rule_timeout: 10s",
+    "unenroll_threshold_pct": "unenroll_threshold_pct: 20",
+    "unenroll_threshold_count": "unenroll_threshold_count: 500",
+    "unenroll_threshold_min": "unenroll_threshold_min: 10",
+    "rate_limit_per_10s": "rate_limit_per_10s: 100",
+    "timezone": "timezone: Europe/Berlin",
+    "people_properties": "people_properties: [product_interest]",
+    "api_version": "api_version: '59.0'",
+}
+EXPECTED = {  # pydantic's error type -> what the value should have been
+    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)", "list_type": "a list",
+    "string_type": "text", "float_type": "a number", "float_parsing": "a number",
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "finite_number": "a finite number",
+    "string_pattern_mismatch": "a plain name (letters, digits and _)",
+}
+
+
+def _setting_error(error: dict[str, Any], display: str, lines: dict[tuple, int]) -> str:
+    """One line for pydantic's first error: file:line: key: what is wrong; how to write it.
+    The value itself is never repeated (a token pasted into the wrong key stays unprinted)."""
+    loc = tuple(error["loc"])
+    # the deepest part of the location the file has (pydantic adds union members' names)
+    where = next((loc[:n] for n in range(len(loc), 0, -1) if loc[:n] in lines), loc)
+    name = shown(".".join(str(k) for k in where))
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return (f"{display}:{lines.get(where, 1)}: unknown setting '{name}'; check the "
+                "spelling (the settings are listed in README's Configuration)")
+    if kind == "value_error":
+        what = str(ctx.get("error", "is not valid"))
+    elif kind == "literal_error":
+        what = f"must be {ctx.get('expected')}"
+    elif kind == "greater_than":
+        what = "must be more than 0"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        what = (f"must be at least {ctx['ge']:g}" if "ge" in ctx
+                else f"must be at most {ctx['le']:g}")
+    else:
+        what = f"must be {EXPECTED.get(kind, 'something else')}"
+    example = next((EXAMPLES[k] for k in reversed(loc) if isinstance(k, str) and k in EXAMPLES),
+                   None)
+    if example and "write" not in what:
+        what += f"; write e.g. {example}"
+    return f"{display}:{lines.get(where, 1)}: {name} {what}"
+
+
+def load_config(project_dir: str | Path) -> Config | None:
+    """Read `seqguard.yml` from the project folder; None when there is no file.
+
+    The file is read like every user file (tasks/core/user_files.py) and checked whole before
+    anything uses it: a wrong key, type or range is one line naming the key and the fix.
+    """
+    path = Path(project_dir) / "seqguard.yml"
+    if not path.exists() and not path.is_symlink():
+        return None
+    display = printable(str(path))
+    try:
+        raw, lines = load_yaml(read_text(path, display, [Path(project_dir)]), display)
+    except UserFileError as exc:
+        raise ConfigError(str(exc)) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{display}:1: expected a mapping of settings at the top level "
+                          "(sequencer: hubspot, crms: {...}, ...)")
+    try:
+        settings = SettingsFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_setting_error(exc.errors()[0], display, lines)) from None
+    crms = settings.crms or CrmSettings()
+    hubspot, salesforce = crms.hubspot, crms.salesforce
+    return Config(
+        hubspot=HubSpotConfig(
+            url=hubspot.url,
+            token=Credential(env=hubspot.token_env, secret_block=hubspot.secret_block),
+            ca_cert=hubspot.ca_cert,
+            properties=hubspot.properties,
+            user_id=None if hubspot.user_id is None else str(hubspot.user_id),
+            rate_limit_per_10s=hubspot.rate_limit_per_10s,
+        )
+        if hubspot
+        else None,
+        salesforce=SalesforceConfig(
+            url=salesforce.url,
+            session=Credential(env=salesforce.session_env,
+                               secret_block=salesforce.secret_block),
+            ca_cert=salesforce.ca_cert,
+            api_version=str(salesforce.api_version),
+            fields=salesforce.fields,
+            rate_limit_per_10s=salesforce.rate_limit_per_10s,
+        )
+        if salesforce
+        else None,
+        sequencer=settings.sequencer,
+        propagation_delay=settings.propagation_delay,
+        rule_timeout=settings.rule_timeout,
+        unenroll_threshold_pct=settings.unenroll_threshold_pct,
+        unenroll_threshold_count=settings.unenroll_threshold_count,
+        unenroll_threshold_min=settings.unenroll_threshold_min,
+        timezone=settings.timezone,
+        people_properties=settings.people_properties,
+    )
+
+
+def resolve_config(
+    project_dir: str | Path, sandbox_url: str | None = None, sandbox_cert: str | None = None
+) -> Config:
+    """The run's configuration: seqguard.yml, with both CRMs at the sandbox when a URL
+    is given (then the file is optional)."""
+    if sandbox_url:
+        cert = sandbox_cert or DEFAULT_SANDBOX_CERT
+        if not Path(cert).exists():
+            raise ConfigError(
+                f"sandbox certificate {cert} not found; pass --sandbox-cert with the path "
+                "`seqguard sandbox` printed (or set SEQGUARD_SANDBOX_CERT)"
+            )
+        return sandbox_config(sandbox_url, cert, load_config(project_dir))
+    config = load_config(project_dir)
+    if config is None:
+        raise ConfigError(
+            f"no seqguard.yml in {Path(project_dir).resolve()}; create one, or pass --sandbox URL"
+        )
+    return config

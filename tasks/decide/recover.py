@@ -1,0 +1,103 @@
+"""`seqguard recover --rule R --since T`: undo a rule's wrongful removals. Everyone R
+removed since T is re-enrolled, at the step after their last completed one, where R no
+longer matches them and nothing else blocks; decided by the same SQL as every
+enrollment, recorded with the user as actor, posted by the cycle's poster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.core.config import Config
+from tasks.db import sql
+from tasks.db.store import connect
+from tasks.decide import decide
+from tasks.decide.manual import ManualResult, action_id, decision_run, finish
+from tasks.decide.requests import request_table
+from tasks.post.sequencers.hubspot import restart_note
+
+
+@dataclass
+class RecoverPlan:
+    """recover's plan: one row per person and sequence the rule removed, with status
+    ready | still_matches | already_enrolled | blocked, and `applied` once posted."""
+
+    rule: str
+    since: datetime
+    action_id: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    applied: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def recover(db_path: str | Path, rule: str, since: datetime, *, now: datetime, sequencer: str,
+            actor: str, config: Config | None = None, apply: bool = False,
+            post: bool = True) -> RecoverPlan:
+    """Plan (and with `apply`, make) the re-enrollment of everyone `rule` removed since
+    `since`, at the step after their last completed one, where the rule no longer
+    matches them and nothing else blocks (other rules, one open sequence, unsubscribed).
+    On HubSpot, whose API cannot start mid-sequence, they restart at step 1; each row's
+    `note` says so.
+    """
+    run_id = action_id("recover", actor, now)
+    plan = RecoverPlan(rule=rule, since=since, action_id=run_id)
+    with connect(db_path) as con:
+        match_run = decision_run(con)
+        sql.materialize(con, "d_matches", "decide/matches", run_id=match_run)
+        plan.rows = sql.dicts(con, "decide/recover", rule=rule, since=since, now=now,
+                              sequencer=sequencer)
+        note_restarts(plan.rows, sequencer)
+        if not plan.rows:
+            known = con.execute("select count(*) from ops.enrollment_events where rule = ?",
+                                [rule]).fetchall()[0][0]
+            hint = "" if known else f" (no removal by rule '{rule}' ever: check the name)"
+            plan.messages.append(f"rule {rule} removed nobody since {since.isoformat()}{hint}")
+            return plan
+        ready = [r for r in plan.rows if r["status"] == "ready"]
+        requests = request_table([{
+            "request_id": i, "source": "recover", "email": r["email"],
+            "sequence_id": r["sequence_id"], "crm": sequencer, "sender": "owner",
+            "allow_reenrollment": True, "rank_at": r["removed_at"], "start_step": r["start_step"],
+            "actor": actor, "request_rule": rule,
+            "note": f"recover: {rule} removed them {r['removed_at']:%Y-%m-%d %H:%M}",
+        } for i, r in enumerate(ready, start=1)])
+        if apply and ready:
+            decide.decide_on(con, run_id, now, requests, match_run=match_run, sequencer=sequencer,
+                                  with_unenrolls=False)
+        else:
+            # a plan only fills temp tables: nothing is written
+            decide.prepare(con, match_run, requests, sequencer)
+            decide.compute(con, with_unenrolls=False)
+        mark_blocked(ready, decide.outcomes_of(con), decide.exclusions_of(con))
+    if apply and any(r["status"] == "ready" for r in plan.rows):
+        plan.applied = True
+        finish(db_path, ManualResult(action_id=run_id), config, now, post)
+    return plan
+
+
+def note_restarts(plan_rows: list[dict[str, Any]], sequencer: str) -> None:
+    """Give each plan row the step the sequencer will really start at (`starts_at_step`)
+    and, on HubSpot, a `note` saying why it is step 1: HubSpot reports no step (the one
+    they had reached is unknown) and its enrollment API cannot start mid-sequence, so the
+    plan must not promise step N there."""
+    for row in plan_rows:
+        row["note"] = (restart_note(row["start_step"], recovering=True)
+                       if sequencer == "hubspot" else None)
+        row["starts_at_step"] = 1 if row["note"] else row["start_step"]
+        if sequencer == "hubspot":
+            row["completed"] = None  # HubSpot reports no step: how far they got is unknown
+
+
+def mark_blocked(ready: list[dict[str, Any]], outcomes: list[dict[str, Any]],
+                 exclusions: list[dict[str, Any]]) -> None:
+    """Give each ready row the enroll decision's verdict: still ready, or blocked and why."""
+    by_request = {o["request_id"]: o for o in outcomes}
+    for i, row in enumerate(ready, start=1):
+        outcome = by_request.get(i)
+        if outcome is None or outcome["outcome"] == "enroll":
+            continue
+        rules = [f"{x['rule']} ({x['scope']})" for x in exclusions if x["request_id"] == i]
+        row["status"] = "blocked"
+        row["blocked_by"] = ", ".join(rules) if rules else outcome["reason"]

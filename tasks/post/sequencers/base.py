@@ -1,0 +1,278 @@
+"""The Sequencer protocol every adapter implements, and what they share.
+
+The flow never talks to one person at a time: every method takes and returns an Arrow
+table. An adapter turns a set of changes into as few API calls as the sequencer allows
+(HubSpot: one enrollment per call, 100 property writes per batch; Salesforce: 200 action
+inputs per call) and answers one result row per change, so the poster can mark each
+outbox row with what the sequencer said.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+import requests
+
+from tasks.core.errors import ConfigError, SyncError
+from tasks.sync.limiter import RateLimiter, limited_session
+
+# a change to post: one outbox row, with the CRM record it concerns
+CHANGE_SCHEMA = pa.schema([
+    ("change_id", pa.string()),
+    ("kind", pa.string()),          # enroll | unenroll | pause | resume
+    ("sequence_id", pa.string()),   # '*' = every open enrollment of the person (unenroll)
+    ("email", pa.string()),
+    ("contact_id", pa.string()),
+    ("sender", pa.string()),
+    ("reason", pa.string()),
+    # enroll: the step to start at (recover: the one after the last completed); null = the
+    # first. Adapters whose API has no starting step start at step 1 and say so
+    ("start_step", pa.int64()),
+])
+
+# one enrollment as the sequencer holds it
+ENROLLMENT_SCHEMA = pa.schema([
+    ("enrollment_id", pa.string()),
+    ("sequence_id", pa.string()),
+    ("email", pa.string()),
+    ("contact_id", pa.string()),
+    ("state", pa.string()),         # active | paused | finished | unenrolled
+    ("step", pa.int32()),
+    ("enrolled_at", pa.timestamp("us")),
+    ("updated_at", pa.timestamp("us")),
+])
+
+SEQUENCE_SCHEMA = pa.schema([("sequence_id", pa.string()), ("name", pa.string())])
+
+# what the sequencer answered for one change:
+#   sent      accepted (the effect is confirmed on a later state read)
+#   confirmed the effect is already visible
+#   rejected  refused for good (already enrolled, unsubscribed, unknown id): not retried
+#   retry     outcome unknown (5xx, timeout): read the state before posting it again
+RESULT_SCHEMA = pa.schema([
+    ("change_id", pa.string()),
+    ("outcome", pa.string()),
+    ("enrollment_id", pa.string()),
+    ("response", pa.string()),      # json
+    ("error", pa.string()),
+])
+
+OPEN_STATES = ("active", "paused")
+
+
+class Sequencer(Protocol):
+    """Where enrollment changes are posted; sets in, sets out."""
+
+    crm: str
+    requests_made: int
+    # kinds whose arrival `written` proves either way: a change of such a kind that
+    # `written` does not list never reached the sequencer, so no state read is needed
+    traceable_kinds: frozenset[str]
+
+    def batch_limit(self, kind: str) -> int:
+        """How many changes of `kind` one API call carries."""
+        ...
+
+    def prepare(self, kinds: set[str]) -> None:
+        """One-time setup before posting (e.g. create the properties HubSpot needs)."""
+        ...
+
+    def sequences(self) -> pa.Table:
+        """Every sequence the sequencer has (SEQUENCE_SCHEMA)."""
+        ...
+
+    def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
+        """Enrollments changed since `since` (None = all it can list), plus every
+        enrollment of the contacts in `contacts` (column contact_id); ENROLLMENT_SCHEMA."""
+        ...
+
+    def written(self, changes: pa.Table) -> pa.Table:
+        """The changes whose request demonstrably reached the sequencer, even if the effect
+        is not visible yet (column change_id); empty where the API keeps no trace."""
+        ...
+
+    def enroll(self, changes: pa.Table) -> pa.Table:
+        ...
+
+    def unenroll(self, changes: pa.Table) -> pa.Table:
+        ...
+
+    def pause(self, changes: pa.Table) -> pa.Table:
+        ...
+
+    def resume(self, changes: pa.Table) -> pa.Table:
+        ...
+
+
+class Limiter(Protocol):
+    """The CRM's shared request budget (tasks/sync/limiter.py `RateLimiter`)."""
+
+    def acquire(self) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+class OutcomeUnknown(Exception):
+    """A write may or may not have reached the sequencer (5xx, timeout, dropped connection)."""
+
+
+class RateLimitExhausted(SyncError):
+    """The sequencer kept answering 'rate limited', or failing, past the retry budget."""
+
+
+# ---- building result tables -------------------------------------------------------------
+
+def results(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Result rows (dicts with RESULT_SCHEMA keys) as a table; `response` dicts become json."""
+    columns: dict[str, list[Any]] = {name: [] for name in RESULT_SCHEMA.names}
+    for row in rows:
+        for name in RESULT_SCHEMA.names:
+            value = row.get(name)
+            if name == "response" and value is not None and not isinstance(value, str):
+                value = json.dumps(value, default=str)
+            columns[name].append(None if value is None else str(value))
+    return pa.table(columns, schema=RESULT_SCHEMA)
+
+
+def same_outcome(changes: pa.Table, outcome: str, error: str | None = None,
+                 response: Any = None) -> pa.Table:
+    """Every change of a call got the same answer (a failed call, a batch-level refusal)."""
+    ids = changes.column("change_id").to_pylist()
+    return results([{"change_id": c, "outcome": outcome, "error": error, "response": response}
+                    for c in ids])
+
+
+class HttpAdapter:
+    """An adapter whose calls go through its `http`, which counts them."""
+
+    http: Http
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+
+class Http:
+    """The HTTP side of an adapter: one session per thread (requests.Session is not
+    documented as thread-safe) bound to the CRM's limiter with no retries of its own
+    (`send` decides what may be resent: writes with an unknown outcome are not, until the
+    state has been read), and a count of the calls made."""
+
+    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None, token: str,
+                 is_rate_limited: Callable[[requests.Response], bool],
+                 timeout: float | tuple[float, float]) -> None:
+        self.crm = crm
+        self.limiter = limiter
+        self.is_rate_limited = is_rate_limited
+        self.timeout = timeout
+        self.requests_made = 0
+        self._ca_cert = ca_cert
+        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """This thread's session (made on first use)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = limited_session(self.limiter, self._ca_cert, retries=0)
+            session.headers.update(self._auth)
+            self._local.session = session
+        return session
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_made += 1
+
+    def call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
+             params: dict[str, Any] | None = None) -> requests.Response:
+        """One API call (see `send`)."""
+        return send(self.session(), method, url, limiter=self.limiter, crm=self.crm,
+                    is_rate_limited=self.is_rate_limited, idempotent=idempotent,
+                    count=self._count, json_body=json_body, params=params,
+                    timeout=self.timeout)
+
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    limiter: Limiter,
+    crm: str,
+    is_rate_limited: Callable[[requests.Response], bool],
+    idempotent: bool,
+    count: Callable[[], None],
+    json_body: Any = None,
+    params: dict[str, Any] | None = None,
+    timeout: float | tuple[float, float] = 30.0,
+    max_attempts: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Response:
+    """One API call on a session bound to the CRM's limiter (`limited_session`, no retries).
+
+    Rate-limit answers were never processed, so they pause every caller of the CRM for
+    Retry-After (plus jitter) and are resent. 5xx and timeouts leave a write's outcome
+    unknown: reads are retried here with backoff, writes raise OutcomeUnknown so the poster
+    reads the state first. A 401 is a configuration problem and raises ConfigError.
+    """
+    last = "no answer"
+    for attempt in range(max_attempts):
+        count()
+        try:
+            response = session.request(method, url, json=json_body, params=params,
+                                       timeout=timeout)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            if not idempotent:
+                raise OutcomeUnknown(f"{crm} {method} {_path(url)}: {type(exc).__name__}") from exc
+            last = type(exc).__name__
+            sleep(backoff_seconds(attempt))
+            continue
+        if response.status_code == 401:
+            raise ConfigError(
+                f"{crm}: the sequencer refused the credentials (401 on {_path(url)}); "
+                f"check the {crm} token/session setting in seqguard.yml"
+            )
+        if is_rate_limited(response):
+            last = f"rate limited (HTTP {response.status_code})"
+            wait = _retry_after(response)
+            limiter.pause((wait if wait is not None else 1.0 + attempt) + random.uniform(0, 0.5))
+            continue
+        if response.status_code >= 500:
+            if not idempotent:
+                raise OutcomeUnknown(
+                    f"{crm} {method} {_path(url)}: HTTP {response.status_code}")
+            last = f"HTTP {response.status_code}"
+            sleep(backoff_seconds(attempt))
+            continue
+        return response
+    raise RateLimitExhausted(
+        f"{crm} {method} {_path(url)}: {last} after {max_attempts} attempts; check that "
+        f"{crm} is reachable (the changes stay pending for the next run)"
+    )
+
+
+def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with full jitter, so retrying clients spread out."""
+    return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _path(url: str) -> str:
+    """The path of a URL without host or query, for error lines (no ids, no tokens)."""
+    path = url.split("://", 1)[-1]
+    return "/" + path.split("/", 1)[1].split("?", 1)[0] if "/" in path else path

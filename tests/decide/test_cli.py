@@ -161,3 +161,25 @@ def test_recover_prints_the_plan(capsys: pytest.CaptureFixture, crm: World,
         "re-enroll at step 1 (HubSpot restarts them at step 1: it does not report the step "
         "they had reached, and its enrollment API cannot start mid-sequence)",
         "1 of 1 can be re-enrolled; run again with --apply"]
+
+
+def test_unenroll_sees_what_seqguard_just_enrolled_before_any_read(
+        capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient, project: Path,
+        tmp_path: Path) -> None:
+    for email in ("ann@acme.test", "bob@acme.test"):
+        code, _, err = run(capsys, crm, sandbox, project, "enroll", email,
+                           "--sequence", "Enterprise outbound")
+        assert code == 0, err
+    later = NOW + timedelta(minutes=10)  # no cycle since: ops.enrollments knows neither
+    assert crm.sql("select count(*) from ops.enrollments") == [(0,)]
+    code, out, err = run(capsys, crm, sandbox, project, "unenroll", "ann@acme.test", now=later)
+    assert (code, err) == (0, "")
+    assert out.strip() == "unenroll ann@acme.test 101: sent"
+    listed = tmp_path / "people.csv"
+    listed.write_text("email\nbob@acme.test\n")
+    code, out, err = run(capsys, crm, sandbox, project, "unenroll", "--csv", str(listed),
+                         "--sequence", "101", now=later)
+    assert (code, err) == (0, "")
+    assert out.strip() == "unenroll bob@acme.test 101: sent"
+    sandbox.set_clock(later + timedelta(minutes=5))  # HubSpot's workflow acts
+    assert set(sandbox_states(sandbox).values()) == {"unenrolled"}

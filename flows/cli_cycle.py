@@ -50,6 +50,7 @@ def register(
         "--approve", metavar="RUN", help="post the unenrolls the circuit breaker held for run RUN"
     )
     decision.add_argument("--reject", metavar="RUN", help="cancel the unenrolls held for RUN")
+    cycle.add_argument("--note", help="why you approve or reject (kept with the decision)")
     cycle.set_defaults(handler=run_cycle)
 
     serve = subparsers.add_parser(
@@ -97,21 +98,20 @@ def run_cycle(args: argparse.Namespace) -> int:
 
 
 def decide_held(args: argparse.Namespace) -> int:
-    """`--approve RUN` posts a held run's unenrolls; `--reject RUN` cancels them."""
+    """`--approve RUN` posts a held run's unenrolls; `--reject RUN` cancels them. A run
+    paused in Prefect is resumed with the decision, and that flow run posts."""
     from tasks.decide.manual import user_actor
-    from tasks.post.approval import apply_decision
+    from tasks.post.approval import decide_on_cli
     from tasks.post.poster import post_pending
 
     run_id = args.approve or args.reject
-    outcome = apply_decision(args.db, run_id, bool(args.approve), user_actor())
-    moved = outcome.get("released", outcome.get("cancelled", 0))
-    if moved == 0:
-        raise ConfigError(
-            f"run {run_id} has no held changes; check the run id in the "
-            "cycle's summary or the Prefect UI"
-        )
-    print(f"run {run_id}: {outcome['status']} by {outcome['by']} ({moved} changes)")
-    if args.approve:
+    outcome = decide_on_cli(args.db, run_id, bool(args.approve), user_actor(),
+                            args.note or "")
+    print(f"run {run_id}: {outcome['message']}")
+    if outcome["resumed"]:
+        print(f"run {run_id}: its paused flow run was resumed with this decision"
+              + (" and posts the changes" if args.approve else ""))
+    elif args.approve:
         config = resolve_config(args.project, args.sandbox, args.sandbox_cert)
         now = parse_option_time(args.now) or utcnow()
         posted = post_pending(args.db, config, now, run_id=run_id)

@@ -214,12 +214,13 @@ def decide_changes(target: Target, run: Run) -> dict:
 @task(name="check-breaker")
 def check_breaker(target: Target, run: Run) -> dict:
     """Hold the run's unenrolls when they pass the threshold (they wait for approval)."""
-    from tasks.post import breaker
+    from tasks.post import approval, breaker
 
     verdict = breaker.check(target.db, run.run_id, target.config())
     if verdict.tripped:
         breaker.hold(target.db, run.run_id)
-    return as_dict(verdict)
+    # holds of earlier runs nobody has decided: this run says so (their people wait)
+    return {**as_dict(verdict), "waiting": approval.pending_holds(target.db, run.run_id)}
 
 
 @task(name="post-changes", retries=2, retry_delay_seconds=[10, 30],
@@ -251,9 +252,22 @@ def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
 
 @task(name="finish-run")
 def finish_run(target: Target, run: Run, summary: dict) -> None:
-    decided = (summary.get("approval") or {}).get("status") in ("approved", "rejected")
-    held = summary["breaker"]["tripped"] and not decided
-    runs.record_finish(target.db, run.run_id, "awaiting_approval" if held else "finished", summary)
+    decision = (summary.get("approval") or {}).get("status")
+    held = summary["breaker"]["tripped"] and decision not in ("approved", "rejected")
+    status = ("awaiting_approval" if held else "rejected" if decision == "rejected"
+              else "finished")
+    runs.record_finish(target.db, run.run_id, status, summary)
+
+
+def final_state(summary: dict) -> dict | State:
+    """What the flow returns: the summary, or a Completed state named for a hold that
+    was rejected or is still waiting, so the run list says so (the data is the summary)."""
+    approval = summary.get("approval") or {}
+    names = {"rejected": "Rejected", "held": "AwaitingApproval"}
+    if approval.get("status") not in names:
+        return summary
+    return Completed(name=names[approval["status"]], message=approval.get("message"),
+                     data=summary)
 
 
 @task(name="report-run")

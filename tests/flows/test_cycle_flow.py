@@ -114,7 +114,7 @@ def test_a_tripped_run_pauses_and_posts_after_approval(
     worker.start()
     flow_run_id = wait_for_paused_run()
     assert all(e["state"] == "active" for e in sandbox.enrollments())  # nothing posted yet
-    resume_flow_run(flow_run_id, run_input={"approve": True, "approver": "ana"})
+    resume_flow_run(flow_run_id, run_input={"decision": "approve", "approver": "ana"})
     worker.join(120)
     summary = result["summary"]
     assert summary["approval"]["status"] == "approved"

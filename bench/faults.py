@@ -530,7 +530,7 @@ def lock_taken(db: Path) -> tuple[bool, bool]:
 
     from prefect.client.orchestration import get_client
 
-    from tasks import cycle_lock
+    from tasks.run import lock as cycle_lock
 
     with get_client(sync_client=True) as client:
         slot = client.read_global_concurrency_limit_by_name(

@@ -1,7 +1,7 @@
 """Serve seqguard's deployments: the cycle every 15 minutes, and the ad-hoc flows.
 
 At most one cycle runs per database: the cycle takes that database's lock
-(tasks/cycle_lock.py), and a run that finds it taken is skipped with the reason, not
+(tasks/run/lock.py), and a run that finds it taken is skipped with the reason, not
 queued; it fails loudly once the lock has been held past two cycles. The deployment has
 no concurrency limit of its own: one would cancel those runs before they could say why.
 """

@@ -8,7 +8,8 @@ from typing import Literal
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from tasks import cycle_lock, steps
+from tasks import steps
+from tasks.run import lock as cycle_lock
 
 Crm = Literal["hubspot", "salesforce"]
 

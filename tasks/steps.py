@@ -16,10 +16,11 @@ from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
 from prefect.states import Completed
 
-from tasks import cycle_lock, report, runs
 from tasks.core.clock import naive_utc, utcnow
 from tasks.core.config import Config, resolve_config
 from tasks.core.errors import ConfigError
+from tasks.run import lock as cycle_lock
+from tasks.run import report, runs
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ exit where text leaves the process or lands on disk replaces it with `[redacted]
   each record whichever handlers Prefect sets up later, tracebacks formatted and cleaned);
 - seqguard's own errors (`SeqguardError` cleans its message), so the CLI's error line and
   Prefect's failed-state messages are clean; the CLI cleans any other error line too;
-- Prefect artifacts (tasks/report.py) and the run summary the CLI prints;
+- Prefect artifacts (tasks/run/report.py) and the run summary the CLI prints;
 - the rows that keep remote or run text: ops.outbox error/response, rules.runs.error and
   rules.pending_changes, ops.runs.summary.
 """

@@ -171,7 +171,7 @@ def resume_paused_run(run_id: str, approve: bool, actor: str, note: str) -> bool
     from prefect.exceptions import ObjectNotFound
     from prefect.flow_runs import resume_flow_run
 
-    from tasks.cycle_lock import prefect_api_configured
+    from tasks.run.lock import prefect_api_configured
 
     if not prefect_api_configured():
         return False

@@ -3,19 +3,15 @@ the real poster and the sandbox's HubSpot Sequences over HTTPS."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from flows import cli_enrollments
-from flows.cli import common_options, sandbox_options
+from flows.cli import main
 from sandbox.client import SandboxClient
 from tasks.core.config import sandbox_config
-from tasks.core.errors import SeqguardError
 from tasks.post.reads import read_enrollments
 from tasks.rules.evaluate import evaluate_rules
 from tasks.sync.hubspot.sync import sync_hubspot
@@ -33,17 +29,9 @@ def run(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
         project: Path, *argv: str, now: datetime = NOW) -> tuple[int, str, str]:
     """The command as `seqguard` runs it: parse, handle, one error line and an exit code."""
     world.release()
-    parser = argparse.ArgumentParser(prog="seqguard")
-    cli_enrollments.register(parser.add_subparsers(dest="command", required=True),
-                             common_options(), sandbox_options())
-    args = parser.parse_args([*argv, "--db", str(world.path), "--project", str(project),
-                              "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert),
-                              "--now", now.isoformat(), "--actor", "ana"])
-    try:
-        code = args.handler(args)
-    except SeqguardError as err:
-        print(f"seqguard {args.command}: {err}", file=sys.stderr)
-        code = err.exit_code
+    code = main([*argv, "--db", str(world.path), "--project", str(project),
+                 "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert),
+                 "--now", now.isoformat(), "--actor", "ana"])
     out = capsys.readouterr()
     return code, out.out, out.err
 

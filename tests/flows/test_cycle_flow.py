@@ -184,7 +184,7 @@ def test_ad_hoc_flows_are_unscheduled_deployments_with_described_parameters() ->
 def test_a_run_that_starts_while_one_is_running_is_skipped_and_says_why(
     prefect_harness, sandbox, tmp_path: Path
 ) -> None:
-    from tasks import cycle_lock
+    from tasks.run import lock as cycle_lock
 
     sandbox.reset(seed=3, contacts=50, now=NOW)
     db = str(tmp_path / "db.duckdb")

@@ -12,7 +12,7 @@ from post_support import NOW, SEQUENCES, statuses, unenroll_writes
 from sandbox.client import SandboxClient
 from tasks.pipeline import run_cycle
 from tasks.post.reads import ReadResult
-from tasks.report import render_markdown
+from tasks.run.report import render_markdown
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
 PEOPLE = 6  # under the circuit breaker's minimum of 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,3 +15,14 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     """One real server per test module."""
     with running_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
         yield server
+
+
+def wait_for(what: str, probe, timeout: float, every: float = 0.5):
+    """Probe until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(every)
+    pytest.fail(f"{what}: not within {timeout} s")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from bench.prefect_server import BIN, ROOT, PrefectServer
-from tasks import cycle_lock
+from tasks.run import lock as cycle_lock
 
 HOLD = """
 import sys, time
-from tasks import cycle_lock
+from tasks.run import lock as cycle_lock
 with cycle_lock.held(sys.argv[1]) as lock:
     print("held" if lock.ours else "skipped", flush=True)
     time.sleep(600)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from bench.prefect_server import BIN, ROOT, PrefectServer, stop_group
 from sandbox.client import SandboxClient
+from tests.prefect.conftest import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +35,6 @@ def served(prefect_server: PrefectServer, sandbox: SandboxClient,
         stop_group(serve)
         log.close()
         print(Path(log.name).read_text()[-3000:])
-
-
-def wait_for(what: str, probe, timeout: float, every: float = 0.5):
-    """Probe until it returns something truthy; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(every)
-    pytest.fail(f"{what}: not within {timeout} s")
 
 
 def test_the_server_schedules_the_cycle_and_a_due_run_completes(served: PrefectServer) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.report import rules_section
 from tasks.rules.evaluate import evaluate_rules
+from tasks.run.report import rules_section
 from tests.rules.conftest import (  # noqa: F401 - fixtures
     NOW,
     db,

@@ -17,6 +17,7 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext, TaskRunContext
 
 from tasks.core.redact import redacted
+from tasks.db import sql
 from tasks.db.store import connect
 
 REPORT_KEY = "cycle-report"
@@ -145,24 +146,9 @@ def rules_section(rules: dict) -> list[str]:
 def changes_rows(db_path: str | Path, run_id: str) -> tuple[list[dict], dict[str, int], int]:
     """The run's decisions (capped), counts by kind and rule, and the total."""
     with connect(db_path) as con:
-        total = con.execute(
-            "select count(*) from ops.decisions where run_id = ?", [run_id]
-        ).fetchall()[0][0]
-        cursor = con.execute(
-            """select kind, email, sequence_id, rule, scope, reason from ops.decisions
-               where run_id = ? order by kind, rule, email limit ?""",
-            [run_id, CHANGES_CAP],
-        )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-        by_kind_rule = dict(
-            con.execute(
-                """select kind || coalesce(' / ' || rule, ''), count(*) from ops.decisions
-               where run_id = ? group by all order by 2 desc""",
-                [run_id],
-            ).fetchall()
-        )
-    return rows, by_kind_rule, total
+        rows = sql.dicts(con, "run/changes", run_id=run_id, cap=CHANGES_CAP)
+        by_kind_rule = dict(sql.fetch(con, "run/change_counts", run_id=run_id))
+    return rows, by_kind_rule, sum(by_kind_rule.values())
 
 
 def unverified_section(read: dict) -> list[str]:

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cycle_commands(subparsers, common, crm)
     add_rule_commands(subparsers, common)
     add_manual_commands(subparsers, common, crm)
+    add_history_commands(subparsers, common)
     add_sandbox_command(subparsers)
     return parser
 
@@ -174,6 +175,27 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
 def _actor_and_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", help="who is acting, recorded with the change (default $USER)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_history_commands(subparsers: argparse._SubParsersAction,
+                         common: argparse.ArgumentParser) -> None:
+    """`seqguard runs` and `seqguard history EMAIL`: what happened, read from the database."""
+    runs = subparsers.add_parser(
+        "runs", parents=[common], help="recent runs: time, counts, holds awaiting approval",
+        description="The latest cycles, newest first: cycle time, status, what each decided, "
+        "posted and holds, and the decision on a held run; then the holds awaiting approval.")
+    runs.add_argument("--limit", type=int, default=20,
+                      help="how many runs (default %(default)s)")
+    runs.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    history = subparsers.add_parser(
+        "history", parents=[common],
+        help="every match, block, enrollment and unenrollment of a person",
+        description="Everything seqguard did about one person, oldest first: each rule "
+        "version that matched them and when it stopped, each decision, each enrollment "
+        "change and who asked for it, and what the sequencer said to each post.")
+    history.add_argument("email", help="the person's email address")
+    history.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def add_sandbox_command(subparsers: argparse._SubParsersAction) -> None:

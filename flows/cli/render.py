@@ -226,3 +226,52 @@ def recover_lines(plan: RecoverPlan, rule: str) -> list[str]:
         lines.append(f"{ready} of {len(plan.rows)} re-enrolled" if plan.applied else
                      f"{ready} of {len(plan.rows)} can be re-enrolled; run again with --apply")
     return lines
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def runs_lines(listed: dict[str, Any]) -> list[str]:
+    """`seqguard runs` as text: one line per run, then the holds awaiting a decision."""
+    from tasks.post.approval import cli_hint
+
+    runs = listed["runs"]
+    if not runs:
+        return ["no runs yet: `seqguard cycle` runs the first"]
+    header = ["run", "cycle time", "status", "took", "unenroll", "enroll", "block", "skip",
+              "sent", "held", "decision"]
+    rows = [header] + [[
+        r["run_id"], _when(r["now"]) + (" (dry run)" if r["dry_run"] else ""), r["status"],
+        "-" if r["seconds"] is None else f"{r['seconds']:.0f} s", str(r["unenroll"]),
+        str(r["enroll"]), str(r["block"]), str(r["skip"]), str(r["sent"]), str(r["held"]),
+        "" if r["decision"] is None else
+        f"{r['decision']} by {r['decided_by']}" + (f": {r['decision_note']}"
+                                                   if r["decision_note"] else ""),
+    ] for r in runs]
+    lines = _columns(rows)
+    for hold in listed["awaiting_approval"]:
+        lines.append(f"awaiting approval: run {hold['run_id']} holds {hold['held']} "
+                     f"unenroll(s) since {_when(hold['held_since'])}; {cli_hint(hold['run_id'])}")
+    return lines
+
+
+def history_lines(story: dict[str, Any]) -> list[str]:
+    """`seqguard history EMAIL` as text: one line per event, oldest first."""
+    person = story["person"]
+    lines = [f"{story['email']}" + (f" ({person['company']})" if person and person.get("company")
+                                    else " (not in the CRMs as last synced)")]
+    if not story["history"]:
+        return lines + ["  nothing has happened to this person yet"]
+    rows = [[_when(h["happened_at"]), h["kind"], h["sequence"] or h["sequence_id"] or "",
+             (f"{h['rule']} {str(h['rule_version'] or '')[:10]}".strip() if h["rule"] else ""),
+             h["actor"] or "", h["detail"] or ""] for h in story["history"]]
+    return lines + ["  " + line for line in _columns(
+        [["time", "what", "sequence", "rule version", "by", "detail"], *rows])]

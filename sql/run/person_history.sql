@@ -50,7 +50,11 @@ decisions as (
     where email = $email
 ),
 events as (
-    select happened_at, 'enrollment ' || coalesce(from_state || ' -> ', '') || to_state,
+    -- asked by seqguard or a person (written with the decision, before it is posted),
+    -- or seen by a read of the sequencer
+    select happened_at,
+           case when actor = 'sequencer' then 'seen ' else 'asked ' end
+               || coalesce(from_state || ' -> ', '') || to_state,
            sequence_id, rule, rule_version, null,
            concat_ws('; ', reason, 'step ' || step), run_id, actor
     from ops.enrollment_events
@@ -75,7 +79,8 @@ final as (
         using (sequence_id)
     -- at one time: what matched, then what was decided, asked and posted
     order by h.happened_at nulls first,
-        case when h.kind like 'match%' then 0 when h.kind like 'enrollment%' then 2
+        case when h.kind like 'match%' then 0
+             when h.kind like 'asked %' or h.kind like 'seen %' then 2
              when h.kind like '% %' then 3 else 1 end,
         h.kind
 )

@@ -3,6 +3,7 @@ posted and holds, and a person's matches, decisions, enrollment changes and post
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,3 +82,44 @@ def test_history_of_nobody_and_of_no_database_is_one_line(two_runs: World,
         person_history(two_runs.path, "nobody@x.test")
     with pytest.raises(HistoryError, match="no database yet; run `seqguard cycle` first"):
         recent_runs(tmp_path / "none.duckdb")
+
+
+def test_the_cli_shows_runs_and_history_as_text_and_json(two_runs: World,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    from flows.cli import main
+
+    two_runs.release()
+    db = ["--db", str(two_runs.path)]
+    assert main(["runs", *db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "cycle", "time", "status", "took", "unenroll", "enroll",
+                                "block", "skip", "sent", "held", "decision"]
+    assert lines[2].startswith("run-1 ") and "rejected by user:ana: too many" in lines[2]
+    assert main(["runs", "--json", "--limit", "1", *db]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["run-2"]
+
+    assert main(["history", "ann@acme.test", *db]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == "ann@acme.test (acme.test)"
+    assert "match" in text[2] and "replied replied-v1" in text[2] and "replied Monday" in text[2]
+    assert any("unenroll cancelled" in line and "not approved by user:ana" in line
+               for line in text)
+    assert main(["history", "ann@acme.test", "--json", *db]) == 0
+    assert json.loads(capsys.readouterr().out)["history"][0]["kind"] == "match"
+
+
+def test_the_cli_says_what_is_wrong_in_one_line(two_runs: World, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    from flows.cli import main
+
+    two_runs.release()
+    cases = [(["history", "nobody@x.test", "--db", str(two_runs.path)], 1,
+              "seqguard history: nobody@x.test: seqguard has no record of this person"),
+             (["runs", "--db", str(tmp_path / "none.duckdb")], 1,
+              "seqguard runs: " + str(tmp_path / "none.duckdb") + ": no database yet"),
+             (["runs", "--limit", "0", "--db", str(two_runs.path)], 2,
+              "seqguard runs: --limit 0: give a number of runs of 1 or more")]
+    for argv, code, message in cases:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        assert err.startswith(message) and len(err.strip().splitlines()) == 1, err

@@ -61,8 +61,11 @@ def render_summary(summary: dict) -> str:
                 for kind in ("unenroll", "block", "skip", "enroll", "refused", "held")
             )
         )
-    if (summary.get("approval") or {}).get("message"):
-        lines.append(f"  circuit breaker: {summary['approval']['message']}")
+        if decide.get("rejected_before"):
+            lines.append(f"  left enrolled: {decide['rejected_before']:,} whose unenroll was "
+                         "rejected before (asked again once the rule's version or their "
+                         "enrollment changes)")
+    lines += hold_lines(summary)
     post = summary.get("post") or {}
     if post:
         lines.append(
@@ -78,6 +81,34 @@ def render_summary(summary: dict) -> str:
         )
     return "\n".join(lines)
 
+
+def hold_lines(summary: dict) -> list[str]:
+    """The circuit breaker's hold of this run and the decision on it, and the holds of
+    earlier runs still waiting (their people are left to that decision)."""
+    from tasks.post.approval import cli_hint
+
+    breaker, approval = summary.get("breaker") or {}, summary.get("approval") or {}
+    lines = []
+    if breaker.get("tripped"):
+        lines.append(f"  circuit breaker: {breaker['reason']}")
+    if approval.get("message"):
+        lines.append(f"  decision: {approval['message']}")
+    for hold in breaker.get("waiting") or []:
+        lines.append(f"  awaiting approval: run {hold['run_id']} holds {hold['held']:,} "
+                     f"unenroll(s) since {_when(hold['held_since'])}; {cli_hint(hold['run_id'])}")
+    return lines
+
+
+def review_lines(held: dict[str, Any]) -> list[str]:
+    """What a held run would do: people per rule and sequence, and a sample of them."""
+    rows = [["rule", "sequence", "people"]] + [
+        [r["rule"], r["sequence"], f"{r['people']:,}"] for r in held["rules"]]
+    sample = [["email", "sequence", "rule", "reason"]] + [
+        [p["email"], p["sequence"], p["rule"], p["reason"] or ""] for p in held["sample"]]
+    return (["  held unenrolls per rule and sequence:"]
+            + ["    " + line for line in _columns(rows)]
+            + [f"  a sample of {len(held['sample'])}:"]
+            + ["    " + line for line in _columns(sample)])
 
 
 def _effect(row: dict[str, Any]) -> str:
@@ -228,8 +259,11 @@ def recover_lines(plan: RecoverPlan, rule: str) -> list[str]:
     return lines
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+def _when(value: datetime | str | None) -> str:
+    """A time to the minute (a summary read back from JSON holds ISO text)."""
+    if value is None:
+        return "-"
+    return value[:16].replace("T", " ") if isinstance(value, str) else f"{value:%Y-%m-%d %H:%M}"
 
 
 def _columns(rows: list[list[str]]) -> list[str]:

@@ -147,6 +147,7 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
     enroll.add_argument("--sequence", required=True, help="sequence id or name")
     enroll.add_argument("--reenroll", action="store_true",
                         help="allow a second enrollment in a sequence the person was in before")
+    _sender(enroll)
     _actor_and_json(enroll)
 
     unenroll = subparsers.add_parser(
@@ -169,7 +170,14 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
     recover.add_argument("--rule", required=True)
     recover.add_argument("--since", required=True, help="ISO 8601 time, e.g. 2026-11-25T09:00Z")
     recover.add_argument("--apply", action="store_true", help="re-enroll (default: plan only)")
+    _sender(recover)
     _actor_and_json(recover)
+
+
+def _sender(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sender", metavar="ADDR",
+                        help="the inbox to send from (default: the contact's owner, then "
+                        "default_sender in seqguard.yml)")
 
 
 def _actor_and_json(parser: argparse.ArgumentParser) -> None:

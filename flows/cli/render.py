@@ -240,22 +240,34 @@ def change_lines(changes: list[dict[str, Any]]) -> list[str]:
 
 
 def recover_lines(plan: RecoverPlan, rule: str) -> list[str]:
-    """recover's plan as text: per person what
-    happens, then how many were (or can be) re-enrolled."""
-    lines = list(plan.messages)
+    """recover's plan as text: per person what will really happen, why the others
+    cannot come back now, then how many were (or can be) re-enrolled."""
+    lines = []
     for row in plan.rows:
-        note = f" ({row['note']})" if row.get("note") else ""
-        why = {"ready": f"re-enroll at step {row['starts_at_step'] or 1}{note}",
-               "still_matches": f"{rule} still matches ({row['matches_because']})",
+        if row["note"]:  # HubSpot: from the first step, whatever they had reached
+            ready = f"re-enroll from step 1 ({row['note']})"
+        elif row["completed"]:
+            ready = (f"re-enroll at step {row['starts_at_step']}, after step "
+                     f"{row['completed']}, the last they completed")
+        else:
+            ready = "re-enroll from step 1 (they had completed none)"
+        why = {"ready": ready,
+               "still_matches": f"not yet: {rule} still matches ({row['matches_because']})",
                "already_enrolled": "already back in the sequence",
-               "blocked": f"blocked by {row.get('blocked_by')}"}[row["status"]]
+               "blocked": f"blocked by {row.get('blocked_by')}",
+               "no_sender": "no sender: no owner in the CRM (pass --sender)"}[row["status"]]
         lines.append(f"{row['email']}  {row['sequence_name'] or row['sequence_id']}  removed "
                      f"{row['removed_at']:%Y-%m-%d %H:%M}  after step "
                      f"{'unknown' if row['completed'] is None else row['completed']}: {why}")
-    ready = sum(r["status"] == "ready" for r in plan.rows)
-    if plan.rows:
-        lines.append(f"{ready} of {len(plan.rows)} re-enrolled" if plan.applied else
-                     f"{ready} of {len(plan.rows)} can be re-enrolled; run again with --apply")
+    lines += plan.messages
+    ready_count = sum(r["status"] == "ready" for r in plan.rows)
+    if plan.applied:
+        lines.append(f"{ready_count} of {len(plan.rows)} re-enrolled")
+    elif ready_count:
+        lines.append(f"{ready_count} of {len(plan.rows)} can be re-enrolled now; run again "
+                     "with --apply to do it")
+    elif plan.rows:
+        lines.append(f"none of {len(plan.rows)} can be re-enrolled now (why above)")
     return lines
 
 

@@ -3,7 +3,7 @@
 -- as the event or the sequencer last saw it), and whether they can come back now: not
 -- while the rule still matches them in the latest run, nor while they are in that
 -- sequence again. Other rules and constraints are checked by the enroll decision.
--- inputs: d_matches; params: $rule, $since, $now, $sequencer
+-- inputs: d_matches; params: $rule, $since, $now, $sequencer, $sender, $default_sender
 with
 removals as (
     select *
@@ -36,8 +36,11 @@ final as (
             when o.email is not null then 'already_enrolled'
             else 'ready'
         end as status,
-        m.reason as matches_because
+        m.reason as matches_because,
+        -- who the re-enrollment sends from: --sender, their owner, default_sender
+        coalesce($sender, p.owner_email, $default_sender) as sender
     from steps as s
+    left join crm.people as p on p.email = s.email
     left join d_matches as m on m.rule = $rule and m.email = s.email
     left join open_now as o
         on o.crm = s.crm and o.sequence_id = s.sequence_id and o.email = s.email

@@ -120,32 +120,22 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
       retry_condition_fn=recoverable)
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
     """Pull what changed in each configured CRM into the raw snapshot tables."""
+    from tasks.sync.hubspot.settings import OBJECTS as hubspot_objects
     from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.salesforce.settings import OBJECTS as salesforce_objects
     from tasks.sync.salesforce.sync import sync_salesforce
 
     config = target.config()
     wanted = set(crms or ["hubspot", "salesforce"])
     results: dict[str, Any] = {}
     if config.hubspot and "hubspot" in wanted:
-        results["hubspot"] = as_dict(
-            sync_hubspot(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("hubspot"),
-            )
-        )
+        with report.sync_progress("hubspot", len(hubspot_objects)) as progress:
+            results["hubspot"] = as_dict(sync_hubspot(
+                target.db, config, run.now, full_resync=full_resync, progress=progress))
     if config.salesforce and "salesforce" in wanted:
-        results["salesforce"] = as_dict(
-            sync_salesforce(
-                target.db,
-                config,
-                run.now,
-                full_resync=full_resync,
-                progress=report.sync_progress("salesforce"),
-            )
-        )
+        with report.sync_progress("salesforce", len(salesforce_objects)) as progress:
+            results["salesforce"] = as_dict(sync_salesforce(
+                target.db, config, run.now, full_resync=full_resync, progress=progress))
     return results
 
 
@@ -232,15 +222,9 @@ def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -
 
     if run.dry_run:
         return {"skipped": "dry run"}
-    return as_dict(
-        post_pending(
-            target.db,
-            target.config(),
-            run.now,
-            progress=report.post_progress(),
-            sequences=sequences,
-        )
-    )
+    with report.post_progress() as progress:
+        return as_dict(post_pending(target.db, target.config(), run.now, progress=progress,
+                                    sequences=sequences))
 
 
 @task(name="await-approval")

@@ -13,7 +13,7 @@ final as (
     select email, sequence, rule, reason
     from held
     qualify row_number() over (partition by rule order by email, sequence)
-        <= greatest(1, $limit // (select count(distinct rule) from held))
+        <= greatest(1, $limit // greatest(1, (select count(distinct rule) from held)))
     order by rule, email, sequence
     limit $limit
 )

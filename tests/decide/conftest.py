@@ -142,6 +142,14 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder (sql/exclusions/) for the decision code to read."""
+    root = tmp_path / "project"
+    (root / "sql" / "exclusions").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
 def world(tmp_path: Path, migrated: Path) -> Iterator[World]:
     path = tmp_path / "seqguard.duckdb"
     shutil.copyfile(migrated, path)

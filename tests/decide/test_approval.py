@@ -23,13 +23,6 @@ def decide(world: World, project: Path, run_id: str, now=NOW):
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def held(world: World, project: Path) -> World:
     """Run run-1 unenrolls three people (two rules behind one of them); the breaker held it."""
     world.sequences(("s1", "Enterprise outbound"), ("s2", "Webinar follow-up"))

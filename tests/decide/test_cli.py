@@ -37,13 +37,6 @@ def run(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def crm(sandbox: SandboxClient, world: World, project: Path) -> World:
     """Three HubSpot contacts (one opted out only in HubSpot, so the model is stale),
     their crm.people rows, the sequences read back, and one rules evaluation."""

@@ -19,13 +19,6 @@ LATER = NOW + timedelta(minutes=15)
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def two_runs(world: World, project: Path) -> World:
     """run-1 unenrolls ann (replied) and is held, then rejected; run-2 no longer matches
     her; a manual unenroll by ana follows."""

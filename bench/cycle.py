@@ -3,9 +3,9 @@ after 1% of the contacts changed in both CRMs.
 
     python bench/cycle.py --contacts 1000000 [--seed 7]
 
-The cycle is tasks/pipeline.py's `run_cycle` itself (no Prefect): while it runs, each
-step in `tasks.steps` is stood in for by a timed call of the same function, so the steps,
-their order and their arguments stay the pipeline's. Each step gets its wall and CPU
+The cycle is flows/cycle.py's `run_cycle` itself (the flow's steps without Prefect): while
+it runs, each step in `tasks.steps` is stood in for by a timed call of the same function,
+so the steps, their order and their arguments stay the flow's. Each step gets its wall and CPU
 seconds and the process's peak RSS during the step (sampled every 50 ms; the sandbox is
 another process and is not counted). HubSpot's wall-clock rate limit is off, as in the
 soak: the figures are seqguard's work, not the budget's waiting. The last line printed is
@@ -37,9 +37,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from bench.soak import copy_project  # noqa: E402
 from bench.sync import change_one_percent  # noqa: E402
+from flows.cycle import run_cycle  # noqa: E402
 from sandbox.client import running_sandbox  # noqa: E402
 from tasks import steps  # noqa: E402
-from tasks.pipeline import run_cycle  # noqa: E402
 
 MIB = 1024 * 1024
 INCREMENT = timedelta(minutes=15)
@@ -126,7 +126,7 @@ def merge_step(before: dict | None, figures: dict) -> dict:
 @contextmanager
 def timed_steps(sampler: RssSampler, label: str) -> Iterator[dict[str, dict]]:
     """Within the block, `steps.<name>.fn` is the same function, timed; the dict it yields
-    fills in the order the pipeline calls the steps."""
+    fills in the order the cycle calls the steps."""
     originals = step_tasks()
     times: dict[str, dict] = {}
     try:

@@ -58,7 +58,7 @@ from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 8, 0)
 CYCLE = timedelta(minutes=15)
-PHASES = {"sync": "sync_crms", "decide": "decide_changes", "post": "post_changes"}
+PHASES = {"sync": "sync_crm", "decide": "decide_changes", "post": "post_changes"}
 FORM_FILLS = 8
 REP_ENROLLMENTS = 24
 
@@ -69,14 +69,15 @@ REP_ENROLLMENTS = 24
 def child_main(db: str, project: str, url: str, cert: str, now: str) -> int:
     """One cycle (and the operator's approval of a held run), printing each step's
     start and end so the parent can kill it inside a chosen step."""
-    from tasks import pipeline, steps
+    from flows.cycle import run_cycle
+    from tasks import steps
 
     for name in {*PHASES.values(), "evaluate_rules", "queue_plays", "build_model",
                  "read_enrollments", "check_breaker"}:
         task = getattr(steps, name)
         task.fn = _announced(name, task.fn)
     moment = datetime.fromisoformat(now)
-    pipeline.run_cycle(db, project, url, cert, moment, dry_run=False)
+    run_cycle(db, project, url, cert, moment, dry_run=False)
     _announce("approve", "start")
     approve_held(db, url, cert, moment)
     _announce("approve", "end")
@@ -100,9 +101,9 @@ def _announced(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def cycle_here(db: str, project: str, sandbox: SandboxClient, now: datetime) -> None:
     """A cycle in this process (the clean ones: no child to start), then the operator."""
-    from tasks import pipeline
+    from flows.cycle import run_cycle
 
-    pipeline.run_cycle(db, project, sandbox.url, sandbox.cert, now, dry_run=False)
+    run_cycle(db, project, sandbox.url, sandbox.cert, now, dry_run=False)
     approve_held(db, sandbox.url, sandbox.cert, now)
 
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from flows.cycle import run_cycle  # noqa: E402
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
-from tasks.pipeline import run_cycle  # noqa: E402
 
 REQUEST_TARGET = 50
 # path segments that are record ids or names, folded so the table counts endpoints

@@ -50,9 +50,9 @@ Cycle = Callable[[str, str, str, str, datetime], Any]
 
 
 def seqguard_cycle() -> Cycle:
-    """seqguard's cycle without Prefect (tasks.pipeline.run_cycle)."""
+    """seqguard's cycle without Prefect (flows.cycle.run_cycle: the flow's steps, in its order)."""
     try:
-        from tasks.pipeline import run_cycle
+        from flows.cycle import run_cycle
     except ImportError as exc:
         raise SystemExit(f"soak: seqguard's cycle is not available ({exc}); "
                          "run with --cycle none to check the oracle alone") from exc

@@ -1,15 +1,20 @@
-"""The 15-minute cycle: sync -> model -> evaluate -> decide -> post -> report."""
+"""The 15-minute cycle: sync -> model -> evaluate -> decide -> post -> report.
+
+`cycle` is the Prefect flow users run; `run_cycle` runs the very same steps without
+Prefect (each step's plain function, the lock's file part alone) for the soak and the
+benchmarks, which run hundreds of cycles. The steps and their order are written once,
+in `cycle_steps`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from tasks import steps
-from tasks.run import lock as cycle_lock
+from tasks.steps import Run, Steps, Target
 
 Crm = Literal["hubspot", "salesforce"]
 
@@ -47,15 +52,33 @@ def cycle(
         allow_past_now: run at a `now` earlier than the last committed run's (refused
             otherwise: time does not go back by accident)
     """
-    target = steps.Target(
-        db=db, project=project, sandbox_url=sandbox_url, sandbox_cert=sandbox_cert
-    )
-    with cycle_lock.held(db) as lock:
+    return cycle_steps(Steps(prefect=True), Target(db, project, sandbox_url, sandbox_cert), now,
+                       dry_run, crms, rules, sequences, full_resync, wait_for_approval,
+                       allow_past_now)
+
+
+def run_cycle(db: str, project: str, sandbox_url: str | None, sandbox_cert: str | None,
+              now: datetime | None = None, dry_run: bool = False, **narrowed: Any) -> dict:
+    """The cycle without Prefect: the flow's steps as plain functions, in its order. A
+    tripped breaker leaves the run's unenrolls held (nobody waits in a UI)."""
+    summary = cycle_steps(Steps(prefect=False), Target(db, project, sandbox_url, sandbox_cert),
+                          now, dry_run, **narrowed)
+    assert isinstance(summary, dict)
+    return summary
+
+
+def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: bool,
+                crms: list[Crm] | None = None, rules: list[str] | None = None,
+                sequences: list[str] | None = None, full_resync: bool = False,
+                wait_for_approval: bool = False, allow_past_now: bool = False,
+                ) -> dict | State:
+    with steps.lock(target.db) as lock:
         if not lock.ours:  # skipped, not queued; fails loudly once held past two cycles
-            return steps.skip_run(lock)
-        run = steps.start_run(target, now, dry_run, allow_past_now)
+            return steps.skip(lock)
+        run: Run = steps.start_run(target, now, dry_run, allow_past_now)
         summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
-        summary["sync"] = steps.sync_crms(target, run, crms, full_resync)
+        summary["sync"] = {crm: steps.sync_crm(target, run, crm, full_resync)
+                           for crm in target.crms(crms)}
         summary["model"] = steps.build_model(target)
         summary["enrollments"] = steps.read_enrollments(target, run)
         summary["rules"] = steps.evaluate_rules(target, run, rules)
@@ -74,4 +97,4 @@ def cycle(
             summary["post"] = steps.post_changes(target, run, sequences)
         steps.finish_run(target, run, summary)
     steps.report_run(target, summary)
-    return steps.final_state(summary)
+    return steps.final(summary)

@@ -7,6 +7,8 @@ and hash their inputs; credentials are resolved inside the task that needs them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +36,12 @@ class Target:
 
     def config(self) -> Config:
         return resolve_config(self.project, self.sandbox_url, self.sandbox_cert)
+
+    def crms(self, wanted: list[str] | None = None) -> list[str]:
+        """The configured CRMs to sync, of `wanted` (default: every one)."""
+        config = self.config()
+        return [crm for crm in ("hubspot", "salesforce")
+                if getattr(config, crm) and crm in (wanted or [crm])]
 
 
 @dataclass(frozen=True)
@@ -78,9 +86,9 @@ def current_run_id() -> str:
     return str(uuid.uuid4())
 
 
-def skip_run(lock: cycle_lock.Lock) -> State:
-    """A run that found its database's lock taken: a Completed state named Skipped that
-    says why, or, once the lock has been held past two cycles, CycleLockHeld (Failed)."""
+def skipped(lock: cycle_lock.Lock) -> dict[str, Any]:
+    """The summary of a run that found its database's lock taken, saying why; once the
+    lock has been held past two cycles, CycleLockHeld instead (the run fails)."""
     assert lock.other is not None
     other, now = lock.other, datetime.now(UTC)
     minutes = int(other.held_for(now).total_seconds() // 60)
@@ -98,10 +106,45 @@ def skip_run(lock: cycle_lock.Lock) -> State:
         "runs are skipped, not queued, and the next scheduled one will run"
     )
     print(reason)
-    summary = {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
-               "held_since": other.since.isoformat(), "skips": other.skips,
-               "now": now.isoformat()}
-    return Completed(name="Skipped", message=reason, data=summary)
+    return {"skipped": reason, "db": lock.db, "lock": lock.name, "held_by": other.holder,
+            "held_since": other.since.isoformat(), "skips": other.skips,
+            "now": now.isoformat()}
+
+
+class Steps:
+    """The cycle's steps as Prefect tasks, or (`prefect=False`, for the soak and the
+    benchmarks) as the plain functions those tasks wrap, with the lock's file part alone:
+    flows/cycle.py writes the steps and their order once, for both."""
+
+    def __init__(self, prefect: bool) -> None:
+        self.prefect = prefect
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        # looked up at each call, so a benchmark may stand in a timed copy of a step
+        step = globals().get(name)
+        if not hasattr(step, "fn"):
+            raise AttributeError(f"the cycle has no step {name}")
+        return step if self.prefect else step.fn
+
+    def lock(self, db: str) -> AbstractContextManager[cycle_lock.Lock]:
+        return cycle_lock.held(db, prefect=self.prefect)
+
+    def skip(self, lock: cycle_lock.Lock) -> State | dict[str, Any]:
+        """A run that found the lock taken: in Prefect, a Completed state named Skipped."""
+        summary = skipped(lock)
+        if not self.prefect:
+            return summary
+        return Completed(name="Skipped", message=summary["skipped"], data=summary)
+
+    def final(self, summary: dict) -> dict | State:
+        """What the cycle returns: the summary, or in Prefect a Completed state named for
+        a hold that was rejected or still waits, so the run list says so."""
+        status = (summary.get("approval") or {}).get("status")
+        names = {"rejected": "Rejected", "held": "AwaitingApproval"}
+        if not self.prefect or status not in names:
+            return summary
+        return Completed(name=names[status], message=summary["approval"].get("message"),
+                         data=summary)
 
 
 @task(name="start-run")
@@ -116,27 +159,21 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
     return run
 
 
-@task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
+@task(name="sync-crm", task_run_name="sync-{crm}", retries=2, retry_delay_seconds=[10, 30],
       retry_condition_fn=recoverable)
-def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
-    """Pull what changed in each configured CRM into the raw snapshot tables."""
+def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:
+    """Pull what changed in one CRM into its raw snapshot tables (a task per CRM, so a
+    failed Salesforce sync retries alone)."""
     from tasks.sync.hubspot.settings import OBJECTS as hubspot_objects
     from tasks.sync.hubspot.sync import sync_hubspot
     from tasks.sync.salesforce.settings import OBJECTS as salesforce_objects
     from tasks.sync.salesforce.sync import sync_salesforce
 
-    config = target.config()
-    wanted = set(crms or ["hubspot", "salesforce"])
-    results: dict[str, Any] = {}
-    if config.hubspot and "hubspot" in wanted:
-        with report.sync_progress("hubspot", len(hubspot_objects)) as progress:
-            results["hubspot"] = as_dict(sync_hubspot(
-                target.db, config, run.now, full_resync=full_resync, progress=progress))
-    if config.salesforce and "salesforce" in wanted:
-        with report.sync_progress("salesforce", len(salesforce_objects)) as progress:
-            results["salesforce"] = as_dict(sync_salesforce(
-                target.db, config, run.now, full_resync=full_resync, progress=progress))
-    return results
+    sync = {"hubspot": sync_hubspot, "salesforce": sync_salesforce}[crm]
+    objects = {"hubspot": hubspot_objects, "salesforce": salesforce_objects}[crm]
+    with report.sync_progress(crm, len(objects)) as progress:
+        return as_dict(sync(target.db, target.config(), run.now, full_resync=full_resync,
+                            progress=progress))
 
 
 @task(name="build-model")
@@ -242,17 +279,6 @@ def finish_run(target: Target, run: Run, summary: dict) -> None:
     status = ("awaiting_approval" if held else "rejected" if decision == "rejected"
               else "finished")
     runs.record_finish(target.db, run.run_id, status, summary)
-
-
-def final_state(summary: dict) -> dict | State:
-    """What the flow returns: the summary, or a Completed state named for a hold that
-    was rejected or is still waiting, so the run list says so (the data is the summary)."""
-    approval = summary.get("approval") or {}
-    names = {"rejected": "Rejected", "held": "AwaitingApproval"}
-    if approval.get("status") not in names:
-        return summary
-    return Completed(name=names[approval["status"]], message=approval.get("message"),
-                     data=summary)
 
 
 @task(name="report-run")

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rule_commands(subparsers, common)
     add_manual_commands(subparsers, common, crm)
     add_history_commands(subparsers, common)
+    add_init_command(subparsers)
     add_sandbox_command(subparsers)
     return parser
 
@@ -204,6 +205,19 @@ def add_history_commands(subparsers: argparse._SubParsersAction,
         "change and who asked for it, and what the sequencer said to each post.")
     history.add_argument("email", help="the person's email address")
     history.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_init_command(subparsers: argparse._SubParsersAction) -> None:
+    """`seqguard init DIR`: a starter project folder."""
+    parser = subparsers.add_parser(
+        "init",
+        help="scaffold a project folder: sql/ rules, lists, rulesets, plays, seqguard.yml",
+        description="Write a starter project into DIR: seqguard.yml (settings, credentials "
+        "named by their environment variables), an example rule reading an uploaded list, "
+        "rulesets.yml, a play and domain aliases under sql/. Refuses a folder that already "
+        "holds seqguard.yml or sql/.",
+    )
+    parser.add_argument("dir", metavar="DIR", help="the project folder to create")
 
 
 def add_sandbox_command(subparsers: argparse._SubParsersAction) -> None:

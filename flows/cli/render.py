@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.rules.lint import LintResult
@@ -321,3 +322,11 @@ def history_lines(story: dict[str, Any]) -> list[str]:
              h["actor"] or "", h["detail"] or ""] for h in story["history"]]
     return lines + ["  " + line for line in _columns(
         [["time", "what", "sequence", "rule version", "by", "detail"], *rows])]
+
+
+def init_lines(root: Path, written: list[Path]) -> list[str]:
+    """What `seqguard init` wrote, and the commands to try next."""
+    return ([f"wrote {path}" for path in written]
+            + ["", "next: edit seqguard.yml (which CRMs, which credentials' variables), then",
+               f"  seqguard lint --project {root}",
+               f"  seqguard cycle --project {root} --dry-run"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from flows.cli.parser import cycle_time
 from flows.cli.render import as_json, explain_lines, lint_json, lint_lines, preview_lines
@@ -46,18 +48,17 @@ def run_lint(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     data = explain(args.db, args.project, args.email, cycle_time(args), propagation_delay(args),
                    rule_timeout(args))
-    if args.json:
-        print(json.dumps(as_json(data), indent=2))
-    else:
-        print("\n".join(explain_lines(data)))
-    return 0
+    return show(args, data, explain_lines)
 
 
 def run_preview(args: argparse.Namespace) -> int:
     data = preview(args.db, args.project, cycle_time(args), propagation_delay(args), args.play,
                    rule_timeout(args))
-    if args.json:
-        print(json.dumps(as_json(data), indent=2))
-    else:
-        print("\n".join(preview_lines(data)))
+    return show(args, data, preview_lines)
+
+
+def show(args: argparse.Namespace, data: dict[str, Any],
+         lines: Callable[[dict[str, Any]], list[str]]) -> int:
+    """Print an answer as JSON (--json) or as its lines of text."""
+    print(json.dumps(as_json(data), indent=2) if args.json else "\n".join(lines(data)))
     return 0

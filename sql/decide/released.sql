@@ -1,5 +1,5 @@
 -- The play items due by now, as enrollment requests (REQUEST_SCHEMA in
--- tasks/enrollments.py). Items of a broken play file wait (fail closed); items of a
+-- tasks/decide/requests.py). Items of a broken play file wait (fail closed); items of a
 -- disabled or removed play are closed by plays.close_orphans.
 -- inputs: d_plays; params: $now, $sequencer
 with

@@ -38,7 +38,7 @@ create or replace macro crm.normalize_domain(value) as
 
 -- an email address as the model keys people by: without white space around it, lower
 -- case; null unless it has an @ (the sync quarantines malformed addresses, so this stays
--- a cheap check). Rule output goes through it too (tasks/rules.py normalized_sql). Filter
+-- a cheap check). Rule output goes through it too (tasks/rules/engine.py normalized_sql). Filter
 -- joins with crm.has_email(raw) rather than on the normalized value: DuckDB pushes such
 -- filters into the scan and would normalize every row of the table.
 create or replace macro crm.normalize_email(value) as

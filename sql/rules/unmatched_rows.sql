@@ -1,5 +1,5 @@
 -- inputs: result_rows (slot, email, company_domain, ...): every rule result of a run,
--- normalized, registered by tasks/match_store.py
+-- normalized, registered by tasks/rules/matches.py
 -- Per result (slot), the rows that reach no one: a contact row whose email no person in
 -- crm.people has, a company row naming a company (by any of its domains) where no person
 -- works. A rule that only returns such rows reports them instead of an empty ok.

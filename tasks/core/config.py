@@ -47,7 +47,7 @@ class Credential:
     literal: str | None = None  # only the sandbox's public fake tokens
 
     def resolve(self, setting: str) -> str:
-        """The secret's value, remembered so that no output carries it (tasks/redact.py)."""
+        """The secret's value, remembered so that no output carries it (tasks/core/redact.py)."""
         if self.literal is not None:
             return redact.remember(self.literal)
         if self.env and os.environ.get(self.env):
@@ -293,7 +293,7 @@ def _setting_error(error: dict[str, Any], display: str, lines: dict[tuple, int])
 def load_config(project_dir: str | Path) -> Config | None:
     """Read `seqguard.yml` from the project folder; None when there is no file.
 
-    The file is read like every user file (tasks/user_files.py) and checked whole before
+    The file is read like every user file (tasks/core/user_files.py) and checked whole before
     anything uses it: a wrong key, type or range is one line naming the key and the fix.
     """
     path = Path(project_dir) / "seqguard.yml"

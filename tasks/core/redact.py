@@ -2,7 +2,7 @@
 
 A server that echoes the bearer token in an error body would otherwise carry it into
 error lines, logs, Prefect's database, artifacts and the DuckDB file. So every credential
-is remembered the moment it is resolved (tasks/config.py `Credential.resolve`), and each
+is remembered the moment it is resolved (tasks/core/config.py `Credential.resolve`), and each
 exit where text leaves the process or lands on disk replaces it with `[redacted]`:
 
 - log records of every logger, Prefect's included, through a log record factory (it sees

@@ -62,7 +62,7 @@ class ResultChanges:
 
 def result_changes(con: duckdb.DuckDBPyConnection, results: list[tuple[RuleRun, pa.Table]],
                    tables: MatchTables = CYCLE_MATCH_TABLES) -> ResultChanges:
-    """The changed buckets of `results` (each normalized by tasks.rules.normalized_sql)
+    """The changed buckets of `results` (each normalized by tasks.rules.engine.normalized_sql)
     against the fingerprints stored in `tables`."""
     runs = [run for run, _ in results]
     fingerprints = tables.fingerprints or "(select * from rules.match_fingerprints where false)"

@@ -146,9 +146,10 @@ def unread_files(project: Project) -> list[Problem]:
         + [p.path for p in project.plays]
         + [p.audience_path for p in project.plays if p.audience_path is not None]
         + [sql / name for name in OTHER_READ_FILES])}
-    own = set()
+    own, own_files = set(), set()
     if os.path.realpath(root) == os.path.realpath(OWN_SQL.parent):
         own = {p.name for p in OWN_SQL.iterdir() if p.is_dir()} - {"exclusions", "plays"}
+        own_files = {"__init__.py"}  # what makes sql/ a package
     warnings = []
     for folder, dirs, files in os.walk(sql):
         relative = Path(folder).relative_to(sql)
@@ -157,6 +158,8 @@ def unread_files(project: Project) -> list[Problem]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
+            if relative == Path(".") and name in own_files:
+                continue
             if (name.startswith(".") or path.suffix.lower() in NOT_READ_SUFFIXES
                     or os.path.abspath(path) in read):
                 continue

@@ -100,9 +100,16 @@ def _is_remote(db: str) -> bool:
 
 
 @contextmanager
-def held(db: str) -> Iterator[Lock]:
-    """Hold the lock of database `db` for the block; yield at once whether it is ours."""
+def held(db: str, prefect: bool = True) -> Iterator[Lock]:
+    """Hold the lock of database `db` for the block; yield at once whether it is ours.
+    `prefect=False` (the cycle run without Prefect: the soak, benchmarks) takes the file
+    lock alone and keeps no record of its holder."""
     name = lock_name(db)
+    if not prefect:
+        with ExitStack() as stack:
+            other = None if _take_file_lock(stack, db) else Holder("another process", _utcnow())
+            yield Lock(resolved_db(db), name, other=other)
+        return
     with ExitStack() as stack:
         taken = _take_file_lock(stack, db) and (
             _take_prefect_lock(stack, name)

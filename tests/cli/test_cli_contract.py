@@ -20,6 +20,7 @@ DESIGN_COMMANDS = [
     "recover",
     "runs",
     "history",
+    "init",
     "sandbox",
 ]
 
@@ -81,3 +82,18 @@ def test_every_command_has_help(command: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
+
+
+def test_init_scaffolds_a_project_once_and_refuses_a_folder_that_holds_one(
+    tmp_path, capsys
+) -> None:
+    project = tmp_path / "acme"
+    assert main(["init", str(project)]) == 0
+    assert f"wrote {project / 'seqguard.yml'}" in capsys.readouterr().out
+    assert main(["lint", "--project", str(project), "--db", str(tmp_path / "db.duckdb")]) == 0
+    capsys.readouterr()
+    settings = (project / "seqguard.yml").read_text()
+    assert main(["init", str(project)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds seqguard.yml and sql" in err
+    assert (project / "seqguard.yml").read_text() == settings

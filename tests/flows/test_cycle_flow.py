@@ -14,10 +14,13 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
 from prefect.exceptions import ParameterTypeError
+from prefect.states import Failed
 
 from deployments.serve import CYCLE_CRON, cycle_deployment
 from flows.cycle import cycle
 from sandbox.client import SandboxClient
+from tasks import steps
+from tasks.core.errors import ConfigError
 
 NOW = datetime(2026, 11, 2, 9, 0)
 SEQUENCES = [
@@ -99,6 +102,25 @@ def test_a_run_reports_its_figures_as_artifacts(prefect_harness, sandbox, tmp_pa
     changes = json.loads(str(found["exclusion-changes"]))
     assert {c["sequence"] for c in changes} == {"Enterprise outbound"}
     assert found["sync-progress-hubspot"] == found["sync-progress-salesforce"] == 100.0
+    assert "exclusion-changes" in found
+    # one task per CRM sync: a failed Salesforce sync retries alone
+    assert task_run_names(summary["run_id"]).count("sync-hubspot") == 1
+    assert task_run_names(summary["run_id"]).count("sync-salesforce") == 1
+
+
+def task_run_names(flow_run_id: str) -> list[str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
+    return [r.name for r in runs]
+
+
+def test_steps_retry_a_passing_failure_but_not_a_configuration_error() -> None:
+    assert steps.sync_crm.retries == steps.post_changes.retries == 2
+    assert steps.sync_crm.retry_condition_fn is steps.recoverable
+    passing = Failed(data=ConnectionError("connection reset by peer"))
+    configured = Failed(data=ConfigError("SEQGUARD_HUBSPOT_TOKEN is not set"))
+    assert steps.recoverable(steps.sync_crm, None, passing)
+    assert not steps.recoverable(steps.sync_crm, None, configured)
 
 
 def test_a_tripped_run_pauses_and_posts_after_approval(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from post_support import NOW, SEQUENCES, statuses, unenroll_writes
 
+from flows.cycle import run_cycle
 from sandbox.client import SandboxClient
-from tasks.pipeline import run_cycle
 from tasks.post.reads import ReadResult
 from tasks.run.report import render_markdown
 

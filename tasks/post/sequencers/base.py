@@ -13,7 +13,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -147,15 +147,6 @@ def same_outcome(changes: pa.Table, outcome: str, error: str | None = None,
     ids = changes.column("change_id").to_pylist()
     return results([{"change_id": c, "outcome": outcome, "error": error, "response": response}
                     for c in ids])
-
-
-def chunks(table: pa.Table, size: int) -> Iterator[pa.Table]:
-    for start in range(0, table.num_rows, size):
-        yield table.slice(start, size)
-
-
-def empty_enrollments() -> pa.Table:
-    return ENROLLMENT_SCHEMA.empty_table()
 
 
 class HttpAdapter:

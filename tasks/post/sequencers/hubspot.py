@@ -9,7 +9,7 @@ State: the status call `GET /automation/v4/sequences/enrollments/contact/{contac
 answers the one enrollment a contact is in (id, sequence, enrolled at and by) and nothing
 about its state or step; it takes no `userId`. Whether an enrollment is still open, and
 how it ended, comes from the contact's calculated sequence properties, which the sync
-reads in bulk (settings.SEQUENCE_PROPERTIES; tasks/outbox.py and sql/post/hubspot_*.sql
+reads in bulk (settings.SEQUENCE_PROPERTIES; tasks/post/reads.py and sql/post/hubspot_*.sql
 put the two together). So a status read is only for a contact whose properties name an
 enrollment seqguard does not hold yet; the step is unknown (null), and a paused
 enrollment cannot be told from an active one. `enrollments` first confirms that the

@@ -5,11 +5,20 @@
 -- sequence again. Other rules and constraints are checked by the enroll decision.
 -- inputs: d_matches; params: $rule, $since, $now, $sequencer, $sender, $default_sender
 with
+-- unenrolls the circuit breaker held and a person rejected never happened
+rejected as (
+    select run_id, crm, sequence_id, lower(email) as email
+    from ops.outbox
+    where kind = 'unenroll' and status = 'cancelled'
+),
 removals as (
-    select *
-    from ops.enrollment_events
-    where rule = $rule and to_state = 'unenrolled' and actor = 'seqguard' and crm = $sequencer
-        and happened_at >= $since and happened_at <= $now
+    select e.*
+    from ops.enrollment_events as e
+    anti join rejected as x
+        on x.run_id = e.run_id and x.crm = e.crm and x.sequence_id = e.sequence_id
+        and x.email = e.email
+    where e.rule = $rule and e.to_state = 'unenrolled' and e.actor = 'seqguard'
+        and e.crm = $sequencer and e.happened_at >= $since and e.happened_at <= $now
     qualify row_number() over (
         partition by crm, sequence_id, email order by happened_at desc, event_id desc
     ) = 1

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.decide import decide as decide_stage
+from tasks.decide import recover
 from tasks.post import approval, breaker
 from tasks.post.approval import ApprovalError
 from tests.decide.conftest import CRM, NOW, World
@@ -121,3 +122,13 @@ def test_runs_started_while_a_hold_is_pending_say_so(held: World) -> None:
     assert approval.pending_holds(held.path, "run-1") == []
     approval.decide(held.path, "run-1", True, ANA, via="cli")
     assert approval.pending_holds(held.path, "run-2") == []
+
+
+def test_a_rejected_unenroll_is_no_removal_to_recover(held: World) -> None:
+    held.release()
+    approval.decide(held.path, "run-1", False, ANA, via="cli")
+    plan = recover.recover(held.path, "replied", NOW - timedelta(hours=1),
+                           now=NOW + timedelta(hours=1), sequencer=CRM, actor=ANA, post=False)
+    assert plan.rows == []
+    assert plan.messages == [f"rule replied removed nobody since "
+                             f"{(NOW - timedelta(hours=1)).isoformat()}"]

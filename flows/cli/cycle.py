@@ -66,6 +66,10 @@ def decide_held(args: argparse.Namespace) -> int:
     if outcome["resumed"]:
         print(f"run {run_id}: its paused flow run was resumed with this decision"
               + (" and posts the changes" if args.approve else ""))
+    elif not outcome["prefect_api"]:
+        print(f"run {run_id}: no Prefect API configured (PREFECT_API_URL), so a flow run "
+              "paused on a server for this run keeps waiting until its timeout, then reads "
+              "this decision")
     elif args.approve:
         config = resolve_config(args.project, args.sandbox, args.sandbox_cert)
         posted = post_pending(args.db, config, cycle_time(args), run_id=run_id)

@@ -137,8 +137,11 @@ def decide_on_cli(db_path: str | Path, run_id: str, approve: bool, actor: str,
     """`seqguard cycle --approve/--reject RUN`: record the decision, then close the run's
     pause in Prefect if it is paused there (`resumed`: that flow run posts what was
     approved; otherwise the caller posts)."""
+    from tasks.run.lock import prefect_api_configured
+
     outcome = decide(db_path, run_id, approve, actor, note=note, via="cli")
     outcome["resumed"] = resume_paused_run(run_id, approve, actor, note)
+    outcome["prefect_api"] = prefect_api_configured()
     return outcome
 
 

@@ -132,3 +132,23 @@ def test_a_rejected_unenroll_is_no_removal_to_recover(held: World) -> None:
     assert plan.rows == []
     assert plan.messages == [f"rule replied removed nobody since "
                              f"{(NOW - timedelta(hours=1)).isoformat()}"]
+
+
+def test_the_cli_rejects_with_a_note_and_refuses_a_second_decision(
+        held: World, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.cli import main
+
+    monkeypatch.setenv("USER", "ana")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    held.release()
+    db = ["--db", str(held.path)]
+    assert main(["cycle", "--reject", "run-1", "--note", "wrong list", *db]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("run run-1: rejected by user:ana via cli at ")
+    assert out[0].endswith(" (wrong list): 4 changes")
+    assert "no Prefect API configured (PREFECT_API_URL)" in out[1]
+    assert main(["cycle", "--approve", "run-1", *db]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqguard cycle: run run-1 was already rejected by user:ana via cli")
+    assert main(["cycle", "--approve", "run-7", *db]) == 2
+    assert "run run-7 has no held changes" in capsys.readouterr().err

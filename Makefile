@@ -15,6 +15,8 @@ $(BIN)/seqguard: pyproject.toml requirements.lock
 
 install: $(BIN)/seqguard
 
+# one cycle on a sandbox it starts; a run the circuit breaker holds asks approve/reject
+# before that sandbox stops
 run: install
 	$(BIN)/seqguard cycle --contacts 10000
 

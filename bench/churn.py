@@ -597,13 +597,13 @@ def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
     it waited. Returns how many runs were approved."""
     from tasks.core.config import sandbox_config
     from tasks.db.store import connect
-    from tasks.post.approval import apply_decision
+    from tasks.post.approval import decide
     from tasks.post.poster import post_pending
 
     with connect(db) as con:
         held = [r[0] for r in con.execute(
             "select distinct run_id from ops.outbox where status = 'held' order by 1").fetchall()]
     for run_id in held:
-        apply_decision(db, run_id, True, "user:operator")
+        decide(db, run_id, True, "user:operator", via="cli", exists_ok=True)
         post_pending(db, sandbox_config(url, cert), now, run_id=run_id)
     return len(held)

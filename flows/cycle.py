@@ -33,12 +33,25 @@ def cycle(
     sandbox_url: str | None = None,
     sandbox_cert: str | None = None,
     allow_past_now: bool = False,
-) -> dict:
-    """One full cycle at `now` (default: the clock). `dry_run` decides and reports but
-    posts nothing; `crms` and `rules` narrow the run; `sequences` posts only changes to
-    those sequences (ids or names; the rest wait for the next run); `wait_for_approval` pauses a run
-    that trips the circuit breaker until someone approves it in the UI; `allow_past_now`
-    runs at a `now` earlier than the last committed run's (refused otherwise)."""
+) -> dict | State:
+    """One full cycle: sync the CRMs, rebuild the model, run the rules, decide, post, report.
+
+    Args:
+        now: the cycle's time, ISO 8601 (default: the clock); rule windows and delays use it
+        dry_run: decide and report, post nothing
+        crms: sync only these CRMs (default: every configured one)
+        rules: run only these rules, by name (default: every rule)
+        sequences: post only changes to these sequences (ids or names); the rest wait
+        full_resync: ignore the sync watermarks and pull every record again
+        wait_for_approval: when the circuit breaker holds the run, pause for a decision in
+            this run's form; off, the hold waits for `seqguard cycle --approve/--reject RUN`
+        db: the DuckDB file of this account
+        project: the folder holding sql/ (rules, lists, rulesets, plays) and seqguard.yml
+        sandbox_url: the local sandbox's URL, instead of the CRMs in seqguard.yml
+        sandbox_cert: the sandbox's certificate (default data/sandbox/cert.pem)
+        allow_past_now: run at a `now` earlier than the last committed run's (refused
+            otherwise: time does not go back by accident)
+    """
     return cycle_steps(Steps(prefect=True), Target(db, project, sandbox_url, sandbox_cert), now,
                        dry_run, crms, rules, sequences, full_resync, wait_for_approval,
                        allow_past_now)
@@ -76,6 +89,7 @@ def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: boo
         steps.finish_run(target, run, summary)
     # the approval wait does not hold the lock: later cycles go on meanwhile
     if summary["breaker"]["tripped"]:
+        steps.report_run(target, summary)  # the approver reads who would go, before deciding
         summary["approval"] = steps.await_approval(
             target, run, summary["breaker"], wait_for_approval
         )
@@ -83,4 +97,4 @@ def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: boo
             summary["post"] = steps.post_changes(target, run, sequences)
         steps.finish_run(target, run, summary)
     steps.report_run(target, summary)
-    return summary
+    return steps.final(summary)

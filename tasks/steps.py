@@ -136,6 +136,16 @@ class Steps:
             return summary
         return Completed(name="Skipped", message=summary["skipped"], data=summary)
 
+    def final(self, summary: dict) -> dict | State:
+        """What the cycle returns: the summary, or in Prefect a Completed state named for
+        a hold that was rejected or still waits, so the run list says so."""
+        status = (summary.get("approval") or {}).get("status")
+        names = {"rejected": "Rejected", "held": "AwaitingApproval"}
+        if not self.prefect or status not in names:
+            return summary
+        return Completed(name=names[status], message=summary["approval"].get("message"),
+                         data=summary)
+
 
 @task(name="start-run")
 def start_run(target: Target, now: datetime | None, dry_run: bool,
@@ -154,12 +164,16 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
 def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:
     """Pull what changed in one CRM into its raw snapshot tables (a task per CRM, so a
     failed Salesforce sync retries alone)."""
+    from tasks.sync.hubspot.settings import OBJECTS as hubspot_objects
     from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.salesforce.settings import OBJECTS as salesforce_objects
     from tasks.sync.salesforce.sync import sync_salesforce
 
     sync = {"hubspot": sync_hubspot, "salesforce": sync_salesforce}[crm]
-    return as_dict(sync(target.db, target.config(), run.now, full_resync=full_resync,
-                        progress=report.sync_progress(crm)))
+    objects = {"hubspot": hubspot_objects, "salesforce": salesforce_objects}[crm]
+    with report.sync_progress(crm, len(objects)) as progress:
+        return as_dict(sync(target.db, target.config(), run.now, full_resync=full_resync,
+                            progress=progress))
 
 
 @task(name="build-model")
@@ -228,12 +242,13 @@ def decide_changes(target: Target, run: Run) -> dict:
 @task(name="check-breaker")
 def check_breaker(target: Target, run: Run) -> dict:
     """Hold the run's unenrolls when they pass the threshold (they wait for approval)."""
-    from tasks.post import breaker
+    from tasks.post import approval, breaker
 
     verdict = breaker.check(target.db, run.run_id, target.config())
     if verdict.tripped:
         breaker.hold(target.db, run.run_id)
-    return as_dict(verdict)
+    # holds of earlier runs nobody has decided: this run says so (their people wait)
+    return {**as_dict(verdict), "waiting": approval.pending_holds(target.db, run.run_id)}
 
 
 @task(name="post-changes", retries=2, retry_delay_seconds=[10, 30],
@@ -244,15 +259,9 @@ def post_changes(target: Target, run: Run, sequences: list[str] | None = None) -
 
     if run.dry_run:
         return {"skipped": "dry run"}
-    return as_dict(
-        post_pending(
-            target.db,
-            target.config(),
-            run.now,
-            progress=report.post_progress(),
-            sequences=sequences,
-        )
-    )
+    with report.post_progress() as progress:
+        return as_dict(post_pending(target.db, target.config(), run.now, progress=progress,
+                                    sequences=sequences))
 
 
 @task(name="await-approval")
@@ -265,9 +274,11 @@ def await_approval(target: Target, run: Run, verdict: dict, wait: bool) -> dict:
 
 @task(name="finish-run")
 def finish_run(target: Target, run: Run, summary: dict) -> None:
-    decided = (summary.get("approval") or {}).get("status") in ("approved", "rejected")
-    held = summary["breaker"]["tripped"] and not decided
-    runs.record_finish(target.db, run.run_id, "awaiting_approval" if held else "finished", summary)
+    decision = (summary.get("approval") or {}).get("status")
+    held = summary["breaker"]["tripped"] and decision not in ("approved", "rejected")
+    status = ("awaiting_approval" if held else "rejected" if decision == "rejected"
+              else "finished")
+    runs.record_finish(target.db, run.run_id, status, summary)
 
 
 @task(name="report-run")

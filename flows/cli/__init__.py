@@ -1,9 +1,9 @@
 """The `seqguard` command line: thin wrappers over the flows and tasks.
 
 parser.py holds every command's arguments, render.py turns results into text, and one
-module per group of commands (cycle, rules, manual, project, sandbox) holds the handlers that
-call the flows and tasks. Every command takes --db and --project; errors are one line on
-stderr and a non-zero exit code, never a traceback.
+module per group of commands (cycle, rules, manual, history, project, sandbox) holds the
+handlers that call the flows and tasks. Every command takes --db and --project; errors
+are one line on stderr and a non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from flows.cli import cycle, manual, project, rules, sandbox
+from flows.cli import cycle, history, manual, project, rules, sandbox
 from flows.cli.parser import build_parser
 from tasks.core.errors import SeqguardError
 from tasks.core.redact import redact
@@ -29,6 +29,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "enroll": manual.run_enroll,
     "unenroll": manual.run_unenroll,
     "recover": manual.run_recover,
+    "runs": history.run_runs,
+    "history": history.run_history,
     "init": project.run_init,
     "sandbox": sandbox.run_sandbox,
 }

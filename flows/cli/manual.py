@@ -21,8 +21,8 @@ def target(args: argparse.Namespace, *, posting: bool) -> tuple[Config | None, s
     if posting:
         config = resolve_config(args.project, args.sandbox, args.sandbox_cert)
         return config, config.sequencer
-    config = load_config(args.project)
-    return None, config.sequencer if config else "hubspot"
+    config = load_config(args.project)  # its settings (default_sender), no connection
+    return config, config.sequencer if config else "hubspot"
 
 
 def print_changes(changes: list[dict], messages: list[str]) -> None:
@@ -38,7 +38,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     config, crm = target(args, posting=True)
     result = manual.enroll(args.db, args.email, args.sequence, now=cycle_time(args), sequencer=crm,
                            actor=manual.user_actor(args.actor), config=config,
-                           reenroll=args.reenroll)
+                           reenroll=args.reenroll, sender=args.sender)
     if args.json:
         print(to_json({"action_id": result.action_id, "changes": result.changes}))
     else:
@@ -79,7 +79,8 @@ def run_recover(args: argparse.Namespace) -> int:
     assert since is not None
     config, crm = target(args, posting=args.apply)
     plan = recover.recover(args.db, args.rule, since, now=cycle_time(args), sequencer=crm,
-                          actor=manual.user_actor(args.actor), config=config, apply=args.apply)
+                          actor=manual.user_actor(args.actor), config=config, apply=args.apply,
+                          sender=args.sender)
     if args.json:
         print(to_json({"rule": plan.rule, "since": plan.since, "applied": plan.applied,
                        "action_id": plan.action_id, "rows": plan.rows,

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cycle_commands(subparsers, common, crm)
     add_rule_commands(subparsers, common)
     add_manual_commands(subparsers, common, crm)
+    add_history_commands(subparsers, common)
     add_init_command(subparsers)
     add_sandbox_command(subparsers)
     return parser
@@ -100,6 +101,7 @@ def add_cycle_commands(
         "--approve", metavar="RUN", help="post the unenrolls the circuit breaker held for run RUN"
     )
     decision.add_argument("--reject", metavar="RUN", help="cancel the unenrolls held for RUN")
+    cycle.add_argument("--note", help="why you approve or reject (kept with the decision)")
 
     subparsers.add_parser(
         "serve",
@@ -146,6 +148,7 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
     enroll.add_argument("--sequence", required=True, help="sequence id or name")
     enroll.add_argument("--reenroll", action="store_true",
                         help="allow a second enrollment in a sequence the person was in before")
+    _sender(enroll)
     _actor_and_json(enroll)
 
     unenroll = subparsers.add_parser(
@@ -168,12 +171,40 @@ def add_manual_commands(subparsers: argparse._SubParsersAction,
     recover.add_argument("--rule", required=True)
     recover.add_argument("--since", required=True, help="ISO 8601 time, e.g. 2026-11-25T09:00Z")
     recover.add_argument("--apply", action="store_true", help="re-enroll (default: plan only)")
+    _sender(recover)
     _actor_and_json(recover)
+
+
+def _sender(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sender", metavar="ADDR",
+                        help="the inbox to send from (default: the contact's owner, then "
+                        "default_sender in seqguard.yml)")
 
 
 def _actor_and_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", help="who is acting, recorded with the change (default $USER)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_history_commands(subparsers: argparse._SubParsersAction,
+                         common: argparse.ArgumentParser) -> None:
+    """`seqguard runs` and `seqguard history EMAIL`: what happened, read from the database."""
+    runs = subparsers.add_parser(
+        "runs", parents=[common], help="recent runs: time, counts, holds awaiting approval",
+        description="The latest cycles, newest first: cycle time, status, what each decided, "
+        "posted and holds, and the decision on a held run; then the holds awaiting approval.")
+    runs.add_argument("--limit", type=int, default=20,
+                      help="how many runs (default %(default)s)")
+    runs.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    history = subparsers.add_parser(
+        "history", parents=[common],
+        help="every match, block, enrollment and unenrollment of a person",
+        description="Everything seqguard did about one person, oldest first: each rule "
+        "version that matched them and when it stopped, each decision, each enrollment "
+        "change and who asked for it, and what the sequencer said to each post.")
+    history.add_argument("email", help="the person's email address")
+    history.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def add_init_command(subparsers: argparse._SubParsersAction) -> None:

@@ -62,8 +62,11 @@ def render_summary(summary: dict) -> str:
                 for kind in ("unenroll", "block", "skip", "enroll", "refused", "held")
             )
         )
-    if (summary.get("approval") or {}).get("message"):
-        lines.append(f"  circuit breaker: {summary['approval']['message']}")
+        if decide.get("rejected_before"):
+            lines.append(f"  left enrolled: {decide['rejected_before']:,} whose unenroll was "
+                         "rejected before (asked again once the rule's version or their "
+                         "enrollment changes)")
+    lines += hold_lines(summary)
     post = summary.get("post") or {}
     if post:
         lines.append(
@@ -79,6 +82,34 @@ def render_summary(summary: dict) -> str:
         )
     return "\n".join(lines)
 
+
+def hold_lines(summary: dict) -> list[str]:
+    """The circuit breaker's hold of this run and the decision on it, and the holds of
+    earlier runs still waiting (their people are left to that decision)."""
+    from tasks.post.approval import cli_hint
+
+    breaker, approval = summary.get("breaker") or {}, summary.get("approval") or {}
+    lines = []
+    if breaker.get("tripped"):
+        lines.append(f"  circuit breaker: {breaker['reason']}")
+    if approval.get("message"):
+        lines.append(f"  decision: {approval['message']}")
+    for hold in breaker.get("waiting") or []:
+        lines.append(f"  awaiting approval: run {hold['run_id']} holds {hold['held']:,} "
+                     f"unenroll(s) since {_when(hold['held_since'])}; {cli_hint(hold['run_id'])}")
+    return lines
+
+
+def review_lines(held: dict[str, Any]) -> list[str]:
+    """What a held run would do: people per rule and sequence, and a sample of them."""
+    rows = [["rule", "sequence", "people"]] + [
+        [r["rule"], r["sequence"], f"{r['people']:,}"] for r in held["rules"]]
+    sample = [["email", "sequence", "rule", "reason"]] + [
+        [p["email"], p["sequence"], p["rule"], p["reason"] or ""] for p in held["sample"]]
+    return (["  held unenrolls per rule and sequence:"]
+            + ["    " + line for line in _columns(rows)]
+            + [f"  a sample of {len(held['sample'])}:"]
+            + ["    " + line for line in _columns(sample)])
 
 
 def _effect(row: dict[str, Any]) -> str:
@@ -210,23 +241,87 @@ def change_lines(changes: list[dict[str, Any]]) -> list[str]:
 
 
 def recover_lines(plan: RecoverPlan, rule: str) -> list[str]:
-    """recover's plan as text: per person what
-    happens, then how many were (or can be) re-enrolled."""
-    lines = list(plan.messages)
+    """recover's plan as text: per person what will really happen, why the others
+    cannot come back now, then how many were (or can be) re-enrolled."""
+    lines = []
     for row in plan.rows:
-        note = f" ({row['note']})" if row.get("note") else ""
-        why = {"ready": f"re-enroll at step {row['starts_at_step'] or 1}{note}",
-               "still_matches": f"{rule} still matches ({row['matches_because']})",
+        if row["note"]:  # HubSpot: from the first step, whatever they had reached
+            ready = f"re-enroll from step 1 ({row['note']})"
+        elif row["completed"]:
+            ready = (f"re-enroll at step {row['starts_at_step']}, after step "
+                     f"{row['completed']}, the last they completed")
+        else:
+            ready = "re-enroll from step 1 (they had completed none)"
+        why = {"ready": ready,
+               "still_matches": f"not yet: {rule} still matches ({row['matches_because']})",
                "already_enrolled": "already back in the sequence",
-               "blocked": f"blocked by {row.get('blocked_by')}"}[row["status"]]
+               "blocked": f"blocked by {row.get('blocked_by')}",
+               "no_sender": "no sender: no owner in the CRM (pass --sender)"}[row["status"]]
         lines.append(f"{row['email']}  {row['sequence_name'] or row['sequence_id']}  removed "
                      f"{row['removed_at']:%Y-%m-%d %H:%M}  after step "
                      f"{'unknown' if row['completed'] is None else row['completed']}: {why}")
-    ready = sum(r["status"] == "ready" for r in plan.rows)
-    if plan.rows:
-        lines.append(f"{ready} of {len(plan.rows)} re-enrolled" if plan.applied else
-                     f"{ready} of {len(plan.rows)} can be re-enrolled; run again with --apply")
+    lines += plan.messages
+    ready_count = sum(r["status"] == "ready" for r in plan.rows)
+    if plan.applied:
+        lines.append(f"{ready_count} of {len(plan.rows)} re-enrolled")
+    elif ready_count:
+        lines.append(f"{ready_count} of {len(plan.rows)} can be re-enrolled now; run again "
+                     "with --apply to do it")
+    elif plan.rows:
+        lines.append(f"none of {len(plan.rows)} can be re-enrolled now (why above)")
     return lines
+
+
+def _when(value: datetime | str | None) -> str:
+    """A time to the minute (a summary read back from JSON holds ISO text)."""
+    if value is None:
+        return "-"
+    return value[:16].replace("T", " ") if isinstance(value, str) else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def runs_lines(listed: dict[str, Any]) -> list[str]:
+    """`seqguard runs` as text: one line per run, then the holds awaiting a decision."""
+    from tasks.post.approval import cli_hint
+
+    runs = listed["runs"]
+    if not runs:
+        return ["no runs yet: `seqguard cycle` runs the first"]
+    header = ["run", "cycle time", "status", "took", "unenroll", "enroll", "block", "skip",
+              "sent", "held", "decision"]
+    rows = [header] + [[
+        r["run_id"], _when(r["now"]) + (" (dry run)" if r["dry_run"] else ""), r["status"],
+        "-" if r["seconds"] is None else f"{r['seconds']:.0f} s", str(r["unenroll"]),
+        str(r["enroll"]), str(r["block"]), str(r["skip"]), str(r["sent"]), str(r["held"]),
+        "" if r["decision"] is None else
+        f"{r['decision']} by {r['decided_by']}" + (f": {r['decision_note']}"
+                                                   if r["decision_note"] else ""),
+    ] for r in runs]
+    lines = _columns(rows)
+    for hold in listed["awaiting_approval"]:
+        lines.append(f"awaiting approval: run {hold['run_id']} holds {hold['held']} "
+                     f"unenroll(s) since {_when(hold['held_since'])}; {cli_hint(hold['run_id'])}")
+    return lines
+
+
+def history_lines(story: dict[str, Any]) -> list[str]:
+    """`seqguard history EMAIL` as text: one line per event, oldest first."""
+    person = story["person"]
+    lines = [f"{story['email']}" + (f" ({person['company']})" if person and person.get("company")
+                                    else " (not in the CRMs as last synced)")]
+    if not story["history"]:
+        return lines + ["  nothing has happened to this person yet"]
+    rows = [[_when(h["happened_at"]), h["kind"], h["sequence"] or h["sequence_id"] or "",
+             (f"{h['rule']} {str(h['rule_version'] or '')[:10]}".strip() if h["rule"] else ""),
+             h["actor"] or "", h["detail"] or ""] for h in story["history"]]
+    return lines + ["  " + line for line in _columns(
+        [["time", "what", "sequence", "rule version", "by", "detail"], *rows])]
 
 
 def init_lines(root: Path, written: list[Path]) -> list[str]:

@@ -3,13 +3,22 @@
 -- as the event or the sequencer last saw it), and whether they can come back now: not
 -- while the rule still matches them in the latest run, nor while they are in that
 -- sequence again. Other rules and constraints are checked by the enroll decision.
--- inputs: d_matches; params: $rule, $since, $now, $sequencer
+-- inputs: d_matches; params: $rule, $since, $now, $sequencer, $sender, $default_sender
 with
+-- unenrolls the circuit breaker held and a person rejected never happened
+rejected as (
+    select run_id, crm, sequence_id, lower(email) as email
+    from ops.outbox
+    where kind = 'unenroll' and status = 'cancelled'
+),
 removals as (
-    select *
-    from ops.enrollment_events
-    where rule = $rule and to_state = 'unenrolled' and actor = 'seqguard' and crm = $sequencer
-        and happened_at >= $since and happened_at <= $now
+    select e.*
+    from ops.enrollment_events as e
+    anti join rejected as x
+        on x.run_id = e.run_id and x.crm = e.crm and x.sequence_id = e.sequence_id
+        and x.email = e.email
+    where e.rule = $rule and e.to_state = 'unenrolled' and e.actor = 'seqguard'
+        and e.crm = $sequencer and e.happened_at >= $since and e.happened_at <= $now
     qualify row_number() over (
         partition by crm, sequence_id, email order by happened_at desc, event_id desc
     ) = 1
@@ -36,8 +45,11 @@ final as (
             when o.email is not null then 'already_enrolled'
             else 'ready'
         end as status,
-        m.reason as matches_because
+        m.reason as matches_because,
+        -- who the re-enrollment sends from: --sender, their owner, default_sender
+        coalesce($sender, p.owner_email, $default_sender) as sender
     from steps as s
+    left join crm.people as p on p.email = s.email
     left join d_matches as m on m.rule = $rule and m.email = s.email
     left join open_now as o
         on o.crm = s.crm and o.sequence_id = s.sequence_id and o.email = s.email

@@ -4,8 +4,9 @@
 -- A sequence with no scope rows of its own follows the default ruleset (null sequence).
 -- Failed rules have no matches and remove no one. One row per enrollment and rule;
 -- is_primary picks the rule the outbox row carries. An unenroll already on its way
--- (pending, held or sent) is not asked for again.
--- inputs: d_matches, d_scope; params: $with_unenrolls
+-- (pending, held or sent) is not asked for again, nor one a person rejected
+-- while nothing about it changed (d_rejected, decide/rejected.sql).
+-- inputs: d_matches, d_scope, d_rejected; params: $with_unenrolls
 with
 named as (
     select distinct sequence_id from d_scope where sequence_id is not null
@@ -53,6 +54,9 @@ final as (
     anti join in_flight as f
         on f.crm = r.crm and f.sequence_id = r.sequence_id and f.email = r.email
         and (f.enrollment_id is null or f.enrollment_id = r.enrollment_id)
+    anti join d_rejected as x
+        on x.crm = r.crm and x.enrollment_id = r.enrollment_id and x.rule = r.rule
+        and x.rule_version is not distinct from r.rule_version
 )
 select * from final
 where $with_unenrolls  -- false: the same columns, no row (manual actions)

@@ -7,6 +7,7 @@ blocks, read only where a client is built. With no file, seqguard talks to the s
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -109,6 +110,9 @@ class Config:
     timezone: str = "UTC"
     # custom contact properties that become extra crm.people columns
     people_properties: list[str] = field(default_factory=list)
+    # the inbox a manual enroll or a recovery sends from when the person has no owner
+    # (and no --sender is given); HubSpot enrolls only on behalf of a connected inbox
+    default_sender: str | None = None
     is_sandbox: bool = False
 
 
@@ -167,6 +171,13 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _address(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value.strip()):
+        raise ValueError("is not an email address; write the address of an inbox connected "
+                         "to the sequencer, e.g. default_sender: sales@acme.com")
+    return value.strip().lower()
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 # the name of an environment variable, never the secret itself
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -214,6 +225,7 @@ class SettingsFile(_Settings):
     unenroll_threshold_min: Count = 10
     timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
     people_properties: list[str] = Field(default_factory=list)
+    default_sender: Annotated[str, AfterValidator(_address)] | None = None
 
 
 # how to write each setting, for the error line (keyed by the setting's own name)
@@ -237,6 +249,7 @@ EXAMPLES = {
     "timezone": "timezone: Europe/Berlin",
     "people_properties": "people_properties: [product_interest]",
     "api_version": "api_version: '59.0'",
+    "default_sender": "default_sender: sales@acme.com (an inbox connected to the sequencer)",
 }
 EXPECTED = {  # pydantic's error type -> what the value should have been
     "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
@@ -332,6 +345,7 @@ def load_config(project_dir: str | Path) -> Config | None:
         unenroll_threshold_min=settings.unenroll_threshold_min,
         timezone=settings.timezone,
         people_properties=settings.people_properties,
+        default_sender=settings.default_sender,
     )
 
 

@@ -7,7 +7,8 @@ either all of a decision or none of it; the poster (tasks/post/poster.py) sends 
 outbox rows afterwards.
 
 Temp tables the SQL reads (per connection): d_matches and d_scope (from the run's
-rules.* rows), d_requests (the enrollments asked for, REQUEST_SCHEMA); it writes
+rules.* rows), d_rejected (unenrolls a person rejected), d_requests (the enrollments
+asked for, REQUEST_SCHEMA); it writes
 d_unenroll, d_exclusions and d_enroll, then the ops.* rows.
 """
 
@@ -40,6 +41,7 @@ class DecideResult:
     block: int = 0
     refused: int = 0
     held: int = 0          # play items kept queued because a covering rule failed
+    rejected_before: int = 0  # enrollments left alone: their unenroll was rejected before
     new_changes: int = 0   # outbox rows written now (0 on a re-run or a dry run)
     warnings: list[str] = field(default_factory=list)
 
@@ -60,6 +62,7 @@ def prepare(con: duckdb.DuckDBPyConnection, match_run: str, requests: pa.Table,
     load_table(con, "d_requests", requests, REQUEST_SCHEMA)
     sql.materialize(con, "d_scope", "decide/scope", run_id=match_run, sequencer=sequencer)
     sql.materialize(con, "d_matches", "decide/matches", run_id=match_run)
+    sql.materialize(con, "d_rejected", "decide/rejected")
 
 
 def compute(con: duckdb.DuckDBPyConnection, *, with_unenrolls: bool) -> None:
@@ -88,6 +91,7 @@ def summarize(con: duckdb.DuckDBPyConnection, result: DecideResult) -> DecideRes
     """Fill the counts from the temp tables of this decision."""
     row = sql.fetch(con, "decide/counts")[0]
     result.unenroll, result.enroll, result.skip, result.block, result.refused, result.held = row
+    result.rejected_before = int(sql.scalar(con, "decide/still_rejected"))
     return result
 
 

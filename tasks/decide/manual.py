@@ -121,13 +121,29 @@ def blocked_message(email: str, sequence: str, outcome: dict[str, Any],
     return f"{email} cannot be enrolled in '{sequence}': {outcome['reason']}{hint}"
 
 
+def sender_of(con: duckdb.DuckDBPyConnection, email: str, sender: str | None,
+              config: Config | None, sequencer: str) -> str | None:
+    """Who a manual enrollment sends from: --sender, else the person's owner in the CRM,
+    else seqguard.yml's default_sender. HubSpot enrolls only on behalf of a connected
+    inbox, so none there -> ManualActionError naming both ways to give one."""
+    owner = sql.scalar(con, "decide/owner_of", email=email)
+    chosen = sender or owner or (config.default_sender if config else None)
+    if chosen is None and sequencer == "hubspot":
+        raise ManualActionError(
+            f"{email} has no owner in the CRM to send from, and HubSpot enrolls only on "
+            "behalf of a user's connected inbox; pass --sender ADDR, or set default_sender "
+            "in seqguard.yml")
+    return chosen.strip().lower() if chosen else None
+
+
 def enroll(db_path: str | Path, email: str, sequence: str, *, now: datetime, sequencer: str,
            actor: str, config: Config | None = None, reenroll: bool = False,
-           post: bool = True) -> ManualResult:
+           sender: str | None = None, post: bool = True) -> ManualResult:
     """Enroll one person by hand: decided like a play item (rules, one open sequence,
-    no second time in a sequence unless `reenroll`), written to the outbox, posted.
-    Blocked -> EnrollmentBlocked naming the rules and scopes; refused by the
-    sequencer -> SequencerRejected."""
+    no second time in a sequence unless `reenroll`), written to the outbox, posted,
+    from `sender` (default: their owner, then default_sender). Blocked ->
+    EnrollmentBlocked naming the rules and scopes; refused by the sequencer ->
+    SequencerRejected."""
     email = normalize_email(email)
     run_id = action_id("enroll", actor, now)
     with connect(db_path) as con:
@@ -136,7 +152,8 @@ def enroll(db_path: str | Path, email: str, sequence: str, *, now: datetime, seq
         match_run = decision_run(con)
         request = request_table([{
             "request_id": 1, "source": "manual", "email": email, "sequence_id": sequence_id,
-            "crm": sequencer, "sender": "owner", "allow_reenrollment": reenroll, "rank_at": now,
+            "crm": sequencer, "sender": sender_of(con, email, sender, config, sequencer),
+            "allow_reenrollment": reenroll, "rank_at": now,
             "actor": actor, "note": f"manual enroll by {actor.removeprefix('user:')}",
         }])
         decide.decide_on(con, run_id, now, request, match_run=match_run, sequencer=sequencer,

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from tasks.core.config import Config
 from tasks.db import sql
 from tasks.db.store import connect, transaction
@@ -87,23 +89,23 @@ def verdict(run_id: str, unenrolls: int, open_enrollments: int, config: Config,
 
 def hold(db_path: str | Path, run_id: str) -> int:
     """Keep a tripped run's pending rows from any poster; returns how many were held."""
-    return _move(db_path, run_id, "pending", "held", None)
+    with connect(db_path) as con, transaction(con):
+        return _move(con, run_id, "pending", "held", None)
 
 
-def release(db_path: str | Path, run_id: str, actor: str) -> int:
-    """Approval: the held rows of the run become pending again, to be posted."""
-    return _move(db_path, run_id, "held", "pending", None)
+def release(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Approval: the held rows of the run become pending again, to be posted (in the
+    caller's transaction, which records the decision)."""
+    return _move(con, run_id, "held", "pending", None)
 
 
-def cancel(db_path: str | Path, run_id: str, actor: str) -> int:
+def cancel(con: duckdb.DuckDBPyConnection, run_id: str, actor: str) -> int:
     """Rejection: the held rows of the run end as cancelled, with who cancelled them."""
-    return _move(db_path, run_id, "held", "cancelled",
+    return _move(con, run_id, "held", "cancelled",
                  f"not approved by {actor}: the circuit breaker stopped run {run_id}")
 
 
-def _move(db_path: str | Path, run_id: str, from_status: str, to_status: str,
+def _move(con: duckdb.DuckDBPyConnection, run_id: str, from_status: str, to_status: str,
           error: str | None) -> int:
-    with connect(db_path) as con, transaction(con):
-        moved = sql.fetch(con, "post/move_run", run_id=run_id, from_status=from_status,
-                          to_status=to_status, error=error)
-    return len(moved)
+    return len(sql.fetch(con, "post/move_run", run_id=run_id, from_status=from_status,
+                         to_status=to_status, error=error))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,44 +31,59 @@ def in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def progress_bar(key: str, description: str, total: int) -> Callable[[str, int], None] | None:
-    """A callback(item, count) that moves a Prefect progress artifact as items finish."""
+@contextmanager
+def progress_bar(key: str, description: str,
+                 total: int) -> Iterator[Callable[[str, int], None] | None]:
+    """A callback(item, count) that moves a Prefect progress artifact as items start,
+    within `total`; at 100% when the block ends without error (the work is done, whatever
+    the estimate of its steps was)."""
     if not in_prefect_run():
-        return None
+        yield None
+        return
     artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
     seen: set[str] = set()
 
     def advance(item: str, count: int) -> None:
         if item not in seen:
             seen.add(item)
-            update_progress_artifact(artifact_id, progress=min(100.0, 100.0 * len(seen) / total))
+            update_progress_artifact(artifact_id, progress=min(99.0, 100.0 * len(seen) / total))
 
-    return advance
-
-
-def sync_progress(crm: str, objects: int = 9) -> Callable[[str, int], None] | None:
-    """Progress of one CRM's sync: a Prefect progress artifact, and a line on a terminal."""
-    artifact = progress_bar(f"sync-progress-{crm}", f"{crm} sync: objects started", objects)
-    if not sys.stderr.isatty():
-        return artifact
-    rows: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def advance(obj: str, fetched: int) -> None:
-        # called from the sync's worker threads after every page
-        with lock:
-            rows[obj] = fetched
-            line = ", ".join(f"{name} {count:,}" for name, count in rows.items())
-            sys.stderr.write(f"\r  syncing {crm}: {line}"[:160].ljust(160))
-            sys.stderr.flush()
-        if artifact is not None:
-            artifact(obj, fetched)
-
-    return advance
+    yield advance
+    update_progress_artifact(artifact_id, progress=100.0)
 
 
-def post_progress(batches: int = 20) -> Callable[[str, int], None] | None:
+@contextmanager
+def sync_progress(crm: str, objects: int) -> Iterator[Callable[[str, int], None] | None]:
+    """Progress of one CRM's sync of `objects` objects: a Prefect progress artifact, and
+    a line on a terminal."""
+    with progress_bar(f"sync-progress-{crm}", f"{crm} sync: {objects} objects",
+                      objects) as artifact:
+        if not sys.stderr.isatty():
+            yield artifact
+            return
+        rows: dict[str, int] = {}
+        lock = threading.Lock()
+
+        def advance(obj: str, fetched: int) -> None:
+            # called from the sync's worker threads after every page
+            with lock:
+                rows[obj] = fetched
+                line = ", ".join(f"{name} {count:,}" for name, count in rows.items())
+                sys.stderr.write(f"\r  syncing {crm}: {line}"[:160].ljust(160))
+                sys.stderr.flush()
+            if artifact is not None:
+                artifact(obj, fetched)
+
+        yield advance
+
+
+def post_progress(batches: int = 20) -> AbstractContextManager[Callable[[str, int], None] | None]:
     return progress_bar("post-progress", "posting: batches sent", batches)
+
+
+def _seconds(value: float | None) -> str | None:
+    """A duration as a person reads it: 12.4, not 12.363949821999995."""
+    return None if value is None else f"{value:.1f}"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -84,7 +101,7 @@ def sync_section(sync: dict) -> list[str]:
             c.get("merged"),
             c.get("deleted"),
             c.get("quarantined"),
-            c.get("seconds"),
+            _seconds(c.get("seconds")),
         ]
         for crm, result in sync.items()
         for obj, c in (result.get("objects") or {}).items()
@@ -100,7 +117,7 @@ def rules_section(rules: dict) -> list[str]:
         "## Rules",
         "",
         f"{rules.get('rules_run', 0)} rules run in "
-        f"{rules.get('seconds', 0)} s, {rules.get('matches', 0)} matches.",
+        f"{_seconds(rules.get('seconds', 0))} s, {rules.get('matches', 0)} matches.",
         "",
     ]
     lines += _table(
@@ -113,7 +130,7 @@ def rules_section(rules: dict) -> list[str]:
                 r["status"],
                 r["people"],
                 r.get("unmatched_rows") if r["status"] == "ok" else None,
-                r["seconds"],
+                _seconds(r["seconds"]),
                 r.get("error"),
             ]
             for r in runs
@@ -168,27 +185,92 @@ def unverified_section(read: dict) -> list[str]:
           r.get("owner_email")] for r in rows])
 
 
-def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int]) -> str:
-    """The run report a person reads in the Prefect UI."""
+def decide_section(decide: dict) -> list[str]:
+    """What the run decided, as counts, and why it decided nothing when it did not."""
+    counts = [("unenroll", "enrollments to end"), ("block", "requests blocked by a rule"),
+              ("skip", "play items skipped for good"), ("enroll", "enrollments to make"),
+              ("refused", "requests refused by a constraint"),
+              ("held", "play items kept queued (a covering rule failed)"),
+              ("rejected_before", "left enrolled: their unenroll was rejected before")]
+    lines = ["## Decisions", ""] + _table(
+        ["decision", "count", "meaning"],
+        [[kind, decide.get(kind, 0), meaning] for kind, meaning in counts])
+    return lines + [f"- {w}" for w in decide.get("warnings") or []] + [""]
+
+
+def hold_section(summary: dict, held: dict[str, Any] | None) -> list[str]:
+    """The circuit breaker's verdict; for a held run, what it would do and the decision."""
+    from tasks.post.approval import cli_hint
+
+    breaker, approval = summary.get("breaker") or {}, summary.get("approval") or {}
+    if not breaker:
+        return []
+    lines = ["## Circuit breaker", "", breaker.get("reason", ""), ""]
+    if held and held["rules"]:
+        lines += ["Held unenrolls per rule and sequence:", ""] + _table(
+            ["rule", "sequence", "people"],
+            [[r["rule"], r["sequence"], r["people"]] for r in held["rules"]])
+    if approval.get("message"):
+        lines += [f"**Decision:** {approval['message']}", ""]
+    elif breaker.get("tripped"):
+        lines += [f"**Waiting for a decision:** this run's form in the Prefect UI, or "
+                  f"{cli_hint(summary['run_id'])}.", ""]
+    waiting = breaker.get("waiting") or []
+    if waiting:
+        lines += ["Earlier runs still waiting for a decision (the people they hold are left "
+                  "to it):", ""] + _table(
+            ["run", "unenrolls held", "since"],
+            [[w["run_id"], w["held"], str(w["held_since"])[:16]] for w in waiting])
+    return lines
+
+
+def post_section(post: dict) -> list[str]:
+    if not post:
+        return []
+    if "skipped" in post:
+        return ["## Posting", "", f"Nothing posted: {post['skipped']}.", ""]
+    lines = ["## Posting", ""] + _table(
+        ["sent", "already in effect", "refused", "cannot post", "left for the next run",
+         "requests", "seconds"],
+        [[post.get("sent", 0), post.get("confirmed", 0), post.get("rejected", 0),
+          post.get("failed", 0), post.get("pending", 0), post.get("requests", 0),
+          _seconds(post.get("seconds"))]])
+    if post.get("stopped"):
+        lines += [f"Stopped early: {post['stopped']}", ""]
+    return lines + [f"- {e}" for e in post.get("errors") or []] + [""]
+
+
+def read_section(read: dict) -> list[str]:
+    if not read:
+        return []
+    return ["## Enrollments read", ""] + _table(
+        ["sequencer", "sequences", "enrollments read", "new", "state changes",
+         "changes confirmed", "requests", "seconds"],
+        [[read.get("crm"), read.get("sequences", 0), read.get("enrollments_read", 0),
+          read.get("new_enrollments", 0), read.get("state_changes", 0),
+          read.get("confirmed", 0), read.get("requests", 0),
+          _seconds(read.get("seconds"))]]) + unverified_section(read)
+
+
+def render_markdown(summary: dict[str, Any], by_kind_rule: dict[str, int],
+                    held: dict[str, Any] | None = None) -> str:
+    """The run report a person reads in the Prefect UI: markdown tables, names not ids."""
     lines = [
         f"# seqguard cycle {summary['run_id']}",
         "",
-        f"Cycle time {summary['now']}"
+        f"Cycle time {str(summary['now'])[:19].replace('T', ' ')} UTC"
         + (" (dry run: nothing posted)" if summary.get("dry_run") else ""),
         "",
     ]
     lines += sync_section(summary.get("sync") or {})
+    lines += read_section(summary.get("enrollments") or {})
     lines += rules_section(summary.get("rules") or {})
-    lines += ["## Changes", ""] + _table(
+    lines += decide_section(summary.get("decide") or {})
+    lines += ["## Changes by kind and rule", ""] + _table(
         ["kind / rule", "count"], [[k, v] for k, v in by_kind_rule.items()]
     )
-    lines += unverified_section(summary.get("enrollments") or {})
-    for key in ("decide", "breaker", "approval", "post", "enrollments"):
-        if summary.get(key):
-            shown = summary[key]
-            if isinstance(shown, dict):  # the unverified list has its own section
-                shown = {k: v for k, v in shown.items() if k != "unverified"}
-            lines += [f"## {key.title()}", "", "```", str(shown), "```", ""]
+    lines += hold_section(summary, held)
+    lines += post_section(summary.get("post") or {})
     return "\n".join(lines)
 
 
@@ -197,11 +279,48 @@ def publish(db_path: str | Path, summary: dict[str, Any]) -> None:
     no configured secret reaches them, whatever a remote answer echoed."""
     if not in_prefect_run():
         return
+    from tasks.post.approval import review
+
     rows, by_kind_rule, total = redacted(changes_rows(db_path, summary["run_id"]))
+    tripped = (summary.get("breaker") or {}).get("tripped")
+    held = review(db_path, summary["run_id"]) if tripped else None
     create_markdown_artifact(
-        render_markdown(redacted(summary), by_kind_rule), key=REPORT_KEY,
+        render_markdown(redacted(summary), by_kind_rule, redacted(held)), key=REPORT_KEY,
         description="seqguard cycle report",
     )
     create_table_artifact(
         rows, key=CHANGES_KEY, description=f"{min(total, CHANGES_CAP)} of {total} changes this run"
     )
+
+
+def publish_action(key: str, title: str, changes: list[dict[str, Any]],
+                   messages: list[str]) -> None:
+    """A manual action's report (stable key per kind of action) and its log line."""
+    counts = ", ".join(f"{n} {status}" for status, n in
+                       sorted(Counter(c["status"] for c in changes).items())) or "no change"
+    print(f"{title}: {counts}" + "".join(f"; {m}" for m in messages))
+    if not in_prefect_run():
+        return
+    lines = [f"# {title}", "", *[f"- {m}" for m in messages], ""] + _table(
+        ["kind", "email", "sequence", "status", "error"],
+        [[c["kind"], c["email"], c["sequence_id"], c["status"], c.get("error")]
+         for c in changes])
+    create_markdown_artifact(redacted("\n".join(lines)), key=key, description=title)
+
+
+def publish_recover(plan: Any) -> None:
+    """recover's plan (or what it did) as a report, and its log line."""
+    counts = Counter(row["status"] for row in plan.rows)
+    title = (f"Recover {plan.rule} removals since {plan.since:%Y-%m-%d %H:%M}"
+             + (" (applied)" if plan.applied else " (plan)"))
+    print(f"{title}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                          or "nobody to recover") + "".join(f"; {m}" for m in plan.messages))
+    if not in_prefect_run():
+        return
+    lines = [f"# {title}", "", *[f"- {m}" for m in plan.messages], ""] + _table(
+        ["email", "sequence", "removed at", "status", "starts at step", "sender", "why"],
+        [[r["email"], r["sequence_name"] or r["sequence_id"], str(r["removed_at"])[:16],
+          r["status"], r["starts_at_step"], r["sender"],
+          r.get("note") or r.get("blocked_by") or r.get("matches_because")]
+         for r in plan.rows])
+    create_markdown_artifact(redacted("\n".join(lines)), key="recover-plan", description=title)

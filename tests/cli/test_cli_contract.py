@@ -18,6 +18,8 @@ DESIGN_COMMANDS = [
     "enroll",
     "unenroll",
     "recover",
+    "runs",
+    "history",
     "init",
     "sandbox",
 ]

@@ -91,14 +91,14 @@ class World:
                         [run_id, now, now])
 
     def match(self, run_id: str, rule: str, *emails: str, reason: str | None = None,
-              pending: bool = False) -> None:
+              pending: bool = False, version: str = "v1") -> None:
         output = pa.table({"email": list(emails),
                            "reason": [reason or f"{rule} matched"] * len(emails)})
         with self.connect() as con:
             con.register("rule_output", output)
             result = con.sql(normalized_sql("select * from rule_output", output.column_names,
                                             "contact")).to_arrow_table()
-            run = RuleRun(rule, rule + "-v1", pending, "ok", "contact")
+            run = RuleRun(rule, f"{rule}-{version}", pending, "ok", "contact")
             apply_changes(con, run_id, result_changes(con, [(run, result)]))
 
     def scope(self, run_id: str, rule: str, *, sequence: str | None = None,
@@ -139,6 +139,14 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with connect(path):
         pass
     return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder (sql/exclusions/) for the decision code to read."""
+    root = tmp_path / "project"
+    (root / "sql" / "exclusions").mkdir(parents=True)
+    return root
 
 
 @pytest.fixture

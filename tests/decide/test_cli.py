@@ -37,13 +37,6 @@ def run(capsys: pytest.CaptureFixture, world: World, sandbox: SandboxClient,
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def crm(sandbox: SandboxClient, world: World, project: Path) -> World:
     """Three HubSpot contacts (one opted out only in HubSpot, so the model is stale),
     their crm.people rows, the sequences read back, and one rules evaluation."""
@@ -146,6 +139,75 @@ def test_recover_prints_the_plan(capsys: pytest.CaptureFixture, crm: World,
     assert code == 0
     assert out.splitlines() == [
         "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step unknown: "
-        "re-enroll at step 1 (HubSpot restarts them at step 1: it does not report the step "
-        "they had reached, and its enrollment API cannot start mid-sequence)",
-        "1 of 1 can be re-enrolled; run again with --apply"]
+        "re-enroll from step 1 (HubSpot does not report how far they got, and its enrollment "
+        "API cannot start mid-sequence, so they receive every step again)",
+        "1 of 1 can be re-enrolled now; run again with --apply to do it"]
+
+    # before the rule is fixed: not "0 of 1" alone, but why and what to do
+    crm.match("run-1", "replied", "ann@acme.test", reason="replied 2026-03-01")
+    code, out, _ = run(capsys, crm, sandbox, project, "recover", "--rule", "replied",
+                       "--since", "2026-03-02T08:00Z")
+    assert code == 0
+    assert out.splitlines() == [
+        "ann@acme.test  Enterprise outbound  removed 2026-03-02 08:30  after step unknown: "
+        "not yet: replied still matches (replied 2026-03-01)",
+        "1 still matched by replied in the latest evaluation (run run-1, cycle time "
+        "2026-03-02 09:00): they come back only once replied no longer matches them; fix the "
+        "rule or the data it reads, let the new version take effect (propagation_delay) and "
+        "a cycle run, then run recover again",
+        "none of 1 can be re-enrolled now (why above)"]
+
+
+def test_a_contact_without_owner_needs_a_sender_and_the_error_says_how(
+        capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient,
+        project: Path) -> None:
+    crm.sql("update crm.people set owner_email = null")
+    enroll = ["enroll", "ann@acme.test", "--sequence", "101"]
+    code, out, err = run(capsys, crm, sandbox, project, *enroll)
+    assert (code, out) == (1, "")
+    assert err.strip() == (
+        "seqguard enroll: ann@acme.test has no owner in the CRM to send from, and HubSpot "
+        "enrolls only on behalf of a user's connected inbox; pass --sender ADDR, or set "
+        "default_sender in seqguard.yml")
+    code, out, err = run(capsys, crm, sandbox, project, *enroll, "--sender", "Rep@Us.test")
+    assert (code, err) == (0, "") and out.strip() == "enroll ann@acme.test 101: sent"
+    assert crm.sql("select sender from ops.outbox") == [("rep@us.test",)]
+
+    # a configured default sender serves a recovery of someone without an owner
+    (project / "seqguard.yml").write_text("default_sender: team@us.test\n")
+    crm.sql("insert into ops.enrollment_events (happened_at, run_id, crm, enrollment_id, "
+            "sequence_id, email, from_state, to_state, step, actor, rule) values "
+            "(?, 'run-0', 'hubspot', 'x', '102', 'bob@acme.test', 'active', 'unenrolled', null, "
+            "'seqguard', 'replied')", [NOW - timedelta(minutes=30)])
+    recover = ["recover", "--rule", "replied", "--since", "2026-03-02T08:00Z", "--json"]
+    code, out, _ = run(capsys, crm, sandbox, project, *recover)
+    assert code == 0
+    assert [(r["status"], r["sender"]) for r in json.loads(out)["rows"]] == [
+        ("ready", "team@us.test")]
+    (project / "seqguard.yml").write_text("timezone: UTC\n")
+    code, out, _ = run(capsys, crm, sandbox, project, *recover)
+    plan = json.loads(out)
+    assert [r["status"] for r in plan["rows"]] == ["no_sender"]
+    assert "pass --sender ADDR, or set default_sender in seqguard.yml" in plan["messages"][0]
+
+
+def test_unenroll_sees_what_seqguard_just_enrolled_before_any_read(
+        capsys: pytest.CaptureFixture, crm: World, sandbox: SandboxClient, project: Path,
+        tmp_path: Path) -> None:
+    for email in ("ann@acme.test", "bob@acme.test"):
+        code, _, err = run(capsys, crm, sandbox, project, "enroll", email,
+                           "--sequence", "Enterprise outbound")
+        assert code == 0, err
+    later = NOW + timedelta(minutes=10)  # no cycle since: ops.enrollments knows neither
+    assert crm.sql("select count(*) from ops.enrollments") == [(0,)]
+    code, out, err = run(capsys, crm, sandbox, project, "unenroll", "ann@acme.test", now=later)
+    assert (code, err) == (0, "")
+    assert out.strip() == "unenroll ann@acme.test 101: sent"
+    listed = tmp_path / "people.csv"
+    listed.write_text("email\nbob@acme.test\n")
+    code, out, err = run(capsys, crm, sandbox, project, "unenroll", "--csv", str(listed),
+                         "--sequence", "101", now=later)
+    assert (code, err) == (0, "")
+    assert out.strip() == "unenroll bob@acme.test 101: sent"
+    sandbox.set_clock(later + timedelta(minutes=5))  # HubSpot's workflow acts
+    assert set(sandbox_states(sandbox).values()) == {"unenrolled"}

@@ -29,13 +29,6 @@ def manual_enroll(world: World, email: str, sequence: str, **kw):
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def base(world: World) -> World:
     world.sequences(("s1", "Enterprise outbound"), ("s2", "Webinar follow-up"))
     world.people({"email": "ann@acme.test"}, {"email": "bob@acme.test"},

@@ -27,13 +27,6 @@ def cycle(world: World, project: Path, now: datetime) -> decide.DecideResult:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def signups(world: World, project: Path) -> World:
     world.sequences(("s2", "Webinar follow-up"))
     world.people({"email": "ann@acme.test", "created_at": T0},

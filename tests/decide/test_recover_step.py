@@ -32,8 +32,8 @@ EMAIL = "ann@acme.test"
 RULE = "bad_rule"
 ANA = "user:ana"
 
-RESTART_NOTE = ("HubSpot restarts them at step 1: it does not report the step they had "
-                "reached, and its enrollment API cannot start mid-sequence")
+RESTART_NOTE = ("HubSpot does not report how far they got, and its enrollment API cannot "
+                "start mid-sequence, so they receive every step again")
 
 
 def person_in_crm(sandbox: SandboxClient, world: World, crm: str) -> None:
@@ -129,7 +129,7 @@ def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == (
         f"{EMAIL}  Enterprise outbound  removed 2026-03-02 11:05  after step unknown: "
-        f"re-enroll at step 1 ({RESTART_NOTE})")
+        f"re-enroll from step 1 ({RESTART_NOTE})")
 
     code, out, err = run(capsys, world, sandbox, project, *since, "--apply", "--json",
                          now=FIXED_AT)

@@ -35,13 +35,6 @@ def enroll(world: World, email: str, sequence: str) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "sql" / "exclusions").mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
 def vip(world: World) -> World:
     world.sequences(("s1", "Enterprise outbound"), ("s2", "Webinar follow-up"))
     world.company("vip.test", "vip-group.test")

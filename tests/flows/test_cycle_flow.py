@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
@@ -91,6 +94,14 @@ def test_a_run_reports_its_figures_as_artifacts(prefect_harness, sandbox, tmp_pa
     report = str(found["cycle-report"])
     assert "## Sync" in report and "contacts" in report and "## Rules" in report
     assert "unsubscribed" in report
+    # readable: tables, not dict dumps; durations a person reads; sequences by name
+    assert "```" not in report and "{'" not in report
+    assert not re.search(r"\d+\.\d{3,}", report.split("## Rules")[0])
+    assert "## Decisions" in report and "| unenroll | 5 | enrollments to end |" in report
+    assert "## Posting" in report and "## Enrollments read" in report
+    changes = json.loads(str(found["exclusion-changes"]))
+    assert {c["sequence"] for c in changes} == {"Enterprise outbound"}
+    assert found["sync-progress-hubspot"] == found["sync-progress-salesforce"] == 100.0
     assert "exclusion-changes" in found
     # one task per CRM sync: a failed Salesforce sync retries alone
     assert task_run_names(summary["run_id"]).count("sync-hubspot") == 1
@@ -135,7 +146,7 @@ def test_a_tripped_run_pauses_and_posts_after_approval(
     worker.start()
     flow_run_id = wait_for_paused_run()
     assert all(e["state"] == "active" for e in sandbox.enrollments())  # nothing posted yet
-    resume_flow_run(flow_run_id, run_input={"approve": True, "approver": "ana"})
+    resume_flow_run(flow_run_id, run_input={"decision": "approve", "approver": "ana"})
     worker.join(120)
     summary = result["summary"]
     assert summary["approval"]["status"] == "approved"
@@ -188,6 +199,42 @@ def test_no_credential_appears_in_logs_artifacts_or_the_database(
     ]
     for secret in ("sandbox-token", "sandbox-session"):
         assert not any(secret in text for text in texts)
+
+
+def test_every_flow_parameter_has_a_description_in_the_run_form() -> None:
+    from deployments.serve import all_deployments
+
+    for deployment in all_deployments("data/x.duckdb", "."):
+        properties = deployment._parameter_openapi_schema.properties
+        assert properties
+        for name, schema in properties.items():
+            assert schema.get("description"), f"{deployment.name}: {name}"
+
+
+def test_an_ad_hoc_flow_logs_and_reports_what_it_did(prefect_harness, sandbox,
+                                                    tmp_path: Path) -> None:
+    from flows.adhoc import enroll_person, recover_removals
+
+    enrolled_population(sandbox, 3)
+    db = str(tmp_path / "db.duckdb")
+    where = {"db": db, "project": str(tmp_path), "sandbox_url": sandbox.url,
+             "sandbox_cert": sandbox.cert}
+    cycle(now=NOW, **where)  # the three are removed (unsubscribed)
+    with duckdb.connect(db, read_only=True) as con:  # someone no rule excludes
+        other = con.execute(
+            "select email from crm.people where hubspot_id is not null and owner_email is "
+            "not null and email not in (select email from rules.matches) "
+            "and email not in (select email from ops.enrollments) order by email limit 1"
+        ).fetchall()[0][0]
+    state = enroll_person(other, "Enterprise outbound", "ana",
+                          return_state=True, **where)
+    found = artifacts_of(str(state.state_details.flow_run_id))
+    assert f"# Enroll {other} in Enterprise outbound" in str(found["manual-enroll"])
+    assert "| enroll | " + other + " | 9001 | sent |" in str(found["manual-enroll"])
+    state = recover_removals("unsubscribed", NOW - timedelta(hours=1), "ana",
+                             return_state=True, **where)
+    report = str(artifacts_of(str(state.state_details.flow_run_id))["recover-plan"])
+    assert "# Recover unsubscribed removals since" in report and "still_matches" in report
 
 
 def test_ad_hoc_flows_are_unscheduled_deployments_with_described_parameters() -> None:

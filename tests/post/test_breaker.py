@@ -84,14 +84,16 @@ def test_a_held_run_posts_nothing_until_released(db: Path) -> None:
     assert (result.sent, result.pending) == (0, 0)
     assert {r["status"] for r in outbox(db).values()} == {"held"}
     assert breaker.check(db, "run-1", CONFIG).unenrolls == 12  # still judged while held
-    assert breaker.release(db, "run-1", actor="user:ana") == 12
+    with connect(db) as con:
+        assert breaker.release(con, "run-1") == 12
     assert {r["status"] for r in outbox(db).values()} == {"pending"}
 
 
 def test_a_cancelled_run_ends_its_rows_with_who_said_no(db: Path) -> None:
     unenrolls(db, 3)
     breaker.hold(db, "run-1")
-    assert breaker.cancel(db, "run-1", actor="user:ana") == 3
+    with connect(db) as con:
+        assert breaker.cancel(con, "run-1", actor="user:ana") == 3
     rows = outbox(db).values()
     assert {r["status"] for r in rows} == {"cancelled"}
     assert all("not approved by user:ana" in r["error"] for r in rows)

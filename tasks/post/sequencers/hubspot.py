@@ -264,7 +264,9 @@ class HubSpotSequencer(base.HttpAdapter):
         if not row.get("sender"):
             return base.results([{"change_id": row["change_id"], "outcome": "rejected",
                              "error": "no sender: HubSpot enrolls on behalf of a user's "
-                                      "connected inbox; set the play's sender"}])
+                                      "connected inbox and the contact has no owner; set the "
+                                      "play's sender, pass --sender, or set default_sender "
+                                      "in seqguard.yml"}])
         body = {"sequenceId": row["sequence_id"], "contactId": row["contact_id"],
                 "senderEmail": row["sender"]}
         try:
@@ -296,18 +298,13 @@ class HubSpotSequencer(base.HttpAdapter):
         return [_enrollment_row(data, contact_id)]
 
 
-def restart_note(start_step: int | None, *, recovering: bool = False) -> str | None:
+def restart_note(start_step: int | None) -> str | None:
     """Why an enrollment does not start where it was meant to on HubSpot: the v4 enroll
-    body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting step,
-    and no HubSpot call reports the step a contact had reached. An enrollment meant to
-    start mid-sequence says so on its outbox row; a recovery always says so (the step it
-    would resume at is unknown). Shown in the recover plan."""
+    body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting step.
+    An enrollment meant to start mid-sequence says so on its outbox row."""
     if start_step is not None and start_step > 1:
         return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment "
                 "API cannot start mid-sequence")
-    if recovering:
-        return ("HubSpot restarts them at step 1: it does not report the step they had "
-                "reached, and its enrollment API cannot start mid-sequence")
     return None
 
 

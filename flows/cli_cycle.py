@@ -181,6 +181,8 @@ def render_summary(summary: dict) -> str:
                 for kind in ("unenroll", "block", "skip", "enroll", "refused", "held")
             )
         )
+    if decide.get("why_nothing"):
+        lines.append(f"  nothing to change: {decide['why_nothing']}")
     if (summary.get("approval") or {}).get("message"):
         lines.append(f"  circuit breaker: {summary['approval']['message']}")
     post = summary.get("post") or {}

@@ -1,4 +1,4 @@
-"""`seqguard lint`, `seqguard explain EMAIL` and `seqguard preview [--play P]`.
+"""`seqguard lint`, `explain EMAIL`, `preview [--play P]` and `schema`.
 
 Thin wrappers: parse, call tasks.lint / tasks.explain, print. Failures raise the
 tasks.errors classes; flows/cli.py prints their one line and exits non-zero.
@@ -18,6 +18,7 @@ from tasks.core.config import DEFAULT_PROPAGATION_DELAY, DEFAULT_RULE_TIMEOUT, l
 from tasks.rules.explain import explain
 from tasks.rules.lint import lint_project
 from tasks.rules.preview import preview
+from tasks.rules.schema import crm_schema, schema_text
 from tasks.rules.scopes import ANY_OTHER
 
 
@@ -46,6 +47,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--play", default=None, help="count within this play's audience")
     show.add_argument("--json", action="store_true", help="print machine-readable JSON")
     show.set_defaults(handler=run_preview)
+
+    tables = subparsers.add_parser(
+        "schema", parents=[common], help="the crm.* tables and columns, from the database",
+        description="Every crm.* table and column rules can read, its type and where it "
+                    "comes from (which CRM property or field), read from the database.")
+    tables.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    tables.set_defaults(handler=run_schema)
 
 
 def cycle_now(args: argparse.Namespace) -> datetime:
@@ -98,6 +106,12 @@ def run_preview(args: argparse.Namespace) -> int:
         print(json.dumps(as_json(data), indent=2))
     else:
         print("\n".join(preview_lines(data)))
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    columns = crm_schema(args.db)
+    print(json.dumps(as_json(columns), indent=2) if args.json else schema_text(columns))
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tasks.core.clock import utcnow
 from tasks.core.errors import ConfigError
 from tasks.core.redact import redacted
-from tasks.db.store import connect
+from tasks.db.store import connect, publish_reader_copy
 
 # the latest cycle time whose decisions were committed: a run that finished (or waits for
 # approval), or any that wrote changes to post (one that crashed after deciding)
@@ -56,6 +56,8 @@ def record_finish(db_path: str | Path, run_id: str, status: str, summary: dict) 
             "update ops.runs set status = ?, finished_at = ?, summary = ? where run_id = ?",
             [status, utcnow(), json.dumps(redacted(summary), default=str), run_id],
         )
+    # what this run committed, for explain, preview, lint and DuckDB sessions during the next
+    publish_reader_copy(db_path)
 
 
 def is_first_run(db_path: str | Path) -> bool:

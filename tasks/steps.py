@@ -120,9 +120,11 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
     """Pull what changed in each configured CRM into the raw snapshot tables."""
     from tasks.sync.hubspot.sync import sync_hubspot
+    from tasks.sync.properties import check_configured_properties
     from tasks.sync.salesforce.sync import sync_salesforce
 
     config = target.config()
+    check_configured_properties(config)  # a misspelt property fails here, in seconds
     wanted = set(crms or ["hubspot", "salesforce"])
     results: dict[str, Any] = {}
     if config.hubspot and "hubspot" in wanted:

@@ -18,6 +18,7 @@ DESIGN_COMMANDS = [
     "enroll",
     "unenroll",
     "recover",
+    "schema",
     "sandbox",
 ]
 

@@ -155,6 +155,8 @@ def render_summary(summary: dict) -> str:
         )
         quarantined = sum(c.get("quarantined", 0) for c in objects.values())
         lines.append(f"  synced {crm}: {counts}; quarantined {quarantined}")
+        for obj, added in (result.get("backfilled") or {}).items():
+            lines.append(f"  backfilled {crm} {obj} in full for new columns: {', '.join(added)}")
     model = summary.get("model") or {}
     if model.get("rows"):
         lines.append("  model: " + ", ".join(f"{k} {v:,}" for k, v in model["rows"].items()))

@@ -30,8 +30,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from tasks.core.columns import CustomColumn
-from tasks.core.config import load_config
+from tasks.core.config import Config, load_config
 from tasks.core.errors import ConfigError
 from tasks.core.user_files import printable
 from tasks.rules.engine import output_column_problem
@@ -81,9 +80,9 @@ def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
                             "--project with the folder holding sql/ (seqguard init DIR makes one)")
     project = load_project(project_dir)
     problems = list(project.problems())
-    columns = configured_columns(project_dir)
-    with dry_run_database(db_path, project, now, columns) as (con, catalog, list_problems,
-                                                               notes):
+    config = readable_config(project_dir)
+    with dry_run_database(db_path, project, now, config) as (con, catalog, list_problems,
+                                                              notes):
         problems += list_problems
         for rule in project.rules:
             problems += lint_rule(rule, con, catalog)
@@ -93,14 +92,14 @@ def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
                       project.unread)
 
 
-def configured_columns(project_dir: str | Path) -> tuple[CustomColumn, ...]:
-    """seqguard.yml's configured crm.* columns; none when the file is missing or broken
-    (the commands that read the settings report that; lint checks the sql/ files)."""
+def readable_config(project_dir: str | Path) -> Config | None:
+    """seqguard.yml, for the columns and properties it configures; None when the file is
+    missing or broken (the commands that use the settings report that; lint checks the
+    sql/ files)."""
     try:
-        config = load_config(project_dir)
+        return load_config(project_dir)
     except ConfigError:
-        return ()
-    return config.custom_columns if config else ()
+        return None
 
 
 def lint_rule(rule: RuleFile, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[Problem]:

@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 
 from tasks.core.clock import utcnow
-from tasks.core.columns import SOURCES, CustomColumn
+from tasks.core.columns import SOURCES, CustomColumn, pulled
+from tasks.core.config import Config
 from tasks.core.errors import StoreError
 from tasks.db import sql, store
 from tasks.db.arrow import registered
@@ -80,7 +81,7 @@ class Catalog:
 
 @contextmanager
 def dry_run_database(db_path: str | Path | None, project: Project, now: datetime | None = None,
-                     columns: tuple[CustomColumn, ...] = (),
+                     config: Config | None = None,
                      ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Catalog, list[Problem],
                                          list[str]]]:
     """An in-memory database with the real one's structure (or, while a cycle holds it,
@@ -91,7 +92,7 @@ def dry_run_database(db_path: str | Path | None, project: Project, now: datetime
     try:
         store.migrate(con)
         base = _columns(con)
-        _add_configured(con, columns)
+        _add_configured(con, config)
         if db_path is not None and Path(db_path).exists():
             try:
                 _copy_structure(con, Path(db_path))
@@ -100,7 +101,8 @@ def dry_run_database(db_path: str | Path | None, project: Project, now: datetime
                              "checked against seqguard's schema and seqguard.yml's columns")
         list_problems = load_lists(con, project)
         define_macros(con, now or utcnow())
-        yield con, _catalog(con, base, columns), list_problems, notes
+        yield (con, _catalog(con, base, config.custom_columns if config else ()),
+               list_problems, notes)
     finally:
         con.close()
 
@@ -110,17 +112,25 @@ def _columns(con: duckdb.DuckDBPyConnection, catalog: str = "memory") -> dict[st
     return {name.lower(): {c.lower() for c in cols} for name, cols in rows}
 
 
-def _add_configured(con: duckdb.DuckDBPyConnection, columns: tuple[CustomColumn, ...]) -> None:
-    """The configured crm.* columns and the raw columns feeding them, as a cycle adds them."""
-    for column in columns:
+def _add_configured(con: duckdb.DuckDBPyConnection, config: Config | None) -> None:
+    """The crm.* columns seqguard.yml configures, and the raw columns its property lists
+    make the sync add, as a cycle would create them."""
+    if config is None:
+        return
+    for column in config.custom_columns:
         con.execute(f"alter table crm.{quote_identifier(column.table)} add column if not "
                     f"exists {quote_identifier(column.name)} varchar")
-        for crm, objects in SOURCES[column.table].items():
-            name = column.field_of(crm)
-            for obj in objects if name else ():
-                con.execute(f"alter table {quote_identifier('raw_' + crm)}."
-                            f"{quote_identifier(obj)} add column if not exists "
-                            f"{quote_identifier(name)} varchar")
+    have = _columns(con)
+    for crm, lists in (("hubspot", config.hubspot.properties if config.hubspot else {}),
+                       ("salesforce", config.salesforce.fields if config.salesforce else {})):
+        for pulled_names in pulled(config.custom_columns, crm, lists):
+            for obj, names in pulled_names.items():
+                if f"raw_{crm}.{obj}".lower() not in have:
+                    continue  # not an object seqguard syncs: the cycle's start-up says so
+                for name in names:
+                    con.execute(f"alter table {quote_identifier('raw_' + crm)}."
+                                f"{quote_identifier(obj)} add column if not exists "
+                                f"{quote_identifier(name)} varchar")
 
 
 def _copy_structure(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:

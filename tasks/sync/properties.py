@@ -12,7 +12,9 @@ typo fails the cycle in seconds with the property, where it is configured, and t
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from tasks.core.columns import CustomColumn, pulled
 from tasks.core.config import Config
@@ -44,31 +46,43 @@ class Missing:
 def check_configured_properties(config: Config) -> None:
     """Raise one ConfigError naming every configured property the CRMs lack."""
     missing: list[Missing] = []
-    if config.hubspot is not None:
-        wanted, _ = pulled(config.custom_columns, "hubspot", config.hubspot.properties)
-        _check_objects("hubspot", wanted, hubspot_settings.OBJECTS)
-        if any(wanted.values()):
-            limiter = configured_limiter("hubspot", config.hubspot.rate_limit_per_10s,
-                                         hubspot_settings.RATE_LIMIT_PER_10S)
-            hubspot = HubSpotClient(config.hubspot, limiter, pool_size=1)
-            for obj, names in wanted.items():
-                known = {p["name"] for p in hubspot.properties(obj)} if names else set()
-                missing += _missing(config, "hubspot", obj, names, known)
-    if config.salesforce is not None:
-        wanted, _ = pulled(config.custom_columns, "salesforce", config.salesforce.fields)
-        _check_objects("salesforce", wanted, salesforce_settings.OBJECTS)
-        if any(wanted.values()):
-            limiter = configured_limiter("salesforce", config.salesforce.rate_limit_per_10s,
-                                         salesforce_settings.RATE_LIMIT_PER_10S)
-            salesforce = SalesforceClient(config.salesforce, limiter, pool_size=1)
-            for obj, names in wanted.items():
-                known = ({f["name"] for f in salesforce.describe(obj).get("fields", [])}
-                         if names else set())
-                missing += _missing(config, "salesforce", obj, names, known)
+    for crm, configured, objects, names_of in _crms(config):
+        wanted, _ = pulled(config.custom_columns, crm, configured)
+        _check_objects(crm, wanted, objects)
+        missing += [m for obj, names in wanted.items() if names
+                    for m in _missing(config, crm, obj, names, names_of(obj))]
     if missing:
         more = f" (and {len(missing) - 1} more: " + "; ".join(
             m.message() for m in missing[1:]) + ")" if len(missing) > 1 else ""
         raise ConfigError(f"seqguard.yml {missing[0].message()}{more}")
+
+
+def _crms(config: Config) -> Iterator[tuple[str, dict[str, list[str]], tuple[str, ...],
+                                            Callable[[str], set[str]]]]:
+    """Per configured CRM: its name, its configured lists, the objects seqguard syncs, and
+    how to list an object's property names (a client made on first use)."""
+    if config.hubspot is not None:
+        hubspot = config.hubspot
+
+        @cache
+        def hubspot_client() -> HubSpotClient:
+            return HubSpotClient(hubspot, configured_limiter(
+                "hubspot", hubspot.rate_limit_per_10s, hubspot_settings.RATE_LIMIT_PER_10S),
+                pool_size=1)
+
+        yield ("hubspot", hubspot.properties, hubspot_settings.OBJECTS,
+               lambda obj: {p["name"] for p in hubspot_client().properties(obj)})
+    if config.salesforce is not None:
+        salesforce = config.salesforce
+
+        @cache
+        def salesforce_client() -> SalesforceClient:
+            return SalesforceClient(salesforce, configured_limiter(
+                "salesforce", salesforce.rate_limit_per_10s,
+                salesforce_settings.RATE_LIMIT_PER_10S), pool_size=1)
+
+        yield ("salesforce", salesforce.fields, salesforce_settings.OBJECTS,
+               lambda obj: {f["name"] for f in salesforce_client().describe(obj).get("fields", [])})
 
 
 def _check_objects(crm: str, wanted: dict[str, list[str]], objects: tuple[str, ...]) -> None:

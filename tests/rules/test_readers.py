@@ -87,11 +87,14 @@ def test_without_a_published_copy_readers_say_why_and_lint_does_not_false_fail(
         analyst: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     db, project = analyst
     store.reader_copy(db).unlink()
+    write(project, "seqguard.yml", COLUMNS + "crms: {hubspot: {properties: {contacts: [tier]}}}\n")
+    write_rule(project, "gold", "select email from raw_hubspot.contacts where tier = 'gold'")
     with cycle_writing(db):
         assert main(cli("explain", "ann@uni.example", db=db, project=project)) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no cycle has published a read-only copy yet" in err
-        # the configured column comes from seqguard.yml: no false "job_title not found"
+        # the configured columns come from seqguard.yml: no false "job_title not found",
+        # nor "tier not found" for the raw column the sync will add
         assert main(cli("lint", db=db, project=project)) == 0
         assert "not found" not in capsys.readouterr().out
 

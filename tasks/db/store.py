@@ -137,21 +137,24 @@ def connect(
 def connect_reader(db_path: str | Path, config: dict[str, str | bool] | None = None
                    ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection for the commands people run beside the cycle (explain,
-    preview, lint, schema): the database itself, or, while a cycle holds its lock, the
-    copy the last finished cycle published (`reader_copy`), so they never wait or fail.
-    Never for the cycle's own steps, which must read what they just wrote."""
+    preview, lint, schema): the copy the last finished cycle published (`reader_copy`)
+    when there is one, else the database itself. A reader never holds the database's own
+    file, so it never makes a cycle's next write fail on its lock, and a running cycle
+    never makes a reader wait or fail. Never for the cycle's own steps, which must read
+    what they just wrote."""
     path = Path(db_path)
     if not path.exists():
         raise StoreError(f"{path}: no database yet; run `seqguard cycle` first, or pass --db "
                          "with the database's path")
+    copy = reader_copy(path)
     try:
-        con = _open(path, True, config)
+        if copy.exists():
+            path, con = copy, _open(copy, True, config)
+        else:
+            con = _open(path, True, config)
     except DatabaseLocked as exc:
-        copy = reader_copy(path)
-        if not copy.exists():
-            raise StoreError(f"{exc}; no cycle has published a read-only copy yet "
-                             f"({copy.name}, written as each cycle finishes)") from exc
-        path, con = copy, _open(copy, True, config)
+        raise StoreError(f"{exc}; no cycle has published a read-only copy yet "
+                         f"({copy.name}, written as each cycle finishes)") from exc
     with _session(con, path):
         yield con
 

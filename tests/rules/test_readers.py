@@ -83,6 +83,13 @@ def test_every_reader_works_while_a_cycle_holds_the_database(
                 ("PhD student",)]
 
 
+def test_a_reader_never_holds_the_file_a_cycle_writes(analyst: tuple[Path, Path]) -> None:
+    db, _ = analyst
+    with store.connect_reader(db) as reader, cycle_writing(db):  # the writer takes the lock
+        assert reader.execute("select email from crm.people").fetchall() == [
+            ("ann@uni.example",)]
+
+
 def test_without_a_published_copy_readers_say_why_and_lint_does_not_false_fail(
         analyst: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     db, project = analyst

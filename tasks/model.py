@@ -114,8 +114,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
     clash = [name.removeprefix(CUSTOM) for name in produced if name.startswith(CUSTOM)
              and name.removeprefix(CUSTOM) in produced]
     if clash:
-        raise ConfigError(f"seqguard.yml columns.{table}: '{clash[0]}' is already a crm.{table} "
-                          "column; give the configured column another name")
+        where = "columns.people or people_properties" if table == "people" else f"columns.{table}"
+        raise ConfigError(f"seqguard.yml {where}: '{clash[0]}' is already a crm.{table} column; "
+                          "give the configured column another name")
     # a column the model does not produce (a custom property no longer configured) is null
     values = {c: _source_column(c, produced) for c in columns}
     listed = {"columns": ", ".join(map(_quote, values)), "values": ", ".join(values.values())}

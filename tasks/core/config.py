@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from tasks.core import redact
-from tasks.core.columns import ColumnSettings, CustomColumn, custom_columns
+from tasks.core.columns import ColumnSettings, CustomColumn, PropertyName, custom_columns
 from tasks.core.errors import ConfigError
 from tasks.core.user_files import UserFileError, load_yaml, printable, read_text, shown
 
@@ -224,7 +224,7 @@ class SettingsFile(_Settings):
     unenroll_threshold_count: Count = 500
     unenroll_threshold_min: Count = 10
     timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
-    people_properties: list[str] = Field(default_factory=list)
+    people_properties: list[PropertyName] = Field(default_factory=list)
     columns: ColumnSettings | None = None
 
 

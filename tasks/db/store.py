@@ -159,11 +159,14 @@ def connect_reader(db_path: str | Path, config: dict[str, str | bool] | None = N
         yield con
 
 
-def publish_reader_copy(db_path: str | Path) -> Path:
+def publish_reader_copy(db_path: str | Path) -> Path | None:
     """Copy the database to `reader_copy` for readers while the next cycle writes: all
     written to disk (checkpoint) and copied while this process holds the write lock, then
-    swapped in whole, so a reader sees one cycle's state or the previous one's."""
+    swapped in whole, so a reader sees one cycle's state or the previous one's. A database
+    that is not a local file (a MotherDuck URL) serves its readers itself: None."""
     path = Path(db_path)
+    if not path.is_file():
+        return None
     target = reader_copy(path)
     partial = target.with_name(target.name + ".partial")
     with connect(path) as con:

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from tasks import store  # noqa: E402
 from tasks.core.resources import BUILTIN_RULES_DIR  # noqa: E402
+from tasks.db import store  # noqa: E402
 from tasks.rules.engine import define_macros  # noqa: E402
 from tasks.rules.evaluate import evaluate_rules  # noqa: E402
 from tasks.rules.project import load_project  # noqa: E402

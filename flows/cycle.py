@@ -77,6 +77,7 @@ def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: boo
             return steps.skip(lock)
         run: Run = steps.start_run(target, now, dry_run, allow_past_now)
         summary: dict = {"run_id": run.run_id, "now": run.now.isoformat(), "dry_run": dry_run}
+        steps.check_properties(target)
         summary["sync"] = {crm: steps.sync_crm(target, run, crm, full_resync)
                            for crm in target.crms(crms)}
         summary["model"] = steps.build_model(target)

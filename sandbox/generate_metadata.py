@@ -133,6 +133,9 @@ HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
     ("contacts", "hs_additional_emails"): HubSpotProperty(
         "Additional email addresses", field_type="textarea", group="contactinformation"),
     ("contacts", "product_interest"): _enum("Product interest", PRODUCT_INTERESTS, "checkbox"),
+    # default properties (https://knowledge.hubspot.com/properties/hubspots-default-contact-
+    # properties "Job Title"; .../hubspots-default-deal-properties "Deal Type")
+    ("contacts", "jobtitle"): HubSpotProperty("Job Title", group="contactinformation"),
     **SEQUENCE_PROPERTIES,
     ("companies", "name"): HubSpotProperty("Company name", group="companyinformation"),
     ("companies", "domain"): HubSpotProperty("Company Domain Name", group="companyinformation"),
@@ -149,6 +152,9 @@ HUBSPOT_PROPERTIES: dict[tuple[str, str], HubSpotProperty] = {
     ("deals", "closedate"): HubSpotProperty("Close Date", "datetime", "date", "dealinformation"),
     ("deals", "hs_is_closed"): _bool("Is Deal Closed?", "dealinformation"),
     ("deals", "hs_is_closed_won"): _bool("Is closed won", "dealinformation"),
+    ("deals", "dealtype"): _enum("Deal Type", [
+        ("newbusiness", "New Business"), ("existingbusiness", "Existing Business")],
+        "radio", "dealinformation"),
     ("emails", "hs_timestamp"): HubSpotProperty("Activity date", "datetime", "date", "email"),
     ("emails", "hs_email_direction"): _enum("Email direction", [
         ("EMAIL", "Email"), ("INCOMING_EMAIL", "Incoming email"),
@@ -189,6 +195,10 @@ SALESFORCE_PICKLISTS: dict[tuple[str, str], list[dict]] = {
     ("Account", "Type"): _picklist([
         "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"]),
     ("Account", "Industry"): _picklist([label for _, label in INDUSTRIES]),
+    # Opportunity.Type in the Object Reference (standard values of a new org)
+    ("Opportunity", "Type"): _picklist([
+        "Existing Customer - Upgrade", "Existing Customer - Replacement",
+        "Existing Customer - Downgrade", "New Customer"]),
     # Task in the Object Reference: 'Cadence' is Sales Engagement's own, never set by hand
     ("Task", "TaskSubtype"): _picklist(["Task", "Email", "LinkedIn", "ListEmail", "Cadence",
                                         "Call"]),

@@ -47,7 +47,8 @@ FIELD_TYPES = ("textarea", "text", "date", "file", "number", "select", "radio", 
                "booleancheckbox", "calculation_equation", "phonenumber", "html")
 WELL_KNOWN = {"email", "firstname", "lastname", "company", "website", "lifecyclestage",
               "hubspot_owner_id", "name", "domain", "industry", "dealname", "pipeline",
-              "dealstage", "amount", "closedate", "createdate", "lastmodifieddate"}
+              "dealstage", "amount", "closedate", "createdate", "lastmodifieddate", "jobtitle",
+              "dealtype"}
 PROPERTY_CREATE = shape(
     "PropertyCreate", "calculationFormula", "currencyPropertyName", "dataSensitivity",
     "description", "displayOrder", "externalOptions", "fieldType", "formField", "groupName",

@@ -20,6 +20,7 @@ create table hs_contacts (
     email varchar, firstname varchar, lastname varchar, company varchar, website varchar,
     lifecyclestage varchar, hubspot_owner_id varchar, hs_email_optout varchar,
     hs_email_bad_address varchar, hs_additional_emails varchar, product_interest varchar,
+    jobtitle varchar,
     -- HubSpot's calculated sequence properties, kept by the sequencer (refresh_contact_flags);
     -- every contact has the counts, the rest once it was in a sequence
     hs_sequences_is_enrolled varchar, hs_sequences_actively_enrolled_count varchar default '0',
@@ -37,7 +38,7 @@ create table hs_deals (
     id bigint primary key, created_at timestamp not null, updated_at timestamp not null,
     archived boolean not null default false, archived_at timestamp,
     dealname varchar, pipeline varchar, dealstage varchar, amount varchar, closedate varchar,
-    hs_is_closed varchar, hs_is_closed_won varchar, hubspot_owner_id varchar
+    hs_is_closed varchar, hs_is_closed_won varchar, hubspot_owner_id varchar, dealtype varchar
 );
 create table hs_emails (
     id bigint primary key, created_at timestamp not null, updated_at timestamp not null,
@@ -95,13 +96,13 @@ create table sf_lead (
     FirstName varchar, LastName varchar, Email varchar, Company varchar, Website varchar,
     Status varchar, IsConverted boolean default false, ConvertedContactId varchar,
     OwnerId varchar, HasOptedOutOfEmail boolean default false, EmailBouncedReason varchar,
-    EmailBouncedDate timestamp
+    EmailBouncedDate timestamp, Title varchar
 );
 create table sf_opportunity (
     Id varchar primary key, IsDeleted boolean not null default false,
     CreatedDate timestamp, LastModifiedDate timestamp, SystemModstamp timestamp,
     Name varchar, AccountId varchar, StageName varchar, IsClosed boolean, IsWon boolean,
-    Amount double, CloseDate date, OwnerId varchar
+    Amount double, CloseDate date, OwnerId varchar, Type varchar
 );
 create table sf_opportunitycontactrole (
     Id varchar primary key, IsDeleted boolean not null default false,

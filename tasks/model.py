@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from tasks.core.columns import SOURCES, CustomColumn
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError, RuleFileError, StoreError
 from tasks.core.user_files import display_path, read_text
@@ -33,25 +33,23 @@ from tasks.db import sql, store
 from tasks.db.arrow import load_table
 
 MACROS = "model/000_macros"
+COMMENTS = "model/column_comments"
 DOMAIN_ALIASES = Path("sql") / "domain_aliases.csv"
-# the raw tables a custom person property may come from (030_people.sql's sources)
-PROPERTY_SOURCES = (("raw_hubspot", "contacts"), ("raw_salesforce", "Contact"),
-                    ("raw_salesforce", "Lead"))
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ALIAS_SCHEMA = pa.schema([("line", pa.int64()), ("domain", pa.string()), ("alias", pa.string())])
-# the null column every people source adds, so its list of custom columns is never empty
-NO_PROPERTY = "_no_property"
-# crm.people's own columns (002_crm.sql); a custom property may not reuse one
-MODEL_COLUMNS = frozenset({
-    "email", "first_name", "last_name", "company_domain", "owner_email", "lifecycle_stage",
-    "is_unsubscribed", "is_bounced", "hubspot_id", "salesforce_contact_id",
-    "salesforce_lead_id", "created_at", "updated_at", NO_PROPERTY,
-})
+# the model files read each source of a configurable table through a view that adds the
+# configured columns as `custom:<name>` (plus a null `custom:`, so a COLUMNS('^custom:')
+# list is never empty): view name -> (crm table, crm, raw schema, raw object)
+SOURCE_VIEWS = {
+    f"model_{crm}_{obj.lower()}": (table, crm, f"raw_{crm}", obj)
+    for table, crms in SOURCES.items() for crm, objects in crms.items() for obj in objects
+}
+CUSTOM = "custom:"
 
 
 @dataclass(frozen=True)
 class ModelResult:
-    """What a rebuild produced: rows per crm table, the custom columns, its duration."""
+    """What a rebuild produced: rows per crm table, the configured columns (crm.people's
+    in `custom_columns`), its duration."""
 
     rows: dict[str, int] = field(default_factory=dict)
     custom_columns: list[str] = field(default_factory=list)
@@ -63,29 +61,31 @@ def build_model(db_path: str | Path, project_dir: str | Path,
                 config: Config | None) -> ModelResult:
     """Rebuild every crm.* table from raw_* in one transaction, set-based in DuckDB.
 
-    `project_dir` holds sql/domain_aliases.csv (optional); `config` names the custom
-    person properties (`people_properties`) that become extra crm.people columns.
+    `project_dir` holds sql/domain_aliases.csv (optional); `config` names the configured
+    columns (`columns:`, `people_properties`) that become extra crm.* columns.
     """
     started = time.perf_counter()
-    properties = list(config.people_properties) if config else []
+    columns = config.custom_columns if config else ()
     with store.connect(db_path) as con, store.transaction(con):
-        rows, timings = rebuild(con, Path(project_dir), properties)
-    return ModelResult(rows=rows, custom_columns=properties,
+        rows, timings = rebuild(con, Path(project_dir), columns)
+    return ModelResult(rows=rows, custom_columns=[c.name for c in columns if c.table == "people"],
                        seconds=round(time.perf_counter() - started, 3), table_seconds=timings)
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, project_dir: Path,
-            properties: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+            columns: tuple[CustomColumn, ...] = ()) -> tuple[dict[str, int], dict[str, float]]:
     """The rebuild on an open connection (inside the caller's transaction): rows and
     seconds per crm table."""
     sql.run(con, MACROS)
+    sql.run(con, store.RULE_MACROS)
     load_domain_aliases(con, project_dir / DOMAIN_ALIASES)
-    add_people_properties(con, properties)
+    add_custom_columns(con, columns)
     rows, timings = {}, {}
     for table, select in model_files():
         started = time.perf_counter()
         rows[table] = replace_table(con, table, select)
         timings[table] = round(time.perf_counter() - started, 3)
+    describe_columns(con, columns)
     return rows, timings
 
 
@@ -109,9 +109,16 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
         raise StoreError(f"sql/model/*_{table}.sql: crm.{table} does not exist; "
                          "add it to a migration in sql/schema/ first")
     con.execute(f"create or replace temp view model_next as {select_sql}")
-    produced = {d[0].lower() for d in con.execute("select * from model_next limit 0").description}
+    produced = {d[0].lower(): d[0]
+                for d in con.execute("select * from model_next limit 0").description}
+    clash = [name.removeprefix(CUSTOM) for name in produced if name.startswith(CUSTOM)
+             and name.removeprefix(CUSTOM) in produced]
+    if clash:
+        where = "columns.people or people_properties" if table == "people" else f"columns.{table}"
+        raise ConfigError(f"seqguard.yml {where}: '{clash[0]}' is already a crm.{table} column; "
+                          "give the configured column another name")
     # a column the model does not produce (a custom property no longer configured) is null
-    values = {c: f"s.{_quote(c)}" if c.lower() in produced else "null" for c in columns}
+    values = {c: _source_column(c, produced) for c in columns}
     listed = {"columns": ", ".join(map(_quote, values)), "values": ", ".join(values.values())}
     if keys and not any(t.endswith("[]") for t in types):
         rest = [c for c in values if c not in keys]
@@ -129,6 +136,14 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -
         sql.run(con, sql.query("model/refill", table=name, **listed))
     con.execute("drop view model_next")
     return int(con.execute(f"select count(*) from {name}").fetchall()[0][0])
+
+
+def _source_column(column: str, produced: dict[str, str]) -> str:
+    """model_next's column for a crm table's column: its own, or a configured `custom:` one."""
+    for name in (column.lower(), CUSTOM + column.lower()):
+        if name in produced:
+            return f"s.{_quote(produced[name])}"
+    return "null"
 
 
 def _quote(column: str) -> str:
@@ -170,32 +185,52 @@ def load_domain_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return len(rows)
 
 
-def add_people_properties(con: duckdb.DuckDBPyConnection, properties: list[str]) -> None:
-    """Give crm.people a varchar column per custom property, and set the variable
-    people_properties that 030_people.sql picks the columns by.
+def add_custom_columns(con: duckdb.DuckDBPyConnection,
+                       columns: tuple[CustomColumn, ...]) -> None:
+    """Give each configurable crm table a varchar column per configured column, and create
+    the source views (SOURCE_VIEWS) that carry the values as `custom:<name>`.
 
-    A property's value comes from the most preferred record that has it (HubSpot contact,
-    Salesforce Contact, Lead): it must be a column of at least one of their raw tables.
+    A column's value comes from the CRM property configured for it, where the raw table
+    has that column (the sync adds it; start-up checked that the CRM has it). A
+    `people_properties` name must be a column of at least one of crm.people's sources.
     """
-    sources = [_columns(con, schema, table) for schema, table in PROPERTY_SOURCES]
-    for name in properties:
-        if not IDENTIFIER.fullmatch(name):
-            raise ConfigError(f"seqguard.yml people_properties: '{name}' is not a property API "
-                              "name; use the internal name, e.g. product_interest")
-        if name.lower() in MODEL_COLUMNS:
-            raise ConfigError(f"seqguard.yml people_properties: '{name}' is already a "
-                              "crm.people column; remove it from people_properties")
-        if not any(name.lower() in cols for cols in sources):
+    raw = {view: _columns(con, schema, obj)
+           for view, (_, _, schema, obj) in SOURCE_VIEWS.items()}
+    for column in columns:
+        if not column.required and not any(
+                column.name in raw[view] for view, (table, *_) in SOURCE_VIEWS.items()
+                if table == "people"):
             raise ConfigError(
-                f"seqguard.yml people_properties: '{name}' is not a synced contact property "
-                "(no such column in raw_hubspot.contacts, raw_salesforce.Contact or Lead); "
-                "add it under crms.hubspot.properties.contacts and sync again")
-    for name in properties:
-        con.execute(f'alter table crm.people add column if not exists "{name}" varchar')
-    # the names matched IDENTIFIER above, so they are safe inside a literal
-    names = ", ".join(f"'{n.lower()}'" for n in [*properties, NO_PROPERTY])
-    con.execute(f"set variable people_properties = [{names}]")
+                f"seqguard.yml people_properties: '{column.hubspot}' is not a synced contact "
+                "property (no such column in raw_hubspot.contacts, raw_salesforce.Contact or "
+                "Lead); add it under crms.hubspot.properties.contacts and sync again")
+    for view, (table, crm, schema, obj) in SOURCE_VIEWS.items():
+        exprs = []
+        for column in (c for c in columns if c.table == table):
+            source = column.field_of(crm)
+            found = raw[view].get(source.lower()) if source else None
+            value = f"{_quote(found)}::varchar" if found else "null::varchar"
+            exprs.append(f"{value} as {_quote(CUSTOM + column.name)}")
+        sql.run(con, sql.query("model/source_view", view=view,
+                               raw=f"{schema}.{_quote(obj)}",
+                               columns=", ".join([*exprs, f"null::varchar as {_quote(CUSTOM)}"])))
+    for column in columns:
+        sql.run(con, sql.query("model/add_text_column", table=f"crm.{_quote(column.table)}",
+                               column=_quote(column.name)))
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
-    return {r[0] for r in sql.fetch(con, "sync/raw_columns", schema=schema, table=table)}
+def describe_columns(con: duckdb.DuckDBPyConnection, columns: tuple[CustomColumn, ...]) -> None:
+    """Say where every crm.* column comes from, as column comments `seqguard schema` and
+    a plain DuckDB session (duckdb_columns()) read. Re-created tables lose their comments,
+    so every rebuild writes them again."""
+    sql.run(con, COMMENTS)
+    for column in columns:
+        # names are checked identifiers; the text is quoted as a literal all the same
+        origin = column.origin().replace("'", "''")
+        con.execute(f"comment on column crm.{column.table}.{_quote(column.name)} "
+                    f"is '{origin}'")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """A raw table's columns, lower case (DuckDB matches names in any case): name -> name."""
+    return {r[0]: r[0] for r in sql.fetch(con, "sync/raw_columns", schema=schema, table=table)}

@@ -159,6 +159,15 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
     return run
 
 
+@task(name="check-properties")
+def check_properties(target: Target) -> None:
+    """Fail in seconds, before any record is read, when seqguard.yml names a property the
+    CRM lacks (a ConfigError: no retry would fix it)."""
+    from tasks.sync.properties import check_configured_properties
+
+    check_configured_properties(target.config())
+
+
 @task(name="sync-crm", task_run_name="sync-{crm}", retries=2, retry_delay_seconds=[10, 30],
       retry_condition_fn=recoverable)
 def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:

@@ -26,6 +26,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "lint": rules.run_lint,
     "explain": rules.run_explain,
     "preview": rules.run_preview,
+    "schema": rules.run_schema,
     "enroll": manual.run_enroll,
     "unenroll": manual.run_unenroll,
     "recover": manual.run_recover,

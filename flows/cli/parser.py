@@ -114,7 +114,7 @@ def add_cycle_commands(
 
 def add_rule_commands(subparsers: argparse._SubParsersAction,
                       common: argparse.ArgumentParser) -> None:
-    """`seqguard lint`, `explain EMAIL` and `preview [--play P]`."""
+    """`seqguard lint`, `explain EMAIL`, `preview [--play P]` and `schema`."""
     lint = subparsers.add_parser(
         "lint", parents=[common], help="check every rule, ruleset, play and list file",
         description="Check every rule, ruleset, play and list file; file:line messages, "
@@ -135,6 +135,12 @@ def add_rule_commands(subparsers: argparse._SubParsersAction,
                     "excludes, and how many only it excludes.")
     show.add_argument("--play", default=None, help="count within this play's audience")
     show.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    tables = subparsers.add_parser(
+        "schema", parents=[common], help="the crm.* tables and columns, from the database",
+        description="Every crm.* table and column rules can read, its type and where it "
+                    "comes from (which CRM property or field), read from the database.")
+    tables.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def add_manual_commands(subparsers: argparse._SubParsersAction,

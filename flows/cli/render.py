@@ -36,6 +36,8 @@ def render_summary(summary: dict) -> str:
         )
         quarantined = sum(c.get("quarantined", 0) for c in objects.values())
         lines.append(f"  synced {crm}: {counts}; quarantined {quarantined}")
+        for obj, added in (result.get("backfilled") or {}).items():
+            lines.append(f"  backfilled {crm} {obj} in full for new columns: {', '.join(added)}")
     model = summary.get("model") or {}
     if model.get("rows"):
         lines.append("  model: " + ", ".join(f"{k} {v:,}" for k, v in model["rows"].items()))
@@ -62,6 +64,8 @@ def render_summary(summary: dict) -> str:
                 for kind in ("unenroll", "block", "skip", "enroll", "refused", "held")
             )
         )
+        if decide.get("why_nothing"):
+            lines.append(f"  nothing to change: {decide['why_nothing']}")
         if decide.get("rejected_before"):
             lines.append(f"  left enrolled: {decide['rejected_before']:,} whose unenroll was "
                          "rejected before (asked again once the rule's version or their "

@@ -1,4 +1,4 @@
-"""`seqguard lint`, `seqguard explain EMAIL` and `seqguard preview [--play P]`.
+"""`seqguard lint`, `explain EMAIL`, `preview [--play P]` and `schema`.
 
 Thin wrappers: call tasks.rules.lint / explain / preview, print what render.py makes of
 the answer. Failures raise the tasks.core.errors classes; flows/cli/__init__.py prints
@@ -20,6 +20,7 @@ from tasks.core.config import DEFAULT_PROPAGATION_DELAY, DEFAULT_RULE_TIMEOUT, l
 from tasks.rules.explain import explain
 from tasks.rules.lint import lint_project
 from tasks.rules.preview import preview
+from tasks.rules.schema import crm_schema, schema_text
 
 
 def propagation_delay(args: argparse.Namespace) -> timedelta:
@@ -55,6 +56,12 @@ def run_preview(args: argparse.Namespace) -> int:
     data = preview(args.db, args.project, cycle_time(args), propagation_delay(args), args.play,
                    rule_timeout(args))
     return show(args, data, preview_lines)
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    columns = crm_schema(args.db)
+    print(json.dumps(as_json(columns), indent=2) if args.json else schema_text(columns))
+    return 0
 
 
 def show(args: argparse.Namespace, data: dict[str, Any],

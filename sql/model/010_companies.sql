@@ -18,8 +18,10 @@ with recursive hubspot_companies as (
                 lambda d: crm.normalize_domain(d)
             ),
             lambda d: d is not null and not crm.is_free_mail_domain(d)
-        ) as extra_domains
-    from raw_hubspot.companies
+        ) as extra_domains,
+        -- the configured columns (tasks/model.py: custom:<name>), as 030_people.sql
+        columns('^custom:')
+    from model_hubspot_companies
     where not coalesce(archived, false)
 ),
 
@@ -48,8 +50,9 @@ salesforce_accounts as (
         null::varchar as lifecycle_stage,
         a.CreatedDate as created_at,
         coalesce(crm.normalize_domain(a.Website), d.domains[1]) as listed_domain,
-        []::varchar[] as extra_domains
-    from raw_salesforce.Account as a
+        []::varchar[] as extra_domains,
+        columns('^custom:')
+    from model_salesforce_account as a
     left join account_domains as d on d.account_id = a.Id
     where not coalesce(a.IsDeleted, false)
 ),
@@ -171,6 +174,16 @@ folded as (
             r.lifecycle_stage,
             {rank: crm.lifecycle_rank(r.lifecycle_stage), record_id: r.record_id}
         ) filter (where nullif(trim(r.lifecycle_stage), '') is not null) as lifecycle_stage,
+        -- configured columns: from the record the name comes from, else the next that has one
+        arg_min(
+            columns('^custom:'),
+            {
+                other_domain: r.primary_domain <> co.company_domain,
+                not_hubspot: r.crm <> 'hubspot',
+                created_at: r.created_at,
+                record_id: r.record_id
+            }
+        ),
         list(r.record_id order by r.record_id) filter (where r.crm = 'hubspot') as hubspot_ids,
         list(r.record_id order by r.record_id)
             filter (where r.crm = 'salesforce') as salesforce_account_ids
@@ -194,7 +207,8 @@ final as (
         coalesce(a.aliases, []) as aliases,
         coalesce(f.hubspot_ids, []) as hubspot_ids,
         coalesce(f.salesforce_account_ids, []) as salesforce_account_ids,
-        f.lifecycle_stage
+        f.lifecycle_stage,
+        columns('^custom:')
     from aliases as a
     left join folded as f on f.company_domain = a.company_domain
 )

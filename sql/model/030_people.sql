@@ -5,10 +5,10 @@
 -- and bounces from any of them (and from bounced emails), so a flag set in one CRM is
 -- never lost.
 -- A converted lead is its contact now: it adds only its opt-out and bounce flags.
--- The custom properties seqguard.yml names (people_properties) ride along as extra columns
--- of each record, picked like the names: tasks/model.py sets the variable
--- people_properties to their lower-case names plus `_no_property`, a null column every
--- source has, so the COLUMNS(...) lists are never empty.
+-- The columns seqguard.yml configures (columns.people, people_properties) ride along as
+-- extra columns of each record, picked like the names: tasks/model.py reads each source
+-- through a view (model_hubspot_contacts, ...) that adds them as `custom:<name>` (plus a
+-- null `custom:` so the COLUMNS(...) lists are never empty).
 with hubspot_owners as (
     select id, crm.normalize_email(email) as email from raw_hubspot.owners
 ),
@@ -49,8 +49,8 @@ hubspot_records as (
         nullif(trim(c.website), '') as website,
         c.created_at,
         c.updated_at,
-        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
-    from (select *, null as _no_property from raw_hubspot.contacts) as c
+        columns('^custom:')
+    from model_hubspot_contacts as c
     left join hubspot_owners as o on o.id = c.hubspot_owner_id
     left join hubspot_contact_companies as hc on hc.contact_id = c.id
     where not coalesce(c.archived, false)
@@ -70,8 +70,8 @@ salesforce_contacts as (
         r.company_domain as account_company,
         c.CreatedDate as created_at,
         c.LastModifiedDate as updated_at,
-        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
-    from (select *, null as _no_property from raw_salesforce.Contact) as c
+        columns('^custom:')
+    from model_salesforce_contact as c
     left join salesforce_users as u on u.Id = c.OwnerId
     left join company_records as r on r.crm = 'salesforce' and r.record_id = c.AccountId
     where not coalesce(c.IsDeleted, false)
@@ -91,8 +91,8 @@ salesforce_leads as (
         nullif(trim(l.Website), '') as website,
         l.CreatedDate as created_at,
         l.LastModifiedDate as updated_at,
-        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))::varchar
-    from (select *, null as _no_property from raw_salesforce.Lead) as l
+        columns('^custom:')
+    from model_salesforce_lead as l
     left join salesforce_users as u on u.Id = l.OwnerId
     where not coalesce(l.IsDeleted, false) and not coalesce(l.IsConverted, false)
 ),
@@ -162,10 +162,7 @@ people as (
         arg_min(website, preference) as website,
         min(created_at) as created_at,
         max(updated_at) as updated_at,
-        arg_min(
-            columns(lambda col: list_contains(getvariable('people_properties'), lower(col))),
-            preference
-        )
+        arg_min(columns('^custom:'), preference)
     from records
     group by email
     -- records without a usable address fall into one null group, dropped here (filtering
@@ -207,7 +204,7 @@ final as (
         p.salesforce_lead_id,
         p.created_at,
         p.updated_at,
-        columns(lambda col: list_contains(getvariable('people_properties'), lower(col)))
+        columns('^custom:')
     from with_company as p
     left join crm.company_domains as d on d.domain = p.found_domain
     left join bounced_addresses as b on b.email = p.email

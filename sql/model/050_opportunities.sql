@@ -65,8 +65,10 @@ hubspot_deals as (
         try_cast(d.amount as double) as amount,
         crm.parse_time(d.closedate)::date as close_date,
         coalesce(dc.company_domain, cc.company_domain) as company_domain,
-        d.updated_at
-    from raw_hubspot.deals as d
+        d.updated_at,
+        -- the configured columns (tasks/model.py: custom:<name>), in one order in both CRMs
+        columns('^custom:')
+    from model_hubspot_deals as d
     left join deal_companies as dc on dc.deal_id = d.id
     left join deal_contact_companies as cc on cc.deal_id = d.id
     where not coalesce(d.archived, false)
@@ -106,8 +108,9 @@ salesforce_opportunities as (
         o.Amount as amount,
         o.CloseDate as close_date,
         coalesce(r.company_domain, cc.company_domain) as company_domain,
-        o.LastModifiedDate as updated_at
-    from raw_salesforce.Opportunity as o
+        o.LastModifiedDate as updated_at,
+        columns('^custom:')
+    from model_salesforce_opportunity as o
     left join company_records as r on r.crm = 'salesforce' and r.record_id = o.AccountId
     left join opportunity_contact_companies as cc on cc.OpportunityId = o.Id
     where not coalesce(o.IsDeleted, false)

@@ -6,12 +6,13 @@ blocks, read only where a client is built. With no file, seqguard talks to the s
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from tasks.core import redact
+from tasks.core.columns import ColumnSettings, CustomColumn, PropertyName, custom_columns
 from tasks.core.errors import ConfigError
 from tasks.core.user_files import UserFileError, load_yaml, printable, read_text, shown
 
@@ -113,7 +115,16 @@ class Config:
     # the inbox a manual enroll or a recovery sends from when the person has no owner
     # (and no --sender is given); HubSpot enrolls only on behalf of a connected inbox
     default_sender: str | None = None
+    # extra crm.* columns and the CRM properties feeding them (tasks/core/columns.py)
+    columns: tuple[CustomColumn, ...] = ()
     is_sandbox: bool = False
+
+    @property
+    def custom_columns(self) -> tuple[CustomColumn, ...]:
+        """`columns:` and the older `people_properties`, as crm.* columns."""
+        return self.columns + custom_columns(None, [
+            p for p in self.people_properties
+            if ("people", p.lower()) not in {(c.table, c.name) for c in self.columns}])
 
 
 def sandbox_config(url: str, cert: str | Path, settings: Config | None = None) -> Config:
@@ -224,8 +235,9 @@ class SettingsFile(_Settings):
     unenroll_threshold_count: Count = 500
     unenroll_threshold_min: Count = 10
     timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
-    people_properties: list[str] = Field(default_factory=list)
+    people_properties: list[PropertyName] = Field(default_factory=list)
     default_sender: Annotated[str, AfterValidator(_address)] | None = None
+    columns: ColumnSettings | None = None
 
 
 # how to write each setting, for the error line (keyed by the setting's own name)
@@ -248,9 +260,17 @@ EXAMPLES = {
     "rate_limit_per_10s": "rate_limit_per_10s: 100",
     "timezone": "timezone: Europe/Berlin",
     "people_properties": "people_properties: [product_interest]",
+    "columns": "columns: {people: {job_title: {hubspot: jobtitle, salesforce: Title}}}",
+    "people": "people: {job_title: {hubspot: jobtitle, salesforce: Title}}",
+    "companies": "companies: {industry: {hubspot: industry, salesforce: Industry}}",
+    "opportunities": "opportunities: {deal_type: {hubspot: dealtype, salesforce: Type}}",
     "api_version": "api_version: '59.0'",
     "default_sender": "default_sender: sales@acme.com (an inbox connected to the sequencer)",
 }
+# settings people write for what `columns:` does
+MEANT = {"company_properties": "columns.companies", "companies_properties": "columns.companies",
+         "contact_properties": "columns.people", "deal_properties": "columns.opportunities",
+         "opportunity_properties": "columns.opportunities"}
 EXPECTED = {  # pydantic's error type -> what the value should have been
     "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
     "model_attributes_type": "a mapping (key: value)", "list_type": "a list",
@@ -259,6 +279,32 @@ EXPECTED = {  # pydantic's error type -> what the value should have been
     "int_from_float": "a whole number", "finite_number": "a finite number",
     "string_pattern_mismatch": "a plain name (letters, digits and _)",
 }
+
+
+def settings_at(loc: tuple) -> list[str]:
+    """The keys valid at a place in seqguard.yml (a mapping's own keys are the user's)."""
+    model: Any = SettingsFile
+    parts = list(loc)
+    while parts and model is not None:
+        annotation = model.model_fields[parts.pop(0)].annotation if isinstance(
+            model, type) and issubclass(model, BaseModel) else model
+        model = _settings_model(annotation)
+        if isinstance(model, tuple):  # dict[name, Model]: the next part is the user's name
+            parts = parts[1:]
+            model = model[0]
+    return sorted(model.model_fields) if isinstance(model, type) else []
+
+
+def _settings_model(annotation: Any) -> Any:
+    """The settings class an annotation holds (Model, Model | None), or (Model,) for a
+    dict of them; None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = get_args(annotation)
+    if get_origin(annotation) is dict and args:
+        inner = _settings_model(args[-1])
+        return (inner,) if inner is not None else None
+    return next((found for arg in args if (found := _settings_model(arg)) is not None), None)
 
 
 def _setting_error(error: dict[str, Any], display: str, lines: dict[tuple, int]) -> str:
@@ -270,8 +316,13 @@ def _setting_error(error: dict[str, Any], display: str, lines: dict[tuple, int])
     name = shown(".".join(str(k) for k in where))
     kind, ctx = error["type"], error.get("ctx", {})
     if kind == "extra_forbidden":
-        return (f"{display}:{lines.get(where, 1)}: unknown setting '{name}'; check the "
-                "spelling (the settings are listed in README's Configuration)")
+        valid = settings_at(loc[:-1])
+        near = ([MEANT[loc[-1]]] if len(loc) == 1 and loc[-1] in MEANT
+                else difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6))
+        hint = (f"did you mean '{near[0]}'?" if near
+                else f"the settings here are {', '.join(valid)}")
+        return (f"{display}:{lines.get(where, 1)}: unknown setting '{name}'; {hint} (every "
+                "setting is listed in README's Configuration)")
     if kind == "value_error":
         what = str(ctx.get("error", "is not valid"))
     elif kind == "literal_error":
@@ -346,6 +397,7 @@ def load_config(project_dir: str | Path) -> Config | None:
         timezone=settings.timezone,
         people_properties=settings.people_properties,
         default_sender=settings.default_sender,
+        columns=custom_columns(settings.columns, []),
     )
 
 

@@ -10,7 +10,9 @@ what was committed before stays.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ from tasks.db import sql
 # go through them, so every database has them from its first migration on; the model
 # step re-creates them each cycle, so they follow the code
 MODEL_MACROS = "model/000_macros"
+# cycle_time() and has_option(), stored so rules run unchanged in a plain DuckDB session
+RULE_MACROS = "rules/macros"
 
 # (what DuckDB or the OS says, what it means and how to fix it); the first match wins
 STORAGE_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -61,6 +65,57 @@ def storage_error(path: Path, exc: Exception) -> StoreError | None:
     return None
 
 
+# a file named after one of seqguard's schemas (ops.duckdb) would give DuckDB a catalog of
+# that name, and every `ops.x` would be ambiguous; such a file is attached under this alias
+ALIAS = "seqguard"
+SCHEMA_NAMES = frozenset({"crm", "lists", "ops", "raw_hubspot", "raw_salesforce", "rules",
+                          "staging", "main", "temp", "system", "memory"})
+# beside a database, the copy a finished cycle publishes for readers (tasks/run/runs.py)
+READER_SUFFIX = ".reader.duckdb"
+
+
+class DatabaseLocked(StoreError):
+    """Another process (a cycle) holds the database file's write lock."""
+
+
+def reader_copy(db_path: str | Path) -> Path:
+    """Where the read-only copy of a database is published: data/seqguard.reader.duckdb."""
+    path = Path(db_path)
+    return path.with_name(path.name.removesuffix(".duckdb") + READER_SUFFIX)
+
+
+def _open(path: Path, read_only: bool,
+          config: dict[str, str | bool] | None) -> duckdb.DuckDBPyConnection:
+    """A connection to the file; DuckDB names its catalog after the file up to the first
+    dot, so a name that is also a schema's is attached under ALIAS instead."""
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if path.name.split(".")[0].lower() not in SCHEMA_NAMES:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"attach ? as {ALIAS}" + (" (read_only)" if read_only else ""),
+                        [str(path)])
+            con.execute(f"use {ALIAS}")
+            con.execute("detach memory")  # so cursors (con.cursor()) default to it too
+            # the settings `config` would have set at open time (lock_configuration last)
+            for key, value in sorted((config or {}).items(),
+                                     key=lambda item: item[0] == "lock_configuration"):
+                con.execute(f"set {key} = ?", [value])
+        except BaseException:
+            con.close()
+            raise
+        return con
+    except (duckdb.Error, OSError) as exc:
+        problem = storage_error(path, exc)
+        if problem is not None and "Conflicting lock" in str(exc):
+            raise DatabaseLocked(str(problem)) from exc
+        raise problem or StoreError(
+            f"{path}: cannot open the database ({str(exc).splitlines()[0]}); check the "
+            "path given with --db") from exc
+
+
 @contextmanager
 def connect(
     db_path: str | Path, read_only: bool = False, config: dict[str, str | bool] | None = None
@@ -71,18 +126,61 @@ def connect(
     under (`enable_external_access: False`, `lock_configuration: True`).
     """
     path = Path(db_path)
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config=config or {})
-    except (duckdb.Error, OSError) as exc:
-        raise storage_error(path, exc) or StoreError(
-            f"{path}: cannot open the database ({str(exc).splitlines()[0]}); check the "
-            "path given with --db") from exc
-    try:
+    con = _open(path, read_only, config)
+    with _session(con, path):
         if not read_only:
             migrate(con)
         yield con
+
+
+@contextmanager
+def connect_reader(db_path: str | Path, config: dict[str, str | bool] | None = None
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection for the commands people run beside the cycle (explain,
+    preview, lint, schema): the copy the last finished cycle published (`reader_copy`)
+    when there is one, else the database itself. A reader never holds the database's own
+    file, so it never makes a cycle's next write fail on its lock, and a running cycle
+    never makes a reader wait or fail. Never for the cycle's own steps, which must read
+    what they just wrote."""
+    path = Path(db_path)
+    if not path.exists():
+        raise StoreError(f"{path}: no database yet; run `seqguard cycle` first, or pass --db "
+                         "with the database's path")
+    copy = reader_copy(path)
+    try:
+        if copy.exists():
+            path, con = copy, _open(copy, True, config)
+        else:
+            con = _open(path, True, config)
+    except DatabaseLocked as exc:
+        raise StoreError(f"{exc}; no cycle has published a read-only copy yet "
+                         f"({copy.name}, written as each cycle finishes)") from exc
+    with _session(con, path):
+        yield con
+
+
+def publish_reader_copy(db_path: str | Path) -> Path | None:
+    """Copy the database to `reader_copy` for readers while the next cycle writes: all
+    written to disk (checkpoint) and copied while this process holds the write lock, then
+    swapped in whole, so a reader sees one cycle's state or the previous one's. A database
+    that is not a local file (a MotherDuck URL) serves its readers itself: None."""
+    path = Path(db_path)
+    if not path.is_file():
+        return None
+    target = reader_copy(path)
+    partial = target.with_name(target.name + ".partial")
+    with connect(path) as con:
+        con.execute("checkpoint")
+        shutil.copyfile(path, partial)
+    os.replace(partial, target)
+    return target
+
+
+@contextmanager
+def _session(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
+    """Close the connection afterwards; a problem with the file is one StoreError line."""
+    try:
+        yield
     except duckdb.Error as exc:
         problem = storage_error(path, exc)
         if problem is None:
@@ -126,4 +224,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         applied.append(name)
     if applied:
         sql.run(con, MODEL_MACROS)
+        sql.run(con, RULE_MACROS)
     return applied

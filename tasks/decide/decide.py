@@ -44,6 +44,8 @@ class DecideResult:
     rejected_before: int = 0  # enrollments left alone: their unenroll was rejected before
     new_changes: int = 0   # outbox rows written now (0 on a re-run or a dry run)
     warnings: list[str] = field(default_factory=list)
+    # when nothing changed, why: no sequences, nobody enrolled, no play item due
+    why_nothing: str | None = None
 
 
 def latest_evaluated_run(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -145,5 +147,22 @@ def decide(db_path: str | Path, project_dir: str | Path, run_id: str, now: datet
         requests, warnings = plays.due_requests(con, loaded, now, sequencer)
         result = decide_on(con, run_id, now, requests, match_run=run_id, sequencer=sequencer,
                            dry_run=dry_run)
+        if not (result.unenroll or result.enroll or result.skip or result.block
+                or result.refused or result.held or result.warnings):
+            result.why_nothing = why_nothing(con, sequencer)
     result.warnings.extend(warnings)
     return result
+
+
+def why_nothing(con: duckdb.DuckDBPyConnection, sequencer: str) -> str:
+    """One line on why a decision changed nothing, so an empty first cycle is not a puzzle."""
+    sequences, enrolled, queued = sql.fetch(con, "decide/why_nothing", sequencer=sequencer)[0]
+    if not sequences:
+        return (f"the {sequencer} sequencer has no sequences, so there is no one to unenroll "
+                "or enroll (the sandbox has none unless started with --enrollments N)")
+    waiting = f"; {queued:,} play items wait for their release time" if queued else ""
+    if not enrolled:
+        return (f"nobody is in any of the {sequences:,} {sequencer} sequences and no play "
+                f"released anyone{waiting}")
+    return (f"no rule matches any of the {enrolled:,} people enrolled in {sequences:,} "
+            f"{sequencer} sequences, and no play released anyone{waiting}")

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -37,18 +38,22 @@ RULE_CONNECTION_CONFIG: dict[str, str | bool] = {
 
 
 def define_macros(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """The helpers every rule may call: cycle_time() (the run's now) and has_option()."""
+    """cycle_time() as the run's now, shadowing the stored one (sql/rules/macros.sql, which
+    also holds has_option()) for this connection."""
     stamp = naive_utc(now).isoformat(sep=" ")
     con.execute(f"create or replace temp macro cycle_time() as timestamp '{stamp}'")
-    sql.run(con, "rules/has_option")
 
 
 @contextmanager
-def rule_connection(db_path: str | Path, now: datetime) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection with external access off and the configuration locked."""
+def rule_connection(db_path: str | Path, now: datetime,
+                    reader: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection with external access off and the configuration locked.
+    `reader`: for explain and preview, which read the copy the last cycle published while
+    a cycle holds the database (store.connect_reader); the cycle itself never does."""
     if not Path(db_path).exists():
         raise StoreError(f"{db_path}: no database yet; run `seqguard cycle` first or pass --db")
-    with store.connect(db_path, read_only=True, config=RULE_CONNECTION_CONFIG) as con:
+    opened = store.connect_reader if reader else partial(store.connect, read_only=True)
+    with opened(db_path, config=RULE_CONNECTION_CONFIG) as con:
         define_macros(con, now)
         yield con
 

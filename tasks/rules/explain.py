@@ -57,7 +57,7 @@ def explain(db_path: str | Path, project_dir: str | Path, email: str, now: datet
     email = email.strip().lower()
     project = load_project(project_dir)
     plays = play_views(project.plays)
-    with rule_connection(db_path, now) as con:
+    with rule_connection(db_path, now, reader=True) as con:
         state = preview_state(con, project, now, propagation_delay)
         person = _person(con, email)
         runs, hits = _run_for_person(con, state, email, person, rule_timeout)

@@ -7,8 +7,9 @@ Checks, each reported as `file:line: what is wrong; how to fix`:
 - reading files (`read_csv(...)`, `from 'x.csv'`): rules read only the database;
 - a dry run against the database (`describe`, nothing executed) for unknown tables and
   columns and the output columns the level needs;
-- a string compared with a HubSpot enumeration property that is a label rather than an
-  internal value, and a multi-select property compared as one string.
+- a string compared with an enumerated column (HubSpot enumerations and Salesforce
+  picklists, in raw_* and crm.*, configured columns included) that is a label rather than
+  an internal value, and a multi-select property compared as one string.
 
 The dry run binds against a copy of the database's structure (tasks/rules/lint_db.py),
 never its data.
@@ -29,6 +30,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
+from tasks.core.config import Config, load_config
+from tasks.core.errors import ConfigError
+from tasks.core.user_files import printable
 from tasks.rules.engine import output_column_problem
 from tasks.rules.files import Problem, RuleFile
 from tasks.rules.lint_db import Catalog, PropertyOptions, dry_run_database
@@ -57,18 +61,6 @@ CLOCK_TOKENS = {
 }
 
 
-# crm.* columns that hold a HubSpot enumeration property's internal value
-ENUM_COLUMNS = {
-    ("crm.people", "lifecycle_stage"): ("contacts", "lifecyclestage"),
-    ("crm.companies", "lifecycle_stage"): ("companies", "lifecyclestage"),
-    ("crm.opportunities", "stage"): ("deals", "dealstage"),
-}
-
-
-# extra (custom) columns of these tables are named after the object's property
-EXTRA_COLUMN_OBJECTS = {"crm.people": "contacts", "crm.companies": "companies"}
-
-
 @dataclass
 class LintResult:
     problems: list[Problem]
@@ -83,9 +75,14 @@ class LintResult:
 def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
                  now: datetime | None = None) -> LintResult:
     """Check every file of the project; problems sorted by file and line."""
+    if not Path(project_dir).is_dir():
+        raise ConfigError(f"{printable(str(project_dir))}: no such project folder; pass "
+                            "--project with the folder holding sql/ (seqguard init DIR makes one)")
     project = load_project(project_dir)
     problems = list(project.problems())
-    with dry_run_database(db_path, project, now) as (con, catalog, list_problems, notes):
+    config = readable_config(project_dir)
+    with dry_run_database(db_path, project, now, config) as (con, catalog, list_problems,
+                                                              notes):
         problems += list_problems
         for rule in project.rules:
             problems += lint_rule(rule, con, catalog)
@@ -93,6 +90,16 @@ def lint_project(project_dir: str | Path, db_path: str | Path | None = None,
             problems += lint_audience(play, con, catalog)
     return LintResult(sorted(set(problems), key=lambda p: (p.path, p.line, p.message)), notes,
                       project.unread)
+
+
+def readable_config(project_dir: str | Path) -> Config | None:
+    """seqguard.yml, for the columns and properties it configures; None when the file is
+    missing or broken (the commands that use the settings report that; lint checks the
+    sql/ files)."""
+    try:
+        return load_config(project_dir)
+    except ConfigError:
+        return None
 
 
 def lint_rule(rule: RuleFile, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[Problem]:
@@ -201,40 +208,40 @@ def token_problems(display: str, sql: str, first_line_no: int) -> list[Problem]:
 
 
 def value_problems(display: str, sql: str, first_line_no: int, catalog: Catalog) -> list[Problem]:
-    """Strings compared with HubSpot enumeration properties: labels, unknown options, and
-    multi-select properties compared as one string."""
+    """Strings compared with enumerated columns (in raw_* tables and crm.*): labels where the
+    internal value belongs, unknown options, and multi-select values compared as one string.
+    A column fed by several CRMs (crm.opportunities.stage) accepts any of their values."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.SqlglotError:
         return []  # DuckDB parsed it; sqlglot's gaps are not the user's problem
     problems = []
     for column, literal in _comparisons(tree):
-        prop = _property_of(column, catalog)
-        if prop is None:
+        enumerations = _enumerations_of(column, catalog)
+        if not enumerations:
             continue
-        options = catalog.options[prop]
         text = literal.this
         line = first_line_no + literal.meta.get("line", 1) - 1
-        where = f"{prop[0]}.{prop[1]}"
-        if prop == ("deals", "dealstage") and text in catalog.salesforce_stages:
-            continue  # crm.opportunities holds Salesforce stages too
-        value = text if text in options.values else _label_value(options, text)
-        if options.multi:
+        first = enumerations[0]
+        value = next((v for e in enumerations if (v := _label_value(e, text)) is not None), None)
+        multi = next((e for e in enumerations if e.multi), None)
+        if multi is not None:
             option = value or text
             problems.append(Problem(display, line, (
-                f"{where} is a multi-select property, so '{text}' compared as one string "
+                f"{multi.name} is a multi-select property, so '{text}' compared as one string "
                 f"misses people with several options; use has_option({column.sql('duckdb')}, "
                 f"'{option}')")))
-        elif text in options.values:
+        elif any(text in e.values for e in enumerations):
             continue
         elif value is not None:
-            problems.append(Problem(display, line, f"'{text}' is the label of {where}; use its "
-                                                   f"internal value '{value}'"))
+            source = next(e for e in enumerations if _label_value(e, text) is not None)
+            problems.append(Problem(display, line, f"'{text}' is the label of {source.name}; "
+                                                   f"use its internal value '{value}'"))
         else:
-            shown = ", ".join(f"'{v}'" for v in options.values[:8])
-            more = ", ..." if len(options.values) > 8 else ""
-            problems.append(Problem(display, line, f"'{text}' is not an option of {where}; "
-                                                   f"use one of {shown}{more}"))
+            shown = ", ".join(f"'{v}'" for v in first.values[:8])
+            more = ", ..." if len(first.values) > 8 or len(enumerations) > 1 else ""
+            problems.append(Problem(display, line, f"'{text}' is not an option of "
+                                                   f"{first.name}; use one of {shown}{more}"))
     return problems
 
 
@@ -261,17 +268,10 @@ def _comparisons(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal
             yield left, right
 
 
-def _property_of(column: exp.Column, catalog: Catalog) -> tuple[str, str] | None:
-    """The HubSpot property (object, name) a crm.* column holds, if it is an enumeration."""
+def _enumerations_of(column: exp.Column, catalog: Catalog) -> list[PropertyOptions]:
+    """The enumerations whose values a column of a rule's table holds, if any."""
     table = _source_table(column, catalog)
-    if table is None:
-        return None
-    name = column.name.lower()
-    prop = ENUM_COLUMNS.get((table, name))
-    if prop is None and table in EXTRA_COLUMN_OBJECTS and \
-            name not in catalog.base_columns.get(table, set()):
-        prop = (EXTRA_COLUMN_OBJECTS[table], name)
-    return prop if prop in catalog.options else None
+    return catalog.enumerations(table, column.name.lower()) if table else []
 
 
 def _source_table(column: exp.Column, catalog: Catalog) -> str | None:

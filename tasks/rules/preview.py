@@ -39,7 +39,7 @@ def preview(db_path: str | Path, project_dir: str | Path, now: datetime,
     project = load_project(project_dir)
     target = _play(project, play) if play else None
     plays = play_views(project.plays)
-    with rule_connection(db_path, now) as con:
+    with rule_connection(db_path, now, reader=True) as con:
         state = preview_state(con, project, now, propagation_delay)
         sql.run(con, "rules/preview_tables")
         runs, results = [], []

@@ -10,7 +10,7 @@ from tasks.core.clock import utcnow
 from tasks.core.errors import ConfigError
 from tasks.core.redact import redacted
 from tasks.db import sql
-from tasks.db.store import connect
+from tasks.db.store import connect, publish_reader_copy
 
 
 def check_time(db_path: str | Path, run_id: str, now: datetime, dry_run: bool,
@@ -40,3 +40,5 @@ def record_finish(db_path: str | Path, run_id: str, status: str, summary: dict) 
     with connect(db_path) as con:
         sql.run(con, "run/record_finish", run_id=run_id, status=status, finished_at=utcnow(),
                 summary=json.dumps(redacted(summary), default=str))
+    # what this run committed, for explain, preview, lint and DuckDB sessions during the next
+    publish_reader_copy(db_path)

@@ -55,6 +55,10 @@ class Column:
     name: str
     type: str = "varchar"
     check: str | None = None
+    # a column first pulled after the object's last sync makes the next run read the
+    # object in full once, so unchanged records get its value too (False: seqguard's own
+    # properties, which only seqguard writes, and every write is an incremental change)
+    backfill: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class SyncResult:
     full: bool
     objects: dict[str, ObjectCounts] = field(default_factory=dict)
     seconds: float = 0.0
+    # objects read in full this run because their sync pulls new columns
+    backfilled: dict[str, list[str]] = field(default_factory=dict)
 
     def total(self, name: str) -> int | float:
         """Sum of one counter (fetched, merged, ...) over every object."""
@@ -105,7 +111,7 @@ class SyncResult:
 
     def as_dict(self) -> dict:
         return {"crm": self.crm, "run_id": self.run_id, "full": self.full,
-                "seconds": round(self.seconds, 3),
+                "seconds": round(self.seconds, 3), "backfilled": self.backfilled,
                 "objects": {k: asdict(v) for k, v in self.objects.items()}}
 
 
@@ -160,10 +166,22 @@ def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def read_watermark(con: duckdb.DuckDBPyConnection, crm: str, obj: str) -> datetime | None:
-    row = con.execute(
-        "select watermark from ops.sync_state where crm = ? and object = ?", [crm, obj]
-    ).fetchone()
-    return row[0] if row else None
+    rows = sql.fetch(con, "sync/read_sync_state", crm=crm, object=obj)
+    return rows[0][0] if rows else None
+
+
+def unfilled_columns(con: duckdb.DuckDBPyConnection, spec: ObjectSpec,
+                     added: list[str]) -> list[str]:
+    """The spec's columns the object's last sync did not cover (backfill ones only):
+    unchanged records lack their values until the object is read in full."""
+    rows = sql.fetch(con, "sync/read_sync_state", crm=spec.crm, object=spec.object)
+    if not rows or rows[0][0] is None:
+        return []  # no watermark: this run reads the object in full anyway
+    covered = rows[0][1]
+    if covered is None:  # synced before columns were recorded: the raw table's stand in
+        covered = [c.name for c in spec.columns if c.name not in added]
+    known = {c.lower() for c in covered}
+    return [c.name for c in spec.columns if c.backfill and c.name.lower() not in known]
 
 
 # ---- staging -----------------------------------------------------------------------
@@ -321,7 +339,7 @@ def merge_object(
         watermark = sql.scalar(con, "sync/watermark", cap=watermark_cap, empty=empty_watermark)
         sql.run(con, "sync/sync_state", crm=spec.crm, object=spec.object,
                     watermark=watermark, full_at=synced_at if full else None,
-                    synced_at=synced_at, run_id=run_id)
+                    synced_at=synced_at, run_id=run_id, columns=[c.name for c in spec.columns])
         con.execute("drop table _checked; drop table _clean")
         con.execute(f"delete from {staged}")
     return MergeOutcome(merged=int(merged), deleted=int(deleted),
@@ -372,12 +390,15 @@ def sync_objects(db_path: str | Path, crm: str, specs: dict[str, ObjectSpec], cl
 
     with connect(db_path) as con:
         limit_memory(con)
-        for spec in specs.values():
-            ensure_raw_table(con, spec)
+        for obj, spec in specs.items():
+            unfilled = unfilled_columns(con, spec, ensure_raw_table(con, spec))
+            if unfilled:
+                result.backfilled[obj] = unfilled
             reset_staging(con, spec)
         if before is not None:
             before(con)
-        marks = {obj: read_watermark(con, crm, obj) for obj in specs}
+        marks = {obj: None if obj in result.backfilled else read_watermark(con, crm, obj)
+                 for obj in specs}
         result.full = full_resync or any(m is None for m in marks.values())
         errors: list[Exception] = []
         with ThreadPoolExecutor(max_workers=max_concurrency) as pool:

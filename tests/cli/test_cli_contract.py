@@ -15,6 +15,7 @@ DESIGN_COMMANDS = [
     "lint",
     "explain",
     "preview",
+    "schema",
     "enroll",
     "unenroll",
     "recover",

@@ -30,9 +30,9 @@ DOCUMENTED_FIELDS: dict[str, set[str]] = {
                          "Title"},
     "Lead": SYSTEM | {"FirstName", "LastName", "Email", "Company", "Website", "Status",
                       "IsConverted", "ConvertedContactId", "OwnerId", "HasOptedOutOfEmail",
-                      "EmailBouncedReason", "EmailBouncedDate"},
+                      "EmailBouncedReason", "EmailBouncedDate", "Title"},
     "Opportunity": SYSTEM | {"Name", "AccountId", "StageName", "IsClosed", "IsWon", "Amount",
-                             "CloseDate", "OwnerId"},
+                             "CloseDate", "OwnerId", "Type"},
     "OpportunityContactRole": SYSTEM | {"OpportunityId", "ContactId", "Role", "IsPrimary"},
     # Task: no cadence field; TaskSubtype 'Cadence' is "an internal value used by Sales
     # Engagement, and can't be set manually"

@@ -482,3 +482,13 @@ def test_a_rebuild_adds_changes_and_removes_rows_and_reports_counts(world):
         world.sql("insert into crm.people (email) values ('a@acme.com')")
     with pytest.raises(duckdb.ConstraintException, match="(?i)duplicate key"):
         world.sql("insert into crm.companies (company_domain) values ('acme.com')")
+
+
+def test_every_crm_column_says_where_it_comes_from(world):
+    """`seqguard schema` reads these comments; a column added without one is caught here."""
+    world.build(Config(people_properties=["product_interest"]))
+    assert world.sql("select table_name, column_name from duckdb_columns() "
+                     "where schema_name = 'crm' and coalesce(comment, '') = ''") == []
+    assert world.sql("select comment from duckdb_columns() where schema_name = 'crm' "
+                     "and column_name = 'product_interest'") == [
+        ("people_properties: the synced contact property of that name",)]

@@ -400,3 +400,51 @@ def test_json_lists_skipped_files_as_warnings_and_exits_0(project: Path, db: Pat
         "path": "sql/exclusions/old/nested.sql", "line": 1,
         "message": "warning: seqguard does not read this file; a rule sits directly in "
                    "sql/exclusions/ as <name>.sql: move it to sql/exclusions/nested.sql"}]
+
+
+@pytest.fixture
+def industries(db: Path) -> Path:
+    """Company industry options of both CRMs (HubSpot values differ from their labels)."""
+    insert(db, "crm.property_options", [
+        {"crm": "hubspot", "object": "companies", "property": "industry",
+         "label": "Education Management", "value": "EDUCATION_MANAGEMENT",
+         "is_multi_select": False},
+        {"crm": "hubspot", "object": "companies", "property": "industry",
+         "label": "Retail", "value": "RETAIL", "is_multi_select": False},
+        {"crm": "salesforce", "object": "Account", "property": "Industry",
+         "label": "Education", "value": "Education", "is_multi_select": False},
+    ])
+    return db
+
+
+def test_labels_are_checked_in_raw_tables_too(project: Path, industries: Path) -> None:
+    write_rule(project, "education", """
+        select domain as company_domain
+        from raw_hubspot.companies
+        where industry = 'Education Management'
+    """, level="company")
+    write_rule(project, "education_sf", """
+        select Website as company_domain
+        from raw_salesforce.Account as a
+        where a.Industry in ('Education', 'EDUCATION_MANAGEMENT')
+    """, level="company")
+    assert messages(project, industries) == [
+        "sql/exclusions/education.sql:9: 'Education Management' is the label of "
+        "companies.industry; use its internal value 'EDUCATION_MANAGEMENT'",
+        "sql/exclusions/education_sf.sql:9: 'EDUCATION_MANAGEMENT' is not an option of "
+        "Account.Industry; use one of 'Education'"]
+
+
+def test_a_configured_column_accepts_the_values_of_every_crm_feeding_it(
+        project: Path, industries: Path) -> None:
+    write(project, "seqguard.yml",
+          "columns: {companies: {industry: {hubspot: industry, salesforce: Industry}}}\n")
+    write_rule(project, "education", """
+        select company_domain
+        from crm.companies
+        where industry in ('EDUCATION_MANAGEMENT', 'Education', 'Retail')
+    """, level="company")
+    # a configured column no cycle has built yet: lint knows it from seqguard.yml
+    assert messages(project, industries) == [
+        "sql/exclusions/education.sql:9: 'Retail' is the label of companies.industry; use "
+        "its internal value 'RETAIL'"]

@@ -30,8 +30,24 @@ def settings(tmp_path: Path, text: str) -> Path:
      "seqguard.yml:1: unenroll_threshold_pct must be at most 100; write e.g. "
      "unenroll_threshold_pct: 20"),
     ("crms:\n  hubspot: {tokn_env: HS}\n",
-     "seqguard.yml:2: unknown setting 'crms.hubspot.tokn_env'; check the spelling (the "
-     "settings are listed in README's Configuration)"),
+     "seqguard.yml:2: unknown setting 'crms.hubspot.tokn_env'; did you mean 'token_env'? "
+     "(every setting is listed in README's Configuration)"),
+    ("propagaton_delay: 30m\n",
+     "seqguard.yml:1: unknown setting 'propagaton_delay'; did you mean 'propagation_delay'? "
+     "(every setting is listed in README's Configuration)"),
+    ("company_properties: [industry]\n",
+     "seqguard.yml:1: unknown setting 'company_properties'; did you mean 'columns.companies'? "
+     "(every setting is listed in README's Configuration)"),
+    ("columns:\n  people:\n    job_title: {hubspt: jobtitle}\n",
+     "seqguard.yml:3: unknown setting 'columns.people.job_title.hubspt'; did you mean "
+     "'hubspot'? (every setting is listed in README's Configuration)"),
+    ("crms:\n  hubspot: {zzz: 1}\n",
+     "seqguard.yml:2: unknown setting 'crms.hubspot.zzz'; the settings here are ca_cert, "
+     "properties, rate_limit_per_10s, secret_block, token_env, url, user_id (every setting "
+     "is listed in README's Configuration)"),
+    ("columns:\n  people:\n    Job-Title: {hubspot: jobtitle}\n",
+     "seqguard.yml:3: columns.people.Job-Title must be a plain name (letters, digits and _); "
+     "write e.g. people: {job_title: {hubspot: jobtitle, salesforce: Title}}"),
     ("crms:\n  hubspot: on\n",
      "seqguard.yml:2: crms.hubspot must be a mapping (key: value); write e.g. hubspot: "
      "{token_env: SEQGUARD_HUBSPOT_TOKEN}"),

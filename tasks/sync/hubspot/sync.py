@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 
 from tasks.core.clock import naive_utc, parse_iso
+from tasks.core.columns import pulled
 from tasks.core.config import Config, HubSpotConfig
 from tasks.core.errors import ConfigError
 from tasks.db import sql
@@ -57,8 +58,8 @@ def sync_hubspot(db_path: str | Path, config: Config, now: datetime, full_resync
     # the first call checks the token: a wrong one fails here, before anything is written
     metadata = {obj: client.properties(obj) for obj in objects}
     owners = client.owners()
-    specs = {obj: object_spec(obj, metadata[obj], cfg.properties.get(obj, []))
-             for obj in objects}
+    wanted, _ = pulled(config.custom_columns, CRM, cfg.properties)
+    specs = {obj: object_spec(obj, metadata[obj], wanted.get(obj, [])) for obj in objects}
 
     def before(con: duckdb.DuckDBPyConnection) -> None:
         for obj in objects:
@@ -103,7 +104,8 @@ def object_spec(obj: str, metadata: list[dict[str, Any]], custom: list[str]) -> 
     emails = settings.EMAIL_PROPERTIES.get(obj, ())
     columns = [
         snapshot.Column(name, "varchar",
-               "email" if name in emails else TYPE_CHECKS.get(known.get(name, {}).get("type")))
+               "email" if name in emails else TYPE_CHECKS.get(known.get(name, {}).get("type")),
+               backfill=not name.startswith(settings.SEQGUARD_PROPERTY_PREFIX))
         for name in names
     ]
     return snapshot.ObjectSpec(

@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 
 from tasks.core.clock import naive_utc, parse_iso
+from tasks.core.columns import pulled
 from tasks.core.config import Config, SalesforceConfig
 from tasks.core.errors import ConfigError
 from tasks.db import sql
@@ -45,11 +46,18 @@ def sync_salesforce(db_path: str | Path, config: Config, now: datetime, full_res
     synced_at = naive_utc(now)
     # the first describe checks the session: a wrong one fails before anything is written
     described = {obj: client.describe(obj) for obj in objects}
-    specs = {obj: object_spec(obj, described[obj], cfg.fields.get(obj, [])) for obj in objects}
+    wanted, optional = pulled(config.custom_columns, CRM, cfg.fields)
+    specs = {obj: object_spec(obj, described[obj], wanted.get(obj, []) + [
+        name for name in optional.get(obj, []) if name in _field_names(described[obj])])
+        for obj in objects}
     return snapshot.sync_objects(db_path, CRM, specs, client, sync_object, synced_at,
                         full_resync=full_resync, max_concurrency=max_concurrency,
                         progress=progress,
                         before=lambda con: write_picklists(con, described))
+
+
+def _field_names(describe: dict[str, Any]) -> set[str]:
+    return {f["name"] for f in describe.get("fields", [])}
 
 
 def _salesforce_config(config: Config) -> SalesforceConfig:

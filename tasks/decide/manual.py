@@ -23,7 +23,7 @@ from tasks.core.config import Config
 from tasks.core.errors import SeqguardError, SequencerRejected
 from tasks.db import sql
 from tasks.db.arrow import load_table
-from tasks.db.store import connect, transaction
+from tasks.db.store import connect, publish_reader_copy, transaction
 from tasks.decide import decide
 from tasks.decide.decide import latest_evaluated_run
 from tasks.decide.requests import request_table
@@ -332,6 +332,7 @@ def finish(db_path: str | Path, result: ManualResult, config: Config | None, now
         post_pending(db_path, config, now, run_id=result.action_id)
     with connect(db_path) as con:
         result.changes = sql.dicts(con, "decide/action_changes", action_id=result.action_id)
+    publish_reader_copy(db_path)  # readers (history, explain) see the action at once
     rejected = [c for c in result.changes if c["status"] in ("rejected", "failed")
                 and not (c["error"] or "").startswith("cancelled")]
     if post and rejected:

@@ -23,7 +23,7 @@ from pydantic import Field
 from tasks.core.clock import utcnow
 from tasks.core.errors import SeqguardError
 from tasks.db import sql
-from tasks.db.store import connect, transaction
+from tasks.db.store import connect, publish_reader_copy, transaction
 from tasks.post import breaker
 
 APPROVAL_TIMEOUT = timedelta(hours=4)
@@ -127,9 +127,9 @@ def decide(db_path: str | Path, run_id: str, approve: bool, actor: str, *, note:
         decision = "approved" if approve else "rejected"
         sql.run(con, "post/record_approval", run_id=run_id, decision=decision, actor=actor,
                 note=note or None, via=via, changes=moved, now=when)
-        return as_outcome({"run_id": run_id, "decision": decision, "actor": actor,
-                           "note": note or None, "via": via, "changes": moved,
-                           "decided_at": when})
+    publish_reader_copy(db_path)  # `seqguard runs` and `history` show the decision at once
+    return as_outcome({"run_id": run_id, "decision": decision, "actor": actor,
+                       "note": note or None, "via": via, "changes": moved, "decided_at": when})
 
 
 def decide_on_cli(db_path: str | Path, run_id: str, approve: bool, actor: str,

@@ -1,8 +1,9 @@
 """What happened, for the operator: the latest runs (`seqguard runs`) and everything that
 happened to one person (`seqguard history EMAIL`, a contact's "Exclusions tab").
 
-Both read the database only (read-only connection) and answer plain rows; the CLI
-renders them as text or JSON.
+Both read what the last cycle, decision or manual action published (store.connect_reader),
+so they answer while a cycle runs, and return plain rows; the CLI renders them as text or
+JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import duckdb
 
 from tasks.core.errors import SeqguardError
 from tasks.db import sql
-from tasks.db.store import connect
+from tasks.db.store import connect_reader
 from tasks.post import approval
 
 
@@ -48,4 +49,4 @@ def _reader(db_path: str | Path) -> AbstractContextManager[duckdb.DuckDBPyConnec
     if not path.exists():
         raise HistoryError(f"{path}: no database yet; run `seqguard cycle` first, or pass "
                            "--db with the database's path")
-    return connect(path)
+    return connect_reader(path)

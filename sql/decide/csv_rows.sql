@@ -1,13 +1,12 @@
 -- An unenroll CSV's rows, normalized and checked: each row names a person (email) and/or
 -- a company (company_domain, any of its domains or aliases); `problem` says what is
--- wrong with a row (its line is in `line`), null for a good row.
+-- wrong with a row (its line is in `line`), null for a good row, without quoting a cell
+-- that is not an address or a domain (a file's content is never printed).
 -- inputs: d_csv (line, email, company_domain as text)
 with
 rows as (
     select
         line,
-        email as raw_email,
-        company_domain as raw_domain,
         nullif(lower(trim(email)), '') as email,
         rules.normalize_domain(company_domain) as company_domain
     from d_csv
@@ -32,10 +31,10 @@ checked as (
                 then 'has neither an email nor a company_domain'
             when r.email is not null
                 and not regexp_full_match(r.email, '[^@\s]+@[^@\s]+\.[^@\s]+')
-                then '''' || trim(r.raw_email) || ''' is not an email address'
+                then 'its email is not an email address'
             when r.company_domain is not null
                 and not regexp_full_match(r.company_domain, '[a-z0-9-]+(\.[a-z0-9-]+)+')
-                then '''' || trim(r.raw_domain) || ''' is not a domain'
+                then 'its company_domain is not a domain'
             when r.email is not null and r.email not in (select email from known_emails)
                 then 'unknown email ' || r.email || ' (not in the CRMs or any sequence)'
             when r.company_domain is not null

@@ -9,6 +9,7 @@ action gets its own id (`manual:<kind>:<actor>:<time>`), used as the run id of i
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ import pyarrow.csv as pa_csv
 
 from tasks.core.config import Config
 from tasks.core.errors import SeqguardError, SequencerRejected
+from tasks.core.user_files import decode
 from tasks.db import sql
 from tasks.db.arrow import load_table
 from tasks.db.store import connect, publish_reader_copy, transaction
@@ -240,23 +242,28 @@ def read_csv_rows(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
                                            f"{row.expected_columns}"))
         return "skip"
 
+    # checked as every user file is (UTF-8, or the line and byte offset named); the CSV
+    # reader would take other bytes as binary
+    text = decode(path.read_bytes(), str(path))
     try:
         table = pa_csv.read_csv(
-            path,
+            io.BytesIO(text.encode()),
             read_options=pa_csv.ReadOptions(use_threads=False),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=on_bad_row),
             convert_options=pa_csv.ConvertOptions(strings_can_be_null=True,
                                                   auto_dict_encode=False),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ManualActionError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]}); "
-                                "save it as UTF-8 comma-separated text with a header row") from exc
+        # the reader's message quotes the row it choked on: a file's content is never printed
+        raise ManualActionError(f"{path}: not a readable CSV (a quote left open, or a row "
+                                "the reader cannot split); save it as UTF-8 comma-separated "
+                                "text with a header row") from exc
     usable = {CSV_COLUMNS[c.strip().lower()]: c for c in table.column_names
               if c.strip().lower() in CSV_COLUMNS}
     if not usable:
         raise ManualActionError(
-            f"{path}: no usable column (found {', '.join(table.column_names) or 'none'}); "
-            "the header needs email and/or company_domain")
+            f"{path}: no usable column among its {len(table.column_names)}; the header "
+            "needs email and/or company_domain")
     n = table.num_rows
     columns = {
         name: (table.column(usable[name]).cast(pa.string()) if name in usable

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.core.user_files import UserFileError
 from tasks.decide import decide, manual
 from tasks.decide import recover as recover_action
 from tasks.decide.manual import ManualActionError
@@ -135,9 +136,19 @@ def test_csv_of_emails_and_domains(base: World, tmp_path: Path) -> None:
 def test_csv_without_a_usable_column_is_refused(base: World, tmp_path: Path) -> None:
     csv = tmp_path / "names.csv"
     csv.write_text("name,company\nAnn,Acme\n")
-    with pytest.raises(ManualActionError, match=r"names.csv: no usable column \(found name, "
-                       r"company\); the header needs email and/or company_domain"):
+    with pytest.raises(ManualActionError, match=r"names.csv: no usable column among its 2; "
+                       r"the header needs email and/or company_domain") as refused:
         unenroll_csv(base, csv, "s1")
+    assert "Acme" not in str(refused.value) and "company)" not in str(refused.value)
+
+
+def test_an_unreadable_csv_is_named_without_its_content(base: World, tmp_path: Path) -> None:
+    csv = tmp_path / "names.csv"
+    csv.write_bytes(b"email\nann@acme.test\n\xffsecret-token-1234\n")
+    with pytest.raises(UserFileError, match=r"names.csv:3: is not UTF-8 text \(byte offset "
+                       r"20\)") as refused:
+        unenroll_csv(base, csv, "s1")
+    assert "secret-token-1234" not in str(refused.value)
 
 
 def test_csv_bad_rows_are_named_and_block_unless_skipped(base: World, tmp_path: Path) -> None:
@@ -150,7 +161,7 @@ def test_csv_bad_rows_are_named_and_block_unless_skipped(base: World, tmp_path: 
         unenroll_csv(base, csv, "s1")
     message = str(err.value)
     assert "4 bad row(s)" in message and "--skip-bad-rows" in message
-    for expected in ("line 8: has 3 fields", "line 3: 'not-an-email' is not an email address",
+    for expected in ("line 8: has 3 fields", "line 3: its email is not an email address",
                      "line 5: unknown email ghost@nowhere.test",
                      "line 6: has neither an email nor a company_domain"):
         assert expected in message

@@ -1,6 +1,7 @@
 """seqguard installed from its wheel (not editable, not from this checkout) still has its
 own SQL: the schema, the model and the built-in rules ship as the `sql` package's data,
-and `seqguard init` scaffolds a project that lints clean against them."""
+and `seqguard init` scaffolds a project that lints clean against them and runs a cycle
+against the sandbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from sandbox.client import SandboxClient
 
 ROOT = Path(__file__).resolve().parents[2]
 # what the wheel is built from (as the Dockerfile's .dockerignore lets in)
@@ -32,7 +35,8 @@ print(json.dumps({"tasks": tasks.__file__, "sql": str(OWN_SQL), "migrations": ap
 """
 
 
-def test_a_wheel_install_finds_its_schema_model_and_builtin_rules(tmp_path: Path) -> None:
+def test_a_wheel_install_finds_its_schema_model_and_builtin_rules(
+        tmp_path: Path, sandbox: SandboxClient) -> None:
     source = tmp_path / "source"
     source.mkdir()
     for name in SOURCES:
@@ -55,7 +59,7 @@ def test_a_wheel_install_finds_its_schema_model_and_builtin_rules(tmp_path: Path
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env,
-                              cwd=work, timeout=120)
+                              cwd=work, timeout=300)
 
     init = run("-m", "flows.cli", "init", "project")
     assert init.returncode == 0, init.stderr
@@ -72,3 +76,11 @@ def test_a_wheel_install_finds_its_schema_model_and_builtin_rules(tmp_path: Path
 
     lint = run("-m", "flows.cli", "lint", "--project", "project", "--db", "installed.duckdb")
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+    sandbox.reset(seed=3, contacts=200)
+    cycle = run("-m", "flows.cli", "cycle", "--project", "project", "--db", "installed.duckdb",
+                "--sandbox", sandbox.url, "--sandbox-cert", str(sandbox.cert), "--json")
+    assert cycle.returncode == 0, cycle.stderr
+    summary = json.loads(cycle.stdout)
+    assert summary["model"]["rows"]["people"] > 0
+    assert summary["rules"]["rules_run"] > 0 and not summary["rules"]["rules_failed"]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError
 from tasks.post.sequencers.base import Sequencer
 
-SEQUENCERS = ("hubspot", "salesforce")
+# sequencers with people of their own: name -> "module:class" under tasks.post.sequencers,
+# built from `config.sequencer_config(name)` (the adapter takes it and an optional limiter)
+OWN_PEOPLE_ADAPTERS = {
+    "outreach": "outreach:OutreachSequencer",
+    "salesloft": "salesloft:SalesloftSequencer",
+    "apollo": "apollo:ApolloSequencer",
+}
+SEQUENCERS = ("hubspot", "salesforce", *OWN_PEOPLE_ADAPTERS)
 
 
 def sequencer_for(config: Config) -> Sequencer:
@@ -24,5 +34,22 @@ def sequencer_for(config: Config) -> Sequencer:
         from tasks.post.sequencers.salesforce import SalesforceSequencer
 
         return SalesforceSequencer(config.salesforce)
+    if config.sequencer in OWN_PEOPLE_ADAPTERS:
+        module, _, name = OWN_PEOPLE_ADAPTERS[config.sequencer].partition(":")
+        if not _exists(module):
+            raise ConfigError(
+                f"sequencer: '{config.sequencer}' is not available in this version of "
+                f"seqguard; use one of {', '.join(_available())}")
+        adapter = getattr(importlib.import_module(f"tasks.post.sequencers.{module}"), name)
+        return adapter(config.sequencer_config(config.sequencer))
     raise ConfigError(
         f"sequencer: '{config.sequencer}' is not supported; use one of {', '.join(SEQUENCERS)}")
+
+
+def _exists(module: str) -> bool:
+    return importlib.util.find_spec(f"tasks.post.sequencers.{module}") is not None
+
+
+def _available() -> list[str]:
+    return ["hubspot", "salesforce", *(name for name, path in OWN_PEOPLE_ADAPTERS.items()
+                                       if _exists(path.partition(":")[0]))]

@@ -5,6 +5,12 @@ table. An adapter turns a set of changes into as few API calls as the sequencer 
 (HubSpot: one enrollment per call, 100 property writes per batch; Salesforce: 200 action
 inputs per call) and answers one result row per change, so the poster can mark each
 outbox row with what the sequencer said.
+
+HubSpot Sequences and Salesforce cadences enroll the CRM's own records, and what their
+emails meet (replies, bounces) reaches seqguard through the CRM sync. Outreach, Salesloft
+and Apollo hold people of their own, under the same email as the CRM's: such an adapter is
+an `OwnPeopleSequencer`, which also resolves emails to its people (`people`) and reads
+back what it recorded about its emails (`activity`), both as sets.
 """
 
 from __future__ import annotations
@@ -66,6 +72,27 @@ RESULT_SCHEMA = pa.schema([
 
 OPEN_STATES = ("active", "paused")
 
+# a sequencer's own person for an email (Outreach prospect, Salesloft person, Apollo
+# contact): email normalized (trimmed, lower case), contact_id the sequencer's id
+PEOPLE_SCHEMA = pa.schema([("email", pa.string()), ("contact_id", pa.string())])
+
+# what a sequencer of its own recorded about its emails, one row per event
+ACTIVITY_SCHEMA = pa.schema([
+    ("activity_id", pa.string()),   # stable per sequencer: re-reading it gives the same id
+    ("email", pa.string()),         # the recipient, normalized; null where not exposed
+    ("contact_id", pa.string()),    # the sequencer's person
+    ("kind", pa.string()),          # ACTIVITY_KINDS
+    ("sequence_id", pa.string()),   # the sequence whose email it was (null: not one)
+    ("occurred_at", pa.timestamp("us")),
+    # when the sequencer last changed the record: the watermark for `activity(since)`
+    ("updated_at", pa.timestamp("us")),
+])
+#   sent         the sequencer sent a step's email (its own activity: never a signal)
+#   reply        the recipient replied (the vendor does not say whether out of office)
+#   bounce       the email bounced
+#   unsubscribe  the recipient unsubscribed (opted out) through the email
+ACTIVITY_KINDS = ("sent", "reply", "bounce", "unsubscribe")
+
 
 class Sequencer(Protocol):
     """Where enrollment changes are posted; sets in, sets out."""
@@ -109,6 +136,31 @@ class Sequencer(Protocol):
 
     def resume(self, changes: pa.Table) -> pa.Table:
         ...
+
+
+class OwnPeopleSequencer(Sequencer, Protocol):
+    """A sequencer with people of its own (Outreach, Salesloft, Apollo): the outbox names
+    people by email and its `contact_id` must be the sequencer's id, and the replies,
+    bounces and unsubscribes its emails meet are read from it, not from the CRM."""
+
+    def people(self, emails: pa.Table) -> pa.Table:
+        """The sequencer's person for each email in `emails` (column email) it knows, in
+        batches; PEOPLE_SCHEMA, emails it does not know left out (never created)."""
+        ...
+
+    def activity(self, since: datetime | None) -> pa.Table:
+        """What it recorded about its emails that changed since `since` (None = all it
+        can list); ACTIVITY_SCHEMA. Re-reads are expected: rows keep their activity_id."""
+        ...
+
+
+def own_people(adapter: Sequencer) -> OwnPeopleSequencer | None:
+    """`adapter` when its sequencer has people of its own, else None (people and activity
+    then come from the CRM: crm.people, crm.engagements)."""
+    if callable(getattr(adapter, "people", None)) and callable(getattr(adapter, "activity",
+                                                                       None)):
+        return adapter  # type: ignore[return-value]
+    return None
 
 
 class Limiter(Protocol):
@@ -225,11 +277,13 @@ def send(
     timeout: float | tuple[float, float] = 30.0,
     max_attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
+    wait_of: Callable[[requests.Response], float | None] | None = None,
 ) -> requests.Response:
     """One API call on a session bound to the CRM's limiter (`limited_session`, no retries).
 
     Rate-limit answers were never processed, so they pause every caller of the CRM for
-    Retry-After (plus jitter) and are resent. 5xx and timeouts leave a write's outcome
+    Retry-After, or the vendor's own reset header read by `wait_of` (plus jitter), and are
+    resent. 5xx and timeouts leave a write's outcome
     unknown: reads are retried here with backoff, writes raise OutcomeUnknown so the poster
     reads the state first. A 401 is a configuration problem and raises ConfigError.
     """
@@ -252,7 +306,7 @@ def send(
             )
         if is_rate_limited(response):
             last = f"rate limited (HTTP {response.status_code})"
-            wait = _retry_after(response)
+            wait = (wait_of or retry_after)(response)
             limiter.pause((wait if wait is not None else 1.0 + attempt) + random.uniform(0, 0.5))
             continue
         if response.status_code >= 500:
@@ -274,7 +328,8 @@ def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds a Retry-After header asks for (HTTP's delta-seconds form), or None."""
     try:
         return float(response.headers["Retry-After"])
     except (KeyError, ValueError):

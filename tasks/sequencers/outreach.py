@@ -39,7 +39,7 @@ import pyarrow as pa
 import requests
 
 from tasks.config import SequencerConfig
-from tasks.crm.limiter import RateLimiter, limited_session, limiter_for
+from tasks.crm.limiter import RateLimiter, limiter_for
 from tasks.errors import ConfigError, SyncError
 from tasks.sequencers.base import (
     ACTIVITY_SCHEMA,
@@ -48,9 +48,9 @@ from tasks.sequencers.base import (
     SEQUENCE_SCHEMA,
     OutcomeUnknown,
     RateLimitExhausted,
+    SequencerHttp,
     results,
     retry_after,
-    send,
 )
 
 TOKEN_SETTING = "sequencers.outreach (token_env or secret_block)"
@@ -100,50 +100,34 @@ class OutreachSequencer:
         self.sender = (config.sender or "").strip().lower() or None
         limit = RATE_LIMIT_PER_HOUR if config.rate_limit is None else config.rate_limit
         self.limiter = limiter or limiter_for("outreach", limit or None, RATE_WINDOW_S)
-        self._ca_cert = config.ca_cert
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": MEDIA_TYPE,
-                         "Accept": MEDIA_TYPE}
-        self._local = threading.local()
+        self.http = SequencerHttp(
+            "Outreach", self.limiter, config.ca_cert,
+            {"Authorization": f"Bearer {token}", "Content-Type": MEDIA_TYPE,
+             "Accept": MEDIA_TYPE},
+            is_rate_limited=lambda r: r.status_code == 429, wait_of=rate_limit_wait,
+            timeout=TIMEOUT)
         self._lock = threading.Lock()
         self._emails: dict[str, str | None] = {}      # prospect id -> its first email
         self._mailboxes: dict[str, str | None] = {}   # sender email -> mailbox id
         self._positions: dict[str, int] = {}          # sequenceStep id -> position (1-based)
         self._stepped: set[str] = set()               # sequences whose steps were read
-        self.requests_made = 0
 
-    # ---- plumbing ----
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            # retries=0: this module decides what may be resent
-            session = limited_session(self.limiter, self._ca_cert, retries=0)
-            session.headers.update(self._headers)
-            self._local.session = session
-        return session
-
-    def _count(self) -> None:
-        with self._lock:
-            self.requests_made += 1
-
-    def _call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
-              params: dict[str, Any] | None = None) -> requests.Response:
-        return send(self._session(), method, url, limiter=self.limiter, crm="Outreach",
-                    is_rate_limited=lambda r: r.status_code == 429, idempotent=idempotent,
-                    count=self._count, json_body=json_body, params=params, timeout=TIMEOUT,
-                    wait_of=rate_limit_wait)
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[dict[str, Any]]:
         """Every resource object of a collection, following `links.next` as given."""
-        response = self._call("GET", self.base + path, idempotent=True,
-                              params={**params, "page[size]": PAGE_SIZE, "count": "false"})
+        response = self.http.call(
+            "GET", self.base + path, idempotent=True,
+            params={**params, "page[size]": PAGE_SIZE, "count": "false"})
         while True:
             page = _read(response, what)
             yield from page.get("data") or []
             next_url = (page.get("links") or {}).get("next")
             if not next_url:
                 return
-            response = self._call("GET", next_url, idempotent=True)
+            response = self.http.call("GET", next_url, idempotent=True)
 
     def _listed(self, path: str, filter_name: str, values: Iterable[str],
                 params: dict[str, Any], what: str) -> list[dict[str, Any]]:
@@ -154,8 +138,6 @@ class OutreachSequencer:
             batch = ",".join(ordered[start:start + VALUES_PER_FILTER])
             found += self._pages(path, {**params, filter_name: batch}, what)
         return found
-
-    # ---- protocol ----
 
     def batch_limit(self, kind: str) -> int:
         return ENROLLS_PER_BATCH if kind == "enroll" else ACTIONS_PER_BATCH
@@ -256,8 +238,6 @@ class OutreachSequencer:
     def resume(self, changes: pa.Table) -> pa.Table:
         return self._act("resume", changes)
 
-    # ---- writes ----
-
     def _enroll_one(self, row: dict[str, Any], mailboxes: dict[str, str | None]
                     ) -> dict[str, Any]:
         change = row["change_id"]
@@ -277,8 +257,8 @@ class OutreachSequencer:
             "sequence": {"data": {"type": "sequence", "id": int(row["sequence_id"])}},
             "mailbox": {"data": {"type": "mailbox", "id": int(mailbox)}}}}}
         try:
-            response = self._call("POST", self.base + "/sequenceStates", idempotent=False,
-                                  json_body=body)
+            response = self.http.call("POST", self.base + "/sequenceStates",
+                                      idempotent=False, json_body=body)
         except (OutcomeUnknown, RateLimitExhausted, ConfigError) as exc:
             return {"change_id": change, "outcome": "retry", "error": str(exc)}
         if response.status_code != 201:
@@ -334,7 +314,7 @@ class OutreachSequencer:
         for target in targets:
             url = f"{self.base}/sequenceStates/{target['id']}/actions/{action}"
             try:
-                response = self._call("POST", url, idempotent=False)
+                response = self.http.call("POST", url, idempotent=False)
             except (OutcomeUnknown, RateLimitExhausted, ConfigError) as exc:
                 return {"change_id": change, "outcome": "retry", "error": str(exc)}
             if response.status_code != 200:
@@ -344,8 +324,6 @@ class OutreachSequencer:
         shown = all(STATES.get(a["state"] or "") == STATES[leaves] for a in answers)
         return {"change_id": change, "outcome": "confirmed" if shown else "sent",
                 "enrollment_id": str(answers[0]["id"]), "response": {"sequenceStates": answers}}
-
-    # ---- reads behind the writes ----
 
     def _mailbox_ids(self, senders: set[str]) -> dict[str, str | None]:
         """Sender email -> mailbox id, one read for those not looked up yet."""
@@ -435,8 +413,6 @@ def rate_limit_wait(response: requests.Response) -> float | None:
         return None
     return min(max(reset - time.time(), 0.0), RATE_WINDOW_S)
 
-
-# ---- wire formats --------------------------------------------------------------------------
 
 def _attrs(item: dict[str, Any]) -> dict[str, Any]:
     attributes = item.get("attributes")

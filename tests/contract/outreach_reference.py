@@ -22,7 +22,6 @@ MEDIA_TYPE = "application/vnd.api+json"
 BASE = "/api/v2"
 DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
 
-# ---- resources: every attribute and relationship the reference lists -----------------------
 # (custom1..customN fields of Prospect left out: seqguard names none)
 ATTRIBUTES: dict[str, set[str]] = {
     "prospect": {
@@ -139,7 +138,6 @@ PLURAL = {"prospects": "prospect", "sequences": "sequence", "sequenceSteps": "se
 SEQUENCE_STATE_VALUES = {"active", "pending", "paused", "failed", "bounced", "disabled",
                          "finished", "opted_out"}
 
-# ---- the calls ---------------------------------------------------------------------------
 # "Making requests": collection parameters; member actions take actionParams[...] only
 COLLECTION_PARAMS = re.compile(
     r"^(filter\[\w+\](\[id\])?|fields\[\w+\]|sort|page\[size\]|page\[after\]|count)$")

@@ -61,7 +61,7 @@ def org(sandbox: SandboxClient) -> SandboxClient:
 def adapter_with(config: Config, limit: int | None = None) -> tuple[OutreachSequencer,
                                                                      Recorder]:
     adapter = OutreachSequencer(config.sequencer_config("outreach"), RateLimiter(limit=limit))
-    return adapter, Recorder().attach(adapter._session())
+    return adapter, Recorder().attach(adapter.http.session())
 
 
 def documented(exchange: Exchange) -> None:
@@ -183,7 +183,7 @@ def test_state_is_read_incrementally_with_the_step_from_the_sequence_steps(
     adapter.enroll(changes("enroll", [ids[e] for e in EMAILS[:3]]))
     org.set_clock(NOW + timedelta(hours=2))  # step 1 goes out an hour in
     read = OutreachSequencer(config.sequencer_config("outreach"), RateLimiter(limit=None))
-    recorder = Recorder().attach(read._session())
+    recorder = Recorder().attach(read.http.session())
     rows = read.enrollments(NOW + timedelta(minutes=30)).to_pylist()
     assert sorted((r["email"], r["state"], r["step"]) for r in rows) == [
         (e, "active", 1) for e in EMAILS[:3]]

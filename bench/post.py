@@ -1,20 +1,28 @@
 """Posting throughput against the sandbox's rate limit, with nothing lost or doubled.
 
-    python bench/post.py --changes 100000 [--kind unenroll|enroll] [--crm hubspot|salesforce]
-                         [--rate-limit 100] [--seed 1]
+    python bench/post.py --changes 100000 [--kind unenroll|enroll]
+                         [--crm hubspot|salesforce|outreach] [--rate-limit 100] [--seed 1]
 
 Writes `--changes` outbox rows for as many people, posts them with `post_pending` against a
 sandbox that answers 429/403 past `--rate-limit` requests per 10 s, and checks the
 sandbox's own records: every change arrived exactly once (HubSpot unenrolls: the contact
-writes carrying each change id; enrolls: one enrollment per person). Throughput is the
-posting phase's requests per second as a share of the limit. The last line is one JSON
-object.
+writes carrying each change id; enrolls: one enrollment per person; Outreach unenrolls:
+one successful finish per enrolled person). Throughput is the posting phase's requests
+per second as a share of the limit. The last line is one JSON object.
+
+Outreach's documented limit is 10,000 requests per user per hour: the sandbox imitates it
+scaled to `--rate-limit` per 10 s (`rate_limits.outreach`), answered in Outreach's shape
+(429 rateLimitExceeded, X-RateLimit-Reset), so the same code path is measured in minutes.
+Its people are the HubSpot contacts' emails, resolved to prospects through the adapter's
+`people` in setup (as the poster's id resolution does), and its unenrolls finish
+enrollments made in setup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -35,6 +43,7 @@ from tasks.post.poster import post_pending  # noqa: E402
 from tasks.post.reads import read_enrollments  # noqa: E402
 from tasks.post.sequencers.base import Sequencer  # noqa: E402
 from tasks.post.sequencers.hubspot import HubSpotSequencer  # noqa: E402
+from tasks.post.sequencers.outreach import OutreachSequencer  # noqa: E402
 from tasks.post.sequencers.salesforce import SalesforceSequencer  # noqa: E402
 from tasks.sync.limiter import RateLimiter  # noqa: E402
 
@@ -42,15 +51,17 @@ NOW = datetime(2026, 3, 2, 9, 0)
 SEQUENCE = {"id": "101", "name": "Bench outbound", "steps": [{"after_minutes": 1440}]}
 CADENCE = "77C000000000101EAA"  # the sequence as Salesforce serves it: an ActionCadence Id
 CREATE_CHUNK = 20_000
+SENDER = "rep@example.com"
+FINISH = re.compile(r"^/api/v2/sequenceStates/(\d+)/actions/finish$")
 
 
 def create_people(sandbox: SandboxClient, crm: str, n: int) -> pa.Table:
-    """n contacts in the CRM: (contact_id, email)."""
+    """n contacts in the CRM (Outreach: in HubSpot): (contact_id, email)."""
     ids: list[str] = []
     emails: list[str] = []
     for start in range(0, n, CREATE_CHUNK):
         chunk = [f"bench{i}@example.com" for i in range(start, min(n, start + CREATE_CHUNK))]
-        if crm == "hubspot":
+        if crm in ("hubspot", "outreach"):
             created = sandbox.upsert_hubspot("contacts", [{"properties": {"email": e}}
                                                           for e in chunk])
         else:
@@ -70,7 +81,7 @@ def write_outbox(db: Path, crm: str, kind: str, people: pa.Table) -> None:
         "kind": [kind] * n, "crm": [crm] * n,
         "sequence_id": [CADENCE if crm == "salesforce" else SEQUENCE["id"]] * n,
         "email": people.column("email"), "contact_id": people.column("contact_id"),
-        "sender": ["rep@example.com" if kind == "enroll" else None] * n,
+        "sender": [SENDER if kind == "enroll" else None] * n,
         "rule": ["bench_rule" if kind == "unenroll" else None] * n,
         "reason": ["benchmark"] * n, "actor": ["seqguard"] * n, "status": ["pending"] * n,
     })
@@ -79,20 +90,49 @@ def write_outbox(db: Path, crm: str, kind: str, people: pa.Table) -> None:
         con.execute("insert into ops.outbox by name select * from rows")
 
 
-def adapter_for(config: Config, crm: str, limit: int) -> Sequencer:
+def adapter_for(config: Config, crm: str, limit: int | None) -> Sequencer:
     """The adapter on a limiter sized like the sandbox's limit (as production sizes it)."""
     limiter = RateLimiter(limit=limit)
     if crm == "hubspot":
         assert config.hubspot is not None
         return HubSpotSequencer(config.hubspot, limiter)
+    if crm == "outreach":
+        return OutreachSequencer(config.sequencer_config("outreach"), limiter)
     assert config.salesforce is not None
     return SalesforceSequencer(config.salesforce, limiter)
+
+
+def outreach_setup(sandbox: SandboxClient, config: Config, people: pa.Table,
+                   kind: str) -> pa.Table:
+    """The CRM contacts as Outreach prospects (their ids), the sender's mailbox, and for
+    unenrolls everyone enrolled first: (contact_id, email)."""
+    sandbox.upsert_salesforce("User", [{"Username": "rep@example.com.bench", "LastName": "Rep",
+                                        "Email": SENDER, "IsActive": True}])
+    adapter = adapter_for(config, "outreach", None)
+    found = adapter.people(people.select(["email"]))
+    prospects = pa.table({"contact_id": found.column("contact_id"),
+                          "email": found.column("email")})
+    if kind == "unenroll":
+        n = prospects.num_rows
+        adapter.enroll(pa.table({
+            "change_id": [f"setup-{i}" for i in range(n)], "kind": ["enroll"] * n,
+            "sequence_id": [SEQUENCE["id"]] * n, "email": prospects.column("email"),
+            "contact_id": prospects.column("contact_id"), "sender": [SENDER] * n,
+            "reason": [None] * n, "start_step": pa.array([None] * n, pa.int64())}))
+    return prospects
 
 
 def arrivals(sandbox: SandboxClient, crm: str, kind: str) -> Counter[str]:
     """How often each change (HubSpot unenroll) or person (enroll) reached the sandbox."""
     counts: Counter[str] = Counter()
-    if kind == "unenroll" and crm == "hubspot":
+    if kind == "unenroll" and crm == "outreach":
+        contact_of = {str(e["id"]): e["contact_id"] for e in sandbox.enrollments()
+                      if e["crm"] == crm}
+        for request in sandbox.requests():
+            finished = FINISH.match(request["path"])
+            if finished and request["method"] == "POST" and request["status"] == 200:
+                counts[contact_of[finished.group(1)]] += 1
+    elif kind == "unenroll" and crm == "hubspot":
         for event in sandbox.events():
             if event["object"] == "contacts" and event["action"] == "patch":
                 props = json.loads(event["payload"]).get("properties") or {}
@@ -110,7 +150,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--kind", choices=("unenroll", "enroll"), default="unenroll")
-    parser.add_argument("--crm", choices=("hubspot", "salesforce"), default="hubspot")
+    parser.add_argument("--crm", choices=("hubspot", "salesforce", "outreach"),
+                        default="hubspot")
     parser.add_argument("--rate-limit", type=int, default=100, help="requests per 10 s")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -121,17 +162,22 @@ def main() -> None:
         sandbox.define_sequences([SEQUENCE])
         started = time.monotonic()
         people = create_people(sandbox, args.crm, args.changes)
+        config = sandbox_config(sandbox.url, sandbox.cert)
+        if args.crm != "hubspot":
+            from dataclasses import replace
+
+            config = replace(config, sequencer=args.crm)
+        if args.crm == "outreach":
+            people = outreach_setup(sandbox, config, people, args.kind)
         write_outbox(db, args.crm, args.kind, people)
         setup_s = time.monotonic() - started
         print(f"setup: {args.changes} {args.crm} contacts and outbox rows in {setup_s:.1f} s",
               flush=True)
 
-        config = sandbox_config(sandbox.url, sandbox.cert)
-        if args.crm == "salesforce":
-            from dataclasses import replace
-
-            config = replace(config, sequencer="salesforce")
-        sandbox.faults(rate_limit_per_10s=args.rate_limit)
+        # Outreach answers past its own limit, in its own shape; the CRMs past the shared one
+        sandbox.faults(**({"rate_limits": {"outreach": {"limit": args.rate_limit,
+                                                        "window_s": 10}}}
+                          if args.crm == "outreach" else {"rate_limit_per_10s": args.rate_limit}))
         sandbox.clear_requests()
         adapter = adapter_for(config, args.crm, args.rate_limit)
         done = {"n": 0, "at": time.monotonic()}
@@ -150,10 +196,11 @@ def main() -> None:
         statuses = Counter(r["status"] for r in log)
         read_s = time.monotonic()
         read = read_enrollments(db, config, NOW, sequencer=adapter_for(config, args.crm, 10**6)) \
-            if args.crm == "salesforce" else None
+            if args.crm != "hubspot" else None
         read_s = time.monotonic() - read_s
         seen = arrivals(sandbox, args.crm, args.kind)
-        keys = (people.column("contact_id").to_pylist() if args.kind == "enroll"
+        keys = (people.column("contact_id").to_pylist()
+                if args.kind == "enroll" or args.crm == "outreach"
                 else [f"bench-{args.kind}-{i}" for i in range(args.changes)])
         with connect(db) as con:
             outcome = dict(con.execute(

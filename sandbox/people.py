@@ -34,10 +34,33 @@ def check_sequencer(sequencer: str) -> str:
     return sequencer
 
 
+# changes whenever a CRM's contacts, leads, owners or users may have: their counts and
+# latest modification times
+CRM_SIGNATURE_SQL = """
+select concat_ws('|',
+    (select count(*) || ':' || coalesce(cast(max(updated_at) as varchar), '') from hs_contacts
+     where not archived),
+    (select count(*) || ':' || coalesce(cast(max(LastModifiedDate) as varchar), '')
+     from sf_contact where not IsDeleted),
+    (select count(*) || ':' || coalesce(cast(max(LastModifiedDate) as varchar), '')
+     from sf_lead where not IsDeleted),
+    (select count(*) from hs_owners),
+    (select count(*) || ':' || coalesce(cast(max(LastModifiedDate) as varchar), '')
+     from sf_user))
+"""
+
+
 def mirror(con: duckdb.DuckDBPyConnection, sequencer: str, now: datetime) -> int:
     """Give every CRM email and owner the sequencer lacks a person or sender of its own
-    (ids in email order after the ones already given); returns how many people it added."""
+    (ids in email order after the ones already given); returns how many people it added.
+    Nothing to do when the CRMs have not changed since this sequencer's last mirror."""
     check_sequencer(sequencer)
+    signature = con.execute(CRM_SIGNATURE_SQL).fetchall()[0][0]
+    seen = con.execute("select crm_signature from sb_mirrored where sequencer = ?",
+                       [sequencer]).fetchall()
+    if seen and seen[0][0] == signature:
+        return 0
+    con.execute("insert or replace into sb_mirrored values (?, ?)", [sequencer, signature])
     con.execute(
         """
         create or replace temp table new_people as

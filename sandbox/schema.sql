@@ -166,6 +166,8 @@ create table sb_people (
     created_at timestamp not null, updated_at timestamp not null,
     primary key (sequencer, id), unique (sequencer, email)
 );
+-- what the CRMs held when each sequencer last mirrored (a mirror with nothing new is skipped)
+create table sb_mirrored (sequencer varchar primary key, crm_signature varchar not null);
 create table sb_senders (
     sequencer varchar not null, id bigint not null, email varchar not null,
     created_at timestamp not null,

@@ -226,16 +226,19 @@ class Http:
     (`send` decides what may be resent: writes with an unknown outcome are not, until the
     state has been read), and a count of the calls made."""
 
-    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None, token: str,
+    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None,
+                 headers: dict[str, str],
                  is_rate_limited: Callable[[requests.Response], bool],
-                 timeout: float | tuple[float, float]) -> None:
+                 timeout: float | tuple[float, float],
+                 wait_of: Callable[[requests.Response], float | None] | None = None) -> None:
         self.crm = crm
         self.limiter = limiter
         self.is_rate_limited = is_rate_limited
         self.timeout = timeout
+        self.wait_of = wait_of
         self.requests_made = 0
         self._ca_cert = ca_cert
-        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._auth = headers
         self._local = threading.local()
         self._count_lock = threading.Lock()
 
@@ -258,7 +261,12 @@ class Http:
         return send(self.session(), method, url, limiter=self.limiter, crm=self.crm,
                     is_rate_limited=self.is_rate_limited, idempotent=idempotent,
                     count=self._count, json_body=json_body, params=params,
-                    timeout=self.timeout)
+                    timeout=self.timeout, wait_of=self.wait_of)
+
+
+def bearer(token: str, media_type: str = "application/json") -> dict[str, str]:
+    """The headers of an API that takes an OAuth/session token as `Authorization: Bearer`."""
+    return {"Authorization": f"Bearer {token}", "Accept": media_type}
 
 
 

@@ -87,7 +87,7 @@ class HubSpotSequencer(base.HttpAdapter):
         self.user_id = config.user_id
         self.http = base.Http("HubSpot", limiter or configured_limiter(
             "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
-            config.ca_cert, token, self._rate_limited, TIMEOUT)
+            config.ca_cert, base.bearer(token), self._rate_limited, TIMEOUT)
         self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
         self._default_user: str | None = None
         self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread

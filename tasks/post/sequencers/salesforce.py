@@ -81,7 +81,7 @@ class SalesforceSequencer(base.HttpAdapter):
         self.root = config.url.rstrip("/")
         self.http = base.Http("Salesforce", limiter or configured_limiter(
             "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
-            config.ca_cert, session_id, _rate_limited, TIMEOUT)
+            config.ca_cert, base.bearer(session_id), _rate_limited, TIMEOUT)
         self._lock = threading.Lock()
         self._users: dict[str, str | None] = {}
         self._steps = CadenceSteps()

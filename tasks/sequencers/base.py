@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import requests
 
+from tasks.crm.limiter import RateLimiter, limited_session
 from tasks.errors import ConfigError, SyncError
 
 # a change to post: one outbox row, with the CRM record it concerns
@@ -209,6 +211,44 @@ def empty_enrollments() -> pa.Table:
 
 
 # ---- HTTP with the shared limiter ------------------------------------------------------
+
+class SequencerHttp:
+    """An adapter's HTTP: one requests session per thread (a Session is not documented as
+    thread-safe; the poster calls from several) bound to the sequencer's shared limiter,
+    with no transport retries (`send` decides what may be resent), and the count of
+    requests made."""
+
+    def __init__(self, name: str, limiter: RateLimiter, ca_cert: str | None,
+                 headers: dict[str, str], *,
+                 is_rate_limited: Callable[[requests.Response], bool],
+                 wait_of: Callable[[requests.Response], float | None] | None = None,
+                 timeout: float | tuple[float, float] = (10, 60)) -> None:
+        self.name, self.limiter, self._ca_cert = name, limiter, ca_cert
+        self._headers, self._is_rate_limited = headers, is_rate_limited
+        self._wait_of, self._timeout = wait_of, timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.requests_made = 0
+
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = limited_session(self.limiter, self._ca_cert, retries=0)
+            session.headers.update(self._headers)
+            self._local.session = session
+        return session
+
+    def call(self, method: str, url: str, *, idempotent: bool, json_body: Any = None,
+             params: dict[str, Any] | None = None) -> requests.Response:
+        return send(self.session(), method, url, limiter=self.limiter, crm=self.name,
+                    is_rate_limited=self._is_rate_limited, idempotent=idempotent,
+                    count=self._count, json_body=json_body, params=params,
+                    timeout=self._timeout, wait_of=self._wait_of)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.requests_made += 1
+
 
 def send(
     session: requests.Session,

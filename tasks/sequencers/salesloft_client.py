@@ -26,7 +26,6 @@ the documented error envelope, for the adapter in salesloft.py.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -36,9 +35,9 @@ from typing import Any
 import requests
 
 from tasks.config import SequencerConfig
-from tasks.crm.limiter import RateLimiter, limited_session, limiter_for
+from tasks.crm.limiter import RateLimiter, limiter_for
 from tasks.errors import ConfigError, SyncError
-from tasks.sequencers.base import RateLimitExhausted, send
+from tasks.sequencers.base import RateLimitExhausted, SequencerHttp
 
 NAME = "salesloft"
 TOKEN_SETTING = "sequencers.salesloft.token"
@@ -90,40 +89,33 @@ def wait_for_next_minute(response: requests.Response) -> float:
 
 
 class SalesloftClient:
-    """One team's API: thread-safe, every call under the team's shared limiter."""
+    """One team's API: thread-safe (base.SequencerHttp), every call under the team's
+    shared limiter."""
 
     def __init__(self, config: SequencerConfig, limiter: RateLimiter | None = None) -> None:
         token = config.token.resolve(TOKEN_SETTING)
         self.root = config.url.rstrip("/")
         limit = RATE_LIMIT_PER_MINUTE if config.rate_limit is None else config.rate_limit
         self.limiter = limiter or limiter_for(NAME, limit or None, period=WINDOW_SECONDS)
-        self._ca_cert = config.ca_cert
-        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self.requests_made = 0
+        self.http = SequencerHttp(
+            "Salesloft", self.limiter, config.ca_cert,
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            is_rate_limited=lambda r: r.status_code == 429, wait_of=wait_for_next_minute,
+            timeout=TIMEOUT)
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = limited_session(self.limiter, self._ca_cert, retries=0)
-            session.headers.update(self._auth)
-            self._local.session = session
-        return session
-
-    def _count(self) -> None:
-        with self._lock:
-            self.requests_made += 1
+        return self.http.session()
 
     def call(self, method: str, path: str, *, idempotent: bool,
              params: dict[str, Any] | None = None) -> requests.Response:
         """One request (a read is retried on 5xx; a write raises OutcomeUnknown)."""
         for _ in range(page_cost(int((params or {}).get("page") or 1)) - 1):
             self.limiter.acquire()  # a deep page's extra cost, before its own slot
-        return send(self.session(), method, self.root + path, limiter=self.limiter,
-                    crm="Salesloft", is_rate_limited=lambda r: r.status_code == 429,
-                    idempotent=idempotent, count=self._count, params=params,
-                    timeout=TIMEOUT, wait_of=wait_for_next_minute)
+        return self.http.call(method, self.root + path, idempotent=idempotent, params=params)
 
     def read(self, path: str, params: dict[str, Any], what: str) -> dict[str, Any]:
         """A GET answered 200, as JSON; anything else fails the read, naming it."""

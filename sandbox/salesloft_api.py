@@ -52,6 +52,7 @@ from sandbox.salesloft_resources import (
     SEQUENCER,
     STEPS_SQL,
     SalesloftError,
+    int_value,
     invalid,
     listing_answer,
     membership,
@@ -140,12 +141,7 @@ def _unknown(state: SandboxState, request: Request, body: Any) -> Response:
 
 def _int_param(request: Request, name: str) -> int | None:
     text = request.query_params.get(name)
-    if text is None or text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise invalid(name, f"{text!r} is not an integer") from None
+    return None if text is None or text == "" else int_value(name, text)
 
 
 # the shared sequencer's refusals, as the attribute and message of Salesloft's 422
@@ -179,8 +175,10 @@ def create_membership(state: SandboxState, request: Request, body: Any) -> Respo
         attribute, message = REFUSALS.get(refused.code, ("base", refused.message))
         raise invalid(attribute, message) from None
     created = membership(state, person_id=person_id, cadence_id=cadence_id)
+    if created is None:  # the enrollment was just made: a sandbox bug, said as a 500
+        raise SalesloftError(500, {"error": "the membership just created is missing"})
     root = f"{request.url.scheme}://{request.url.netloc}"
-    return JSONResponse({"data": membership_json(created or {}, root)})
+    return JSONResponse({"data": membership_json(created, root)})
 
 
 def delete_membership(state: SandboxState, request: Request, body: Any) -> Response:

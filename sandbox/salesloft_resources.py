@@ -433,7 +433,8 @@ def values_of(request: Request, name: str) -> list[str] | None:
         [v.strip() for v in bracket if v.strip()]
 
 
-def _int(name: str, text: str) -> int:
+def int_value(name: str, text: str) -> int:
+    """A parameter's integer, or the documented 422 naming it."""
     try:
         return int(text)
     except ValueError:
@@ -479,7 +480,7 @@ def filtering(request: Request, listing: Listing) -> Query:
             if values is None:
                 continue
             if spec.kind in ("ids", "ints", "cadences"):
-                typed: list[Any] = [_int(name, v) for v in values]
+                typed: list[Any] = [int_value(name, v) for v in values]
             else:
                 typed = [v.lower() if spec.kind == "emails" else v for v in values]
             query.echo[name] = typed
@@ -491,7 +492,7 @@ def filtering(request: Request, listing: Listing) -> Query:
         text = request.query_params.get(name)
         if text is None:
             continue
-        value = _int(name, text) if spec.kind == "int" else _bool(name, text)
+        value = int_value(name, text) if spec.kind == "int" else _bool(name, text)
         query.echo[name] = value
         query.params[key] = value
         query.where.append(f"{spec.column} = ${key}")

@@ -132,6 +132,11 @@ def echoed(body: Any, authorization: str) -> Any:
     echo = f"Authorization: {authorization} was refused; "
     if isinstance(body, dict) and "message" in body:
         return {**body, "message": echo + str(body["message"])}
+    if isinstance(body, dict) and isinstance(body.get("error"), str):  # Salesloft's `error`
+        return {**body, "error": echo + body["error"]}
+    if isinstance(body, dict) and isinstance(body.get("errors"), dict):  # and its `errors`
+        return {**body, "errors": {k: [echo + str(m) for m in (v if isinstance(v, list) else [v])]
+                                   for k, v in body["errors"].items()}}
     if isinstance(body, list):
         return [echoed(item, authorization) for item in body]
     return body

@@ -3,18 +3,27 @@ refusals as per-row outcomes, state and activity read back, and the rate budget.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pytest
-from post_support import hubspot_people
+from post_support import NOW, add_changes, hubspot_people, statuses
 
 from sandbox.client import SandboxClient
 from sandbox.state import parse_time
 from tasks.config import Config, Credential
 from tasks.crm.limiter import RateLimiter
 from tasks.errors import ConfigError
+from tasks.outbox import post_pending
 from tasks.sequencers.apollo import ApolloSequencer
 from tasks.sequencers.base import (
     ACTIVITY_SCHEMA,
@@ -25,6 +34,7 @@ from tasks.sequencers.base import (
     RateLimitExhausted,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 REP = "avery.nguyen@seqguard-sandbox.test"   # a sandbox owner: an Apollo email account
 
 
@@ -222,3 +232,83 @@ def test_the_minute_budget_is_kept_and_a_spent_hour_stops_calls_without_a_429(
     with pytest.raises(RateLimitExhausted, match="x-hourly-requests-left"):
         hourly.sequences()
     assert [r["status"] for r in fresh.requests()] == [200, 200, 200]
+
+
+def apollo_scenario(sandbox: SandboxClient, config: Config, db: Path, enrolls: int,
+                    unenrolls: int) -> tuple[list[str], list[str], ApolloSequencer]:
+    """Outbox rows to enroll `enrolls` people and to take `unenrolls` enrolled ones out."""
+    adapter = apollo(config)
+    people = people_of(adapter, [e for _, e in hubspot_people(sandbox, enrolls + unenrolls)])
+    sequence = campaign(adapter)
+    newcomers, leavers = people[:enrolls], people[enrolls:]
+    adapter.enroll(changes("enroll", leavers, sequence, prefix="setup"))
+    enroll_ids = add_changes(db, "enroll", newcomers, crm="apollo", sequence_id=sequence,
+                             sender=REP)
+    unenroll_ids = add_changes(db, "unenroll", leavers, crm="apollo", sequence_id=sequence)
+    sandbox.clear_requests()
+    return enroll_ids, unenroll_ids, adapter
+
+
+def posted_contacts(sandbox: SandboxClient, path_part: str) -> Counter[str]:
+    """contact id -> how many successful calls of that kind named it."""
+    counts: Counter[str] = Counter()
+    for request in sandbox.requests():
+        if path_part in request["path"] and request["status"] == 200:
+            query = parse_qs(urlsplit(request["path"]).query)
+            counts.update(query.get("contact_ids[]", []))
+    return counts
+
+
+def assert_each_apollo_change_took_effect_once(sandbox: SandboxClient, db: Path,
+                                               enrolls: int, unenrolls: int) -> None:
+    assert set(statuses(db)) <= {"sent", "confirmed"}
+    truth = Counter(e["state"] for e in sandbox.enrollments() if e["crm"] == "apollo")
+    assert truth == {"active": enrolls, "unenrolled": unenrolls}
+    assert set(posted_contacts(sandbox, "/add_contact_ids").values()) <= {1}
+    assert set(posted_contacts(sandbox, "remove_or_stop_contact_ids").values()) <= {1}
+
+
+def test_server_errors_on_apollo_lose_and_double_nothing(
+        fresh: SandboxClient, config: Config, db: Path) -> None:
+    apollo_config = replace(config, sequencer="apollo")
+    _, _, adapter = apollo_scenario(fresh, config, db, enrolls=120, unenrolls=120)
+    fresh.faults(error_rate=0.3, seed=4)
+    result = post_pending(db, apollo_config, NOW, sequencer=adapter)
+    fresh.faults()
+    assert result.stopped is None and result.pending == 0 and result.rejected == 0
+    assert 500 in [r["status"] for r in fresh.requests()]
+    assert_each_apollo_change_took_effect_once(fresh, db, 120, 120)
+    # a change whose call failed was read back (by listing the contacts, cheaper here
+    # than one read each) before it was sent again
+    assert result.retried and any(r["path"].startswith("/api/v1/contacts/search")
+                                  for r in fresh.requests())
+
+
+def test_an_apollo_poster_killed_mid_way_posts_every_change_once(
+        fresh: SandboxClient, config: Config, db: Path) -> None:
+    _, _, adapter = apollo_scenario(fresh, config, db, enrolls=120, unenrolls=120)
+    fresh.faults(latency_ms=20)
+    done = []
+    for calls in (3, 5, 8):
+        seen = len(fresh.requests())
+        poster = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/post/run_poster.py"), str(db), fresh.url,
+             fresh.cert, "apollo", NOW.isoformat()],
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT)
+        assert poster.stdout is not None and poster.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 60
+        while poster.poll() is None and time.monotonic() < deadline:
+            if len(fresh.requests(since=seen)) >= calls:
+                time.sleep(0.01)  # the call is in the sandbox, its answer not yet home
+                break
+            time.sleep(0.002)
+        if poster.poll() is None:
+            os.kill(poster.pid, signal.SIGKILL)
+        poster.wait()
+        done.append(sum(statuses(db)[s] for s in ("sent", "confirmed")))
+    assert any(0 < d < 240 for d in done), done  # a kill cut a pass short
+    fresh.faults()
+    result = post_pending(db, replace(config, sequencer="apollo"), NOW, sequencer=adapter)
+    assert result.stopped is None and result.pending == 0 and result.rejected == 0
+    assert_each_apollo_change_took_effect_once(fresh, db, 120, 120)

@@ -315,29 +315,27 @@ def add_contacts(state: SandboxState, request: Request, params: Params) -> dict:
     contacts = _ids("contact", _list(params, "contact_ids"), "contact_ids")
     if not contacts and not _list(params, "label_names"):
         raise misconfigured("Either contact_ids[] or label_names[] must be provided")
-    finished_elsewhere_ok = _flag(params, "sequence_finished_in_other_campaigns")
-    for person in contacts:
-        _add_one(state, person, sequence["id"], sender["email"], finished_elsewhere_ok)
+    skipped = _not_added(state, contacts, sequence["id"],
+                         _flag(params, "sequence_finished_in_other_campaigns"))
+    sequencer.enroll_many(state, crm=SEQUENCER, sequence_id=sequence["id"],
+                          contact_ids=[str(p) for p in contacts if p not in skipped],
+                          sender=sender["email"])
     return {"contacts": records.contacts_json(state, contacts),
             "emailer_campaign": records.campaign_json(sequence),
             "emailer_steps": [], "emailer_touches": []}
 
 
-def _add_one(state: SandboxState, person: int, sequence_id: str, sender: str,
-             finished_elsewhere_ok: bool) -> None:
-    history = state.rows(
-        """select sequence_id, state from sb_enrollments
-           where crm = ? and contact_id = ? and state <> 'unenrolled'""",
-        [SEQUENCER, str(person)])
-    if any(h["sequence_id"] == sequence_id for h in history):
-        return  # open here already (a no-op), or went through it before (skipped)
-    if not finished_elsewhere_ok and any(h["state"] == "finished" for h in history):
-        return
-    try:
-        sequencer.enroll(state, crm=SEQUENCER, contact_id=str(person),
-                         sequence_id=sequence_id, sender=sender)
-    except sequencer.EnrollmentRefused:
-        return
+def _not_added(state: SandboxState, contacts: list[int], sequence_id: str,
+               finished_elsewhere_ok: bool) -> set[int]:
+    """The contacts Apollo leaves out before the sequencer's own refusals: in this
+    sequence already (open: left as they are; went through it: not again), or finished in
+    another one unless that is allowed."""
+    return {r["person"] for r in state.rows(
+        """select distinct cast(contact_id as bigint) as person from sb_enrollments
+           where crm = ? and list_contains(?, cast(contact_id as bigint))
+             and state <> 'unenrolled' and (sequence_id = ? or (state = 'finished'
+                                                                and not ?))""",
+        [SEQUENCER, contacts, sequence_id, finished_elsewhere_ok])}
 
 
 def remove_or_stop(state: SandboxState, request: Request, params: Params) -> dict:

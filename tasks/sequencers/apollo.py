@@ -116,6 +116,7 @@ class ApolloSequencer:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._accounts: dict[str, str] | None = None   # sender email -> email account id
+        self._accounts_lock = threading.Lock()
         self._spent: str | None = None   # the long window whose budget an answer used up
         self.requests_made = 0
 
@@ -331,18 +332,18 @@ class ApolloSequencer:
         return contact if isinstance(contact, dict) else None
 
     def _email_accounts(self) -> dict[str, str]:
-        """Sender address (an account's email or alias) -> email account id, read once."""
-        with self._lock:
-            if self._accounts is not None:
-                return self._accounts
-        known: dict[str, str] = {}
-        for account in self._read("GET", "/email_accounts").get("email_accounts") or []:
-            for address in [account.get("email"), *(account.get("aliases") or [])]:
-                if address and account.get("id"):
-                    known.setdefault(str(address).strip().lower(), str(account["id"]))
-        with self._lock:
-            self._accounts = known
-        return known
+        """Sender address (an account's email or alias) -> email account id, read once
+        (the first caller reads; the poster's other workers wait for it)."""
+        with self._accounts_lock:
+            if self._accounts is None:
+                known: dict[str, str] = {}
+                for account in self._read("GET", "/email_accounts").get(
+                        "email_accounts") or []:
+                    for address in [account.get("email"), *(account.get("aliases") or [])]:
+                        if address and account.get("id"):
+                            known.setdefault(str(address).strip().lower(), str(account["id"]))
+                self._accounts = known
+            return self._accounts
 
     # ---- writes ----
 

@@ -10,13 +10,9 @@ Served (https://api.apollo.io/api/v1/..., pages cited beside each route):
 - `GET email_accounts`: the sending accounts;
 - `GET emailer_messages/search`: the emails sequences sent, filtered by what recipients did.
 
-Parameters: the reference (docs.apollo.io) lists them as query parameters, the legacy
-reference (https://apolloio.github.io/apollo-api-docs/) shows the same names in a JSON
-body, so both places are read (`contact_ids[]` and `contact_ids` alike); a name the
-reference does not list for the endpoint is refused with 422, Apollo's status for
-"parameters misconfigured" ("Errors", https://docs.apollo.io/reference/errors-1), as is an
-id that is not one. The error body's shape is not documented beyond "see the error
-message": the sandbox answers `{"error": "..."}`, and seqguard reads only the status.
+Parameters, paging and refusals (422 for a parameter the reference does not list):
+sandbox/apollo_params.py; records: sandbox/apollo_records.py; emails:
+sandbox/apollo_messages.py.
 
 Credentials: `X-Api-Key` (https://docs.apollo.io/docs/create-api-key). `sandbox-apollo`
 is a master key; `sandbox-apollo-standard` is not, and gets the documented 403 from every
@@ -34,9 +30,7 @@ or the day's; no Retry-After (none is documented).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -44,17 +38,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox import apollo_messages, apollo_params, people, sequencer
 from sandbox import apollo_records as records
-from sandbox import people, sequencer
+from sandbox.apollo_params import (
+    MAX_PAGE,
+    ApolloError,
+    Params,
+    as_list,
+    flag,
+    ids,
+    misconfigured,
+    pagination,
+    paging,
+)
 from sandbox.apollo_records import SEQUENCER
 from sandbox.faults import RateWindow
-from sandbox.state import SandboxState, parse_time
+from sandbox.state import SandboxState
 from sandbox.vendors import Answer, Shapes
 
 BASE = "/api/v1"
 MASTER_KEY = "sandbox-apollo"
-MAX_PER_PAGE = 100     # "100 records per page, up to 500 pages" (each search's page)
-MAX_PAGE = 500
 # each endpoint's documented parameters (the reference's, plus the legacy reference's)
 PARAMS = {
     # https://docs.apollo.io/reference/search-for-contacts
@@ -88,20 +91,6 @@ WINDOW_NAMES = ((60.0, "minute", "minute"), (3600.0, "hourly", "hourly"),
                 (float("inf"), "daily", "daily"))
 
 
-class ApolloError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-
-    def answer(self) -> JSONResponse:
-        body = {"error": self.message} | ({"error_code": self.code} if self.code else {})
-        return JSONResponse(body, status_code=self.status)
-
-
-def misconfigured(message: str) -> ApolloError:
-    return ApolloError(422, message)
-
-
 def _rate_headers(window: RateWindow) -> dict[str, str]:
     _, limit_name, usage_name = next(w for w in WINDOW_NAMES if window.window_s <= w[0])
     return {f"x-rate-limit-{limit_name}": str(window.limit),
@@ -121,7 +110,6 @@ SHAPES = Shapes(
     rate_headers=_rate_headers,
 )
 
-Params = dict[str, Any]
 Handler = Callable[[SandboxState, Request, Params], Any]
 
 
@@ -134,7 +122,8 @@ def routes(state: SandboxState) -> list[Route]:
          remove_or_stop),
         ("/emailer_campaigns/{campaign_id}/add_contact_ids", "POST", "add", True, add_contacts),
         ("/email_accounts", "GET", "none", True, list_email_accounts),
-        ("/emailer_messages/search", "GET", "messages_search", True, search_messages),
+        ("/emailer_messages/search", "GET", "messages_search", True,
+         apollo_messages.search_messages),
     ]
     return [Route(BASE + path, _endpoint(state, handler, PARAMS[names], master),
                   methods=[method])
@@ -148,80 +137,13 @@ def _endpoint(state: SandboxState, handler: Handler, allowed: set[str],
             if master and request.headers.get("x-api-key") != MASTER_KEY:
                 raise ApolloError(403, f"{request.url.path.lstrip('/')} is not accessible "
                                        "with this api_key", "API_INACCESSIBLE")
-            params = _params(request, await request.body(), allowed)
+            params = apollo_params.parse(request, await request.body(), allowed)
             return JSONResponse(await run_in_threadpool(handler, state, request, params))
         except ApolloError as error:
             return error.answer()
 
     run.__name__ = handler.__name__
     return run
-
-
-def _params(request: Request, raw: bytes, allowed: set[str]) -> Params:
-    """The query's and the JSON body's parameters by name (`x[]` read as `x`, lists kept as
-    lists); a name the endpoint does not take is refused."""
-    found: Params = {}
-    for key in set(request.query_params):
-        values = request.query_params.getlist(key)
-        name = key[:-2] if key.endswith("[]") else key
-        found[name] = values if key.endswith("[]") or len(values) > 1 else values[0]
-    if raw:
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise ApolloError(400, "Invalid request: the body is not JSON") from exc
-        if not isinstance(body, dict):
-            raise ApolloError(400, "Invalid request: the body is not a JSON object")
-        for key, value in body.items():
-            found.setdefault(key[:-2] if key.endswith("[]") else key, value)
-    unknown = sorted(set(found) - allowed)
-    if unknown:
-        raise misconfigured(f"Unknown parameter(s): {', '.join(unknown)}")
-    return found
-
-
-def _list(params: Params, name: str) -> list[str]:
-    value = params.get(name)
-    if value is None:
-        return []
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
-
-
-def _flag(params: Params, name: str) -> bool:
-    value = params.get(name, False)
-    return value is True or str(value).lower() == "true"
-
-
-def _int(params: Params, name: str, default: int) -> int:
-    value = params.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(str(value))
-    except ValueError as exc:
-        raise misconfigured(f"{name} must be a number") from exc
-
-
-def _paging(params: Params) -> tuple[int, int]:
-    """(page, per_page): page from 1, at most 100 a page; past page 500 nothing shows."""
-    page = max(1, _int(params, "page", 1))
-    return page, min(MAX_PER_PAGE, max(1, _int(params, "per_page", 25)))
-
-
-def _pagination(page: int, per_page: int, total: int) -> dict[str, int]:
-    return {"page": page, "per_page": per_page, "total_entries": total,
-            "total_pages": -(-min(total, MAX_PER_PAGE * MAX_PAGE) // per_page)}
-
-
-def _ids(kind: str, values: list[str], name: str) -> list[int]:
-    """Row ids of the given Apollo ids; one that is not an id fails the call."""
-    ids = []
-    for value in values:
-        number = records.row_id(kind, value)
-        if number is None:
-            raise misconfigured(f"{name}: {value[:40]} is not a valid ID")
-        ids.append(number)
-    return list(dict.fromkeys(ids))
 
 
 # ---- contacts ------------------------------------------------------------------------------
@@ -231,15 +153,15 @@ def search_contacts(state: SandboxState, request: Request, params: Params) -> di
     contacts' email addresses (the sandbox knows no names, titles or employers); stage
     and label filters match nothing, for the sandbox has neither."""
     people.mirrored(state, SEQUENCER)
-    page, per_page = _paging(params)
+    page, per_page = paging(params)
     sort = params.get("sort_by_field")
     if sort is not None and sort not in SORT_FIELDS:
         raise misconfigured(f"sort_by_field: {str(sort)[:40]} is not one of "
                             f"{', '.join(SORT_FIELDS)}")
     column = SORT_FIELDS.get(str(sort)) or "id"
-    direction = "asc" if _flag(params, "sort_ascending") or column == "id" else "desc"
+    direction = "asc" if flag(params, "sort_ascending") or column == "id" else "desc"
     keywords = str(params.get("q_keywords") or "").strip().lower()
-    staged = bool(_list(params, "contact_stage_ids") or _list(params, "contact_label_ids"))
+    staged = bool(as_list(params, "contact_stage_ids") or as_list(params, "contact_label_ids"))
     where = "sequencer = ? and not ? and contains(email, ?)"
     args = [SEQUENCER, staged, keywords]
     total = state.rows(f"select count(*) as n from sb_people where {where}", args)[0]["n"]
@@ -252,13 +174,13 @@ def search_contacts(state: SandboxState, request: Request, params: Params) -> di
               ] if keywords else []
     return {"contacts": records.contacts_json(state, ids), "breadcrumbs": crumbs,
             "partial_results_only": False,
-            "pagination": _pagination(page, per_page, total)}
+            "pagination": pagination(page, per_page, total)}
 
 
 def view_contact(state: SandboxState, request: Request, params: Params) -> dict:
     """View a Contact (https://docs.apollo.io/reference/view-a-contact): `{contact}`."""
     people.mirrored(state, SEQUENCER)
-    number = _ids("contact", [request.path_params["contact_id"]], "contact_id")[0]
+    number = ids("contact", [request.path_params["contact_id"]], "contact_id")[0]
     found = records.contacts_json(state, [number])
     if not found:
         raise ApolloError(404, "Not Found")
@@ -270,13 +192,13 @@ def view_contact(state: SandboxState, request: Request, params: Params) -> dict:
 def search_campaigns(state: SandboxState, request: Request, params: Params) -> dict:
     """Search for Sequences: `{pagination, breadcrumbs, emailer_campaigns}`; q_name
     matches part of a name."""
-    page, per_page = _paging(params)
+    page, per_page = paging(params)
     name = str(params.get("q_name") or "").strip().lower()
     rows = [r for r in sequencer.list_sequences(state) if name in r["name"].lower()]
     shown = rows[(page - 1) * per_page: page * per_page] if page <= MAX_PAGE else []
     crumbs = [{"label": "Name", "signal_field_name": "q_name", "value": params["q_name"],
                "display_name": params["q_name"]}] if name else []
-    return {"pagination": _pagination(page, per_page, len(rows)), "breadcrumbs": crumbs,
+    return {"pagination": pagination(page, per_page, len(rows)), "breadcrumbs": crumbs,
             "emailer_campaigns": [records.campaign_json(r) for r in shown]}
 
 
@@ -309,14 +231,14 @@ def add_contacts(state: SandboxState, request: Request, params: Params) -> dict:
     address = params.get("send_email_from_email_address")
     if address is not None and str(address).lower() != sender["email"]:
         raise misconfigured("send_email_from_email_address is not an address of that account")
-    if _flag(params, "sequence_active_in_other_campaigns"):
+    if flag(params, "sequence_active_in_other_campaigns"):
         raise misconfigured("sequence_active_in_other_campaigns: the sandbox does not "
                             "imitate enrolling contacts active in another sequence")
-    contacts = _ids("contact", _list(params, "contact_ids"), "contact_ids")
-    if not contacts and not _list(params, "label_names"):
+    contacts = ids("contact", as_list(params, "contact_ids"), "contact_ids")
+    if not contacts and not as_list(params, "label_names"):
         raise misconfigured("Either contact_ids[] or label_names[] must be provided")
     skipped = _not_added(state, contacts, sequence["id"],
-                         _flag(params, "sequence_finished_in_other_campaigns"))
+                         flag(params, "sequence_finished_in_other_campaigns"))
     sequencer.enroll_many(state, crm=SEQUENCER, sequence_id=sequence["id"],
                           contact_ids=[str(p) for p in contacts if p not in skipped],
                           sender=sender["email"])
@@ -345,11 +267,11 @@ def remove_or_stop(state: SandboxState, request: Request, params: Params) -> dic
     mode = str(params.get("mode") or "")
     if mode not in MODES:
         raise misconfigured(f"mode must be one of {', '.join(MODES)}")
-    campaigns = _list(params, "emailer_campaign_ids")
+    campaigns = as_list(params, "emailer_campaign_ids")
     if not campaigns:
         raise misconfigured("emailer_campaign_ids[] is required")
     sequences = [_sequence(state, c, "emailer_campaign_ids")["id"] for c in campaigns]
-    contacts = _ids("contact", _list(params, "contact_ids"), "contact_ids")
+    contacts = ids("contact", as_list(params, "contact_ids"), "contact_ids")
     if not contacts:
         raise misconfigured("contact_ids[] is required")
     to_state, reason = MODES[mode]
@@ -385,59 +307,3 @@ def list_email_accounts(state: SandboxState, request: Request, params: Params) -
     return {"email_accounts": records.email_accounts(state)}
 
 
-def search_messages(state: SandboxState, request: Request, params: Params) -> dict:
-    """Search for Outreach Emails: `{emailer_messages, pagination}`, newest first. Date
-    bounds are dates (or times) the email was due or completed; a sandbox email is due
-    and completed when it is sent."""
-    page, per_page = _paging(params)
-    where, args = ["true"], []
-    stats = _list(params, "emailer_message_stats")
-    if stats:
-        unknown = [s for s in stats if s not in records.MESSAGE_STATS]
-        if unknown:
-            raise misconfigured(f"emailer_message_stats[]: {unknown[0][:40]} is not a stat")
-        where.append("(" + " or ".join(records.MESSAGE_STATS[s] for s in stats) + ")")
-    classes = _list(params, "emailer_message_reply_classes")
-    if classes:
-        if any(c not in records.REPLY_CLASSES for c in classes):
-            raise misconfigured("emailer_message_reply_classes[]: not a reply class")
-        where.append("m.replied" if records.UNCLASSIFIED in classes else "false")
-    for name, negate in (("emailer_campaign_ids", ""), ("not_emailer_campaign_ids", "not ")):
-        if _list(params, name):
-            where.append(f"{negate}list_contains(?, m.campaign)")
-            args.append(_list(params, name))
-    if _list(params, "user_ids"):
-        where.append("list_contains(?, m.sender_id)")
-        args.append([records.row_id("user", u) for u in _list(params, "user_ids")])
-    if params.get("email_account_id_and_aliases"):
-        where.append("m.sender_id = ?")
-        args.append(records.row_id("email_account", params["email_account_id_and_aliases"]))
-    if params.get("q_keywords"):
-        where.append("contains(m.email, ?)")
-        args.append(str(params["q_keywords"]).strip().lower())
-    mode = params.get("emailer_message_date_range_mode")
-    if mode is not None and mode not in ("due_at", "completed_at"):
-        raise misconfigured("emailer_message_date_range_mode must be due_at or completed_at")
-    for bound, op in (("min", ">="), ("max", "<")):
-        text = params.get(f"emailer_message_date_range[{bound}]")
-        if text:
-            where.append(f"m.occurred_at {op} ?")
-            args.append(_bound(str(text), bound))
-    sql = records.MESSAGES_SQL + " where " + " and ".join(where)
-    total = state.rows(f"select count(*) as n from ({sql})", args)[0]["n"]
-    rows = [] if page > MAX_PAGE else state.rows(
-        sql + " order by m.occurred_at desc, m.id desc limit ? offset ?",
-        [*args, per_page, (page - 1) * per_page])
-    return {"emailer_messages": [records.message_json(r) for r in rows],
-            "pagination": _pagination(page, per_page, total)}
-
-
-def _bound(text: str, bound: str) -> Any:
-    """A date range bound: a date covers its whole day (max: up to its end)."""
-    try:
-        if len(text) == 10:
-            day = parse_time(text + "T00:00:00")
-            return day + timedelta(days=1) if bound == "max" else day
-        return parse_time(text)
-    except ValueError as exc:
-        raise misconfigured(f"emailer_message_date_range[{bound}] is not a date") from exc

@@ -18,10 +18,9 @@ reference's examples (pages cited per shape); nothing Apollo lacks:
 - emailer campaign: "Search for Sequences"
   (https://docs.apollo.io/reference/search-for-sequences);
 - email account: "Get a List of Email Accounts"
-  (https://docs.apollo.io/reference/get-a-list-of-email-accounts);
-- emailer message: the `emailer_message` of "Check Email Stats"
-  (https://docs.apollo.io/reference/check-email-stats), listed by "Search for Outreach
-  Emails" (https://docs.apollo.io/reference/search-for-outreach-emails).
+  (https://docs.apollo.io/reference/get-a-list-of-email-accounts), and the legacy
+  reference's example (https://apolloio.github.io/apollo-api-docs/?shell#get-a-list-of-email-accounts).
+(Emailer messages: sandbox/apollo_messages.py.)
 
 A sequence status maps the shared sequencer's truth: active -> `active`; paused ->
 `paused`, or `bounced` when a bounce stopped it; finished -> `finished`. A contact removed
@@ -180,53 +179,3 @@ def _status_json(row: dict) -> dict[str, Any]:
         "current_step_id": None,
         "current_step_position": at_step or None,
     }
-
-
-# Search for Outreach Emails: its emailer_message_stats[] values, as the sandbox can tell
-# them from what it records (sends, replies, bounces, unsubscribes; no opens or clicks)
-MESSAGE_STATS = {
-    "delivered": "not m.bounced", "not_opened": "not m.bounced", "bounced": "m.bounced",
-    "unsubscribed": "m.unsubscribed", "scheduled": "false", "drafted": "false",
-    "opened": "false", "clicked": "false", "demoed": "false", "spam_blocked": "false",
-    "failed_other": "false",
-}
-# its emailer_message_reply_classes[]: a sandbox reply carries no classification
-REPLY_CLASSES = ("willing_to_meet", "follow_up_question", "person_referral", "out_of_office",
-                 "already_left_company_or_not_right_person", "not_interested", "unsubscribe",
-                 "none_of_the_above")
-UNCLASSIFIED = "none_of_the_above"
-
-MESSAGES_SQL = f"""
-with
-events as (
-    select sent_id, bool_or(kind = 'reply') as replied, bool_or(kind = 'bounce') as bounced,
-           bool_or(kind = 'unsubscribe') as unsubscribed
-    from sb_activity where sequencer = '{SEQUENCER}' and sent_id is not null group by sent_id
-),
-final as (
-    select a.id, a.person_id, a.email, a.occurred_at, {CAMPAIGN_ID_SQL} as campaign,
-           e.sender, o.id as sender_id, coalesce(v.replied, false) as replied,
-           coalesce(v.bounced, false) as bounced,
-           coalesce(v.unsubscribed, false) as unsubscribed
-    from sb_activity a
-    join sb_sequences s on s.id = a.sequence_id
-    left join sb_enrollments e on e.id = a.enrollment_id
-    left join sb_senders o on o.sequencer = a.sequencer and o.email = lower(e.sender)
-    left join events v on v.sent_id = a.id
-    where a.sequencer = '{SEQUENCER}' and a.kind = 'sent'
-)
-select * from final m
-"""
-
-
-def message_json(row: dict) -> dict[str, Any]:
-    """An emailer message: the fields of Check Email Stats' `emailer_message` seqguard
-    reads (its `status` of a sent email is `completed`)."""
-    sender = row["sender_id"]
-    return {"id": object_id("message", row["id"]),
-            "user_id": object_id("user", sender) if sender else None,
-            "emailer_campaign_id": row["campaign"],
-            "contact_id": object_id("contact", row["person_id"]),
-            "to_email": row["email"], "from_email": row["sender"], "status": "completed",
-            "due_at": iso_offset(row["occurred_at"]),
-            "completed_at": iso_offset(row["occurred_at"])}

@@ -1,7 +1,8 @@
 """Apollo (REST API v1) behind the Sequencer protocol, from documented calls only.
 
-Calls (https://api.apollo.io/api/v1/..., `X-Api-Key` header, parameters in the query as
-the reference lists them; what each answer means: apollo_wire.py):
+Calls (https://api.apollo.io/api/v1/..., parameters in the query as the reference lists
+them; the key, the rate budget and paging: apollo_client.py; what each answer means:
+apollo_wire.py):
 - `POST emailer_campaigns/search` (q_name, page, per_page): sequences
   (https://docs.apollo.io/reference/search-for-sequences);
 - `POST contacts/search` (q_keywords, page, per_page): contacts, each with its sequence
@@ -50,18 +51,15 @@ costs one request each. Apollo shows at most 50,000 records per search.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-import requests
 
 from tasks.config import SequencerConfig
-from tasks.crm.limiter import limited_session, limiter_for
-from tasks.errors import ConfigError
 from tasks.sequencers import apollo_wire as wire
+from tasks.sequencers.apollo_client import PER_PAGE, ApolloClient, parallel
 from tasks.sequencers.base import (
     ACTIVITY_SCHEMA,
     PEOPLE_SCHEMA,
@@ -71,17 +69,9 @@ from tasks.sequencers.base import (
     RateLimitExhausted,
     results,
     same_outcome,
-    send,
 )
 
-TOKEN_SETTING = "sequencers.apollo.token_env"
-RATE_LIMIT_PER_MINUTE = 200   # all other APIs, Basic and Organization ("Rate Limits")
-WINDOW_SECONDS = 60.0         # the minute of Apollo's per-minute limit
-PER_PAGE = 100                # "100 records per page, up to 500 pages"
-MAX_PAGES = 500
 BATCH = 100                   # contacts per add/remove call (100 ids keep the URL ~5 KB)
-READERS = 4                   # one-contact reads in flight at once (one shared budget)
-TIMEOUT = (10, 60)
 # a reply, bounce or unsubscribe is listed under the email it answers, by that email's
 # date: read back this far before `since` to catch late ones
 ACTIVITY_LOOKBACK = timedelta(days=30)
@@ -95,8 +85,6 @@ ACTIVITY_FILTERS: dict[str, dict[str, Any]] = {
 NO_PAUSE = ("Apollo's API has no documented pause or resume of one contact in a sequence "
             "(remove_or_stop_contact_ids mode=stop halts it with no way back); unenroll "
             "instead")
-MASTER_KEY_FIX = ("the API key in sequencers.apollo must be a master key (Apollo > Settings > "
-                  "Integrations > API Keys > Set as master key)")
 
 
 class ApolloSequencer:
@@ -106,84 +94,18 @@ class ApolloSequencer:
     traceable_kinds: frozenset[str] = frozenset()
 
     def __init__(self, config: SequencerConfig, limiter: Limiter | None = None) -> None:
-        key = config.token.resolve(TOKEN_SETTING)
-        self.base = config.url.rstrip("/") + "/api/v1"
-        limit = RATE_LIMIT_PER_MINUTE if config.rate_limit is None else config.rate_limit
-        self.limiter = limiter or limiter_for("apollo", limit or None, WINDOW_SECONDS)
+        self.client = ApolloClient(config, limiter)
         self.default_sender = config.sender
-        self._ca_cert = config.ca_cert
-        self._auth = {"X-Api-Key": key, "Accept": "application/json"}
-        self._local = threading.local()
-        self._lock = threading.Lock()
         self._accounts: dict[str, str] | None = None   # sender email -> email account id
         self._accounts_lock = threading.Lock()
-        self._spent: str | None = None   # the long window whose budget an answer used up
-        self.requests_made = 0
 
-    # ---- plumbing ----
+    @property
+    def requests_made(self) -> int:
+        return self.client.requests_made
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = limited_session(self.limiter, self._ca_cert, retries=0)  # type: ignore[arg-type]
-            session.headers.update(self._auth)
-            self._local.session = session
-        return session
-
-    def _count(self) -> None:
-        with self._lock:
-            self.requests_made += 1
-
-    def _call(self, method: str, path: str, *, idempotent: bool,
-              params: dict[str, Any] | None = None) -> requests.Response:
-        """One call under the shared minute budget. Once an answer says the hour's or the
-        day's budget is used up, no more calls are made: Apollo would refuse them all
-        until its window turns."""
-        if self._spent:
-            raise RateLimitExhausted(
-                f"Apollo: the API budget is used up ({self._spent}: 0); the changes stay "
-                "pending for the next run")
-        response = send(
-            self._session(), method, self.base + path, limiter=self.limiter, crm="Apollo",
-            is_rate_limited=_minute_limited, idempotent=idempotent, count=self._count,
-            params=params, timeout=TIMEOUT, wait_of=_minute_wait)
-        spent = wire.budget_spent(response)
-        if spent:
-            with self._lock:
-                self._spent = spent
-        if response.status_code == 403:
-            raise ConfigError(f"Apollo refused {path.split('/')[1]} ({wire.error_line(response)}"
-                              f"); {MASTER_KEY_FIX}")
-        if response.status_code == 429:
-            raise RateLimitExhausted(f"Apollo: {wire.error_line(response)} ({spent}: 0); the "
-                                     "changes stay pending for the next run")
-        return response
-
-    def _read(self, method: str, path: str, params: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
-        response = self._call(method, path, idempotent=True, params=params)
-        if response.status_code != 200:
-            raise RateLimitExhausted(
-                f"Apollo answered {wire.error_line(response)} to a read of {path}; the "
-                "changes stay pending for the next run")
-        body = response.json()
-        if not isinstance(body, dict):
-            raise RateLimitExhausted(f"Apollo answered a read of {path} with no JSON object")
-        return body
-
-    def _pages(self, method: str, path: str, key: str, params: dict[str, Any],
-               first: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every item under `key` of a paged search (`pagination.total_pages`), from
-        `first` (page 1, already read) on."""
-        page = 1
-        body = first or self._read(method, path, {**params, "page": 1, "per_page": PER_PAGE})
-        while True:
-            yield from (i for i in body.get(key) or [] if isinstance(i, dict))
-            total = int((body.get("pagination") or {}).get("total_pages") or 0)
-            if page >= min(total, MAX_PAGES):
-                return
-            page += 1
-            body = self._read(method, path, {**params, "page": page, "per_page": PER_PAGE})
+    @property
+    def limiter(self) -> Limiter:
+        return self.client.limiter
 
     # ---- protocol ----
 
@@ -195,7 +117,7 @@ class ApolloSequencer:
 
     def sequences(self) -> pa.Table:
         rows = [{"sequence_id": str(c["id"]), "name": str(c.get("name") or c["id"])}
-                for c in self._pages("POST", "/emailer_campaigns/search", "emailer_campaigns",
+                for c in self.client.pages("POST", "/emailer_campaigns/search", "emailer_campaigns",
                                      {})]
         return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
 
@@ -207,13 +129,13 @@ class ApolloSequencer:
         wanted = {str(e).strip().lower() for e in emails.column("email").to_pylist() if e}
         found: dict[str, dict[str, Any]] = {}
         if wanted:
-            first = self._read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
+            first = self.client.read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
             pages = int((first.get("pagination") or {}).get("total_pages") or 0)
             if len(wanted) >= pages:
-                _keep(found, self._pages("POST", "/contacts/search", "contacts", {}, first),
+                _keep(found, self.client.pages("POST", "/contacts/search", "contacts", {}, first),
                       wanted)
             else:
-                for contacts in _parallel(self._by_keyword, sorted(wanted)):
+                for contacts in parallel(self._by_keyword, sorted(wanted)):
                     _keep(found, contacts, wanted)
         rows = [{"email": e, "contact_id": str(c["id"])} for e, c in sorted(found.items())]
         return pa.Table.from_pylist(rows, schema=PEOPLE_SCHEMA)
@@ -228,22 +150,22 @@ class ApolloSequencer:
         if since is None and contacts is not None:
             if not ids:
                 return wire.enrollment_table([])
-            first = self._read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
+            first = self.client.read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
             pages = int((first.get("pagination") or {}).get("total_pages") or 0)
             if len(ids) < pages:
                 return wire.enrollment_table([
-                    row for contact in _parallel(self._contact, sorted(ids)) if contact
+                    row for contact in parallel(self.client.contact, sorted(ids)) if contact
                     for row in wire.enrollment_rows(contact)])
-            listing = self._pages("POST", "/contacts/search", "contacts", {}, first)
+            listing = self.client.pages("POST", "/contacts/search", "contacts", {}, first)
             return wire.enrollment_table([row for contact in listing
                                           if str(contact.get("id")) in ids
                                           for row in wire.enrollment_rows(contact)])
         rows: list[dict[str, Any]] = []
         read: set[str] = set()
-        for contact in self._pages("POST", "/contacts/search", "contacts", {}):
+        for contact in self.client.pages("POST", "/contacts/search", "contacts", {}):
             read.add(str(contact.get("id")))
             rows += wire.enrollment_rows(contact)
-        for contact in _parallel(self._contact, sorted(ids - read)):
+        for contact in parallel(self.client.contact, sorted(ids - read)):
             rows += wire.enrollment_rows(contact) if contact else []
         return wire.enrollment_table(rows)
 
@@ -302,7 +224,7 @@ class ApolloSequencer:
             if start is not None:
                 params["emailer_message_date_range_mode"] = "completed_at"
                 params["emailer_message_date_range[min]"] = start.date().isoformat()
-            for message in self._pages("GET", "/emailer_messages/search", "emailer_messages",
+            for message in self.client.pages("GET", "/emailer_messages/search", "emailer_messages",
                                        params):
                 sent = wire.parse_time(message.get("completed_at"))
                 if kind == "sent" and since is not None and sent is not None and sent < since:
@@ -318,18 +240,8 @@ class ApolloSequencer:
     # ---- reads ----
 
     def _by_keyword(self, email: str) -> list[dict[str, Any]]:
-        return list(self._pages("POST", "/contacts/search", "contacts", {"q_keywords": email}))
-
-    def _contact(self, contact_id: str) -> dict[str, Any] | None:
-        """One contact (View a Contact); None when Apollo has no such contact."""
-        response = self._call("GET", f"/contacts/{contact_id}", idempotent=True)
-        if response.status_code in (404, 422):
-            return None
-        if response.status_code != 200:
-            raise RateLimitExhausted(f"Apollo answered {wire.error_line(response)} to a "
-                                     "contact read; the changes stay pending for the next run")
-        contact = response.json().get("contact")
-        return contact if isinstance(contact, dict) else None
+        return list(self.client.pages("POST", "/contacts/search", "contacts",
+                                      {"q_keywords": email}))
 
     def _email_accounts(self) -> dict[str, str]:
         """Sender address (an account's email or alias) -> email account id, read once
@@ -337,7 +249,7 @@ class ApolloSequencer:
         with self._accounts_lock:
             if self._accounts is None:
                 known: dict[str, str] = {}
-                for account in self._read("GET", "/email_accounts").get(
+                for account in self.client.read("GET", "/email_accounts").get(
                         "email_accounts") or []:
                     for address in [account.get("email"), *(account.get("aliases") or [])]:
                         if address and account.get("id"):
@@ -396,7 +308,7 @@ class ApolloSequencer:
         them from all the sequences any of them is open in (each has left all of its own)."""
         try:
             contacts = dict(zip([r["contact_id"] for r in rows],
-                                _parallel(self._contact, [r["contact_id"] for r in rows]),
+                                parallel(self.client.contact, [r["contact_id"] for r in rows]),
                                 strict=True))
         except RateLimitExhausted as exc:
             return {r["change_id"]: {"outcome": "retry", "error": str(exc)} for r in rows}
@@ -417,7 +329,7 @@ class ApolloSequencer:
         (None, each row's outcome by change id): an unknown outcome is retried (read back
         before any resend); a refusal is rejected, its HTTP status kept for the caller."""
         try:
-            response = self._call("POST", path, idempotent=False, params=params)
+            response = self.client.call("POST", path, idempotent=False, params=params)
         except (OutcomeUnknown, RateLimitExhausted) as exc:
             return None, {r["change_id"]: {"outcome": "retry", "error": str(exc)} for r in rows}
         if response.status_code != 200:
@@ -466,22 +378,3 @@ def _no_account(sender: str | None) -> str:
                 "sequencers.apollo.sender")
     return (f"no Apollo email account for sender {sender}: link the inbox in Apollo or set "
             "another sender")
-
-
-def _parallel(fn: Callable[[str], Any], items: list[str]) -> list[Any]:
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return list(pool.map(fn, items))
-
-
-def _minute_limited(response: requests.Response) -> bool:
-    """A 429 that waiting a minute cures (the hour's or day's budget is not used up)."""
-    return response.status_code == 429 and wire.budget_spent(response) is None
-
-
-def _minute_wait(response: requests.Response) -> float:
-    """How long a 429 pauses every caller: Apollo documents no Retry-After; a sixth of
-    its fixed one-minute window, so eight tries span more than one window."""
-    return WINDOW_SECONDS / 6
-

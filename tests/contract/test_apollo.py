@@ -215,7 +215,7 @@ class Exchange:
 def recorded(adapter: ApolloSequencer) -> list[Exchange]:
     """Every call the adapter makes on this thread, in order (a requests response hook)."""
     calls: list[Exchange] = []
-    adapter._session().hooks["response"].append(
+    adapter.client.session().hooks["response"].append(
         lambda response, *args, **kwargs: calls.append(Exchange(response)))
     return calls
 

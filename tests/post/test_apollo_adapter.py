@@ -312,3 +312,11 @@ def test_an_apollo_poster_killed_mid_way_posts_every_change_once(
     result = post_pending(db, replace(config, sequencer="apollo"), NOW, sequencer=adapter)
     assert result.stopped is None and result.pending == 0 and result.rejected == 0
     assert_each_apollo_change_took_effect_once(fresh, db, 120, 120)
+
+
+def test_seqguard_yml_sequencer_apollo_builds_this_adapter(config: Config) -> None:
+    from tasks.sequencers import sequencer_for
+
+    adapter = sequencer_for(replace(config, sequencer="apollo"))
+    assert isinstance(adapter, ApolloSequencer) and adapter.crm == "apollo"
+    assert adapter.limiter.period == 60.0 and adapter.limiter.limit == 200  # type: ignore

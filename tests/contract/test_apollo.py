@@ -362,12 +362,17 @@ def test_unenroll_removes_with_the_documented_query(apollo: ApolloSequencer) -> 
     assert answer["outcome"] == "confirmed"
 
 
-def test_unenroll_from_every_sequence_views_each_contact_first(
-        apollo: ApolloSequencer) -> None:
+def test_unenroll_from_every_sequence_reads_the_contact_first(
+        sandbox: SandboxClient, apollo: ApolloSequencer) -> None:
     ids, sequence = contact_ids(apollo), campaigns(apollo)["Webinar follow-up"]
     apollo.enroll(changes("enroll", [ids["p3@example.com"]], sequence))
+    sandbox.upsert_hubspot("contacts", [{"properties": {"email": f"x{i}@example.com"}}
+                                        for i in range(150)])
     calls = recorded(apollo)
     apollo.unenroll(changes("unenroll", [ids["p3@example.com"]], "*"))
+    # two pages of contacts: one contact costs less viewed alone than listed
+    [first_page] = only(calls, "POST", "/contacts/search")
+    assert first_page.answer["pagination"]["total_pages"] == 2
     [view] = only(calls, "GET", f"/contacts/{ids['p3@example.com']}")
     assert_call(view, set())
     assert_documented(view.answer, VIEW_ANSWER, "view answer")

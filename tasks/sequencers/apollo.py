@@ -45,13 +45,14 @@ Reads: campaign statuses do not move a contact's `updated_at` (in the add exampl
 status was added a month after the contact's last update), and no search filters on a
 sequence, so no read is incremental: a complete read pages through every contact (100 a
 page: an idle cycle at 20,000 contacts costs 200 requests), and a read of given contacts
-costs one request each. Apollo shows at most 50,000 records per search.
+(or emails) costs one request each or the listing, whichever is fewer. Apollo shows at
+most 50,000 records per search.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,9 +117,9 @@ class ApolloSequencer:
         return None  # nothing to create
 
     def sequences(self) -> pa.Table:
+        listed = self.client.pages("POST", "/emailer_campaigns/search", "emailer_campaigns", {})
         rows = [{"sequence_id": str(c["id"]), "name": str(c.get("name") or c["id"])}
-                for c in self.client.pages("POST", "/emailer_campaigns/search", "emailer_campaigns",
-                                     {})]
+                for c in listed]
         return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
 
     def people(self, emails: pa.Table) -> pa.Table:
@@ -129,11 +130,9 @@ class ApolloSequencer:
         wanted = {str(e).strip().lower() for e in emails.column("email").to_pylist() if e}
         found: dict[str, dict[str, Any]] = {}
         if wanted:
-            first = self.client.read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
-            pages = int((first.get("pagination") or {}).get("total_pages") or 0)
-            if len(wanted) >= pages:
-                _keep(found, self.client.pages("POST", "/contacts/search", "contacts", {}, first),
-                      wanted)
+            listing = self._listing_if_cheaper(len(wanted))
+            if listing is not None:
+                _keep(found, listing, wanted)
             else:
                 for contacts in parallel(self._by_keyword, sorted(wanted)):
                     _keep(found, contacts, wanted)
@@ -148,17 +147,10 @@ class ApolloSequencer:
         ids = set() if contacts is None else {
             str(c) for c in contacts.column("contact_id").to_pylist() if c}
         if since is None and contacts is not None:
-            if not ids:
-                return wire.enrollment_table([])
-            first = self.client.read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
-            pages = int((first.get("pagination") or {}).get("total_pages") or 0)
-            if len(ids) < pages:
-                return wire.enrollment_table([
-                    row for contact in parallel(self.client.contact, sorted(ids)) if contact
-                    for row in wire.enrollment_rows(contact)])
-            listing = self.client.pages("POST", "/contacts/search", "contacts", {}, first)
-            return wire.enrollment_table([row for contact in listing
-                                          if str(contact.get("id")) in ids
+            listing = self._listing_if_cheaper(len(ids)) if ids else iter(())
+            contacts_read = (parallel(self.client.contact, sorted(ids)) if listing is None
+                             else (c for c in listing if str(c.get("id")) in ids))
+            return wire.enrollment_table([row for contact in contacts_read if contact
                                           for row in wire.enrollment_rows(contact)])
         rows: list[dict[str, Any]] = []
         read: set[str] = set()
@@ -224,8 +216,9 @@ class ApolloSequencer:
             if start is not None:
                 params["emailer_message_date_range_mode"] = "completed_at"
                 params["emailer_message_date_range[min]"] = start.date().isoformat()
-            for message in self.client.pages("GET", "/emailer_messages/search", "emailer_messages",
-                                       params):
+            found = self.client.pages("GET", "/emailer_messages/search", "emailer_messages",
+                                      params)
+            for message in found:
                 sent = wire.parse_time(message.get("completed_at"))
                 if kind == "sent" and since is not None and sent is not None and sent < since:
                     continue
@@ -238,6 +231,15 @@ class ApolloSequencer:
         return pa.Table.from_pylist(rows, schema=ACTIVITY_SCHEMA)
 
     # ---- reads ----
+
+    def _listing_if_cheaper(self, wanted: int) -> Iterator[dict[str, Any]] | None:
+        """Every contact, page by page, when listing them takes fewer requests than
+        `wanted` one-by-one reads (page 1 is read to know); else None."""
+        first = self.client.read("POST", "/contacts/search", {"page": 1, "per_page": PER_PAGE})
+        pages = int((first.get("pagination") or {}).get("total_pages") or 0)
+        if wanted < pages:
+            return None
+        return self.client.pages("POST", "/contacts/search", "contacts", {}, first)
 
     def _by_keyword(self, email: str) -> list[dict[str, Any]]:
         return list(self.client.pages("POST", "/contacts/search", "contacts",

@@ -15,7 +15,8 @@ its own (anything else gets that vendor's 401):
 - Outreach: `Authorization: Bearer sandbox-outreach` (OAuth access token,
   https://developers.outreach.io/api/getting-started/);
 - Salesloft: `Authorization: Bearer sandbox-salesloft` (API key or OAuth token);
-- Apollo: `X-Api-Key: sandbox-apollo` (API key header).
+- Apollo: `X-Api-Key: sandbox-apollo` (a master API key; `sandbox-apollo-standard` is
+  a standard one).
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ APIS: tuple[VendorApi, ...] = (
     # https://api.salesloft.com/v2/...
     VendorApi("salesloft", ("/v2/",), "salesloft_api", "authorization",
               _sandbox_bearer("sandbox-salesloft")),
-    # https://api.apollo.io/api/v1/...
-    VendorApi("apollo", ("/api/v1/",), "apollo_api", "x-api-key", ("sandbox-apollo",)),
+    # https://api.apollo.io/api/v1/... (a master key, and a standard one that the
+    # endpoints needing a master key refuse with 403: sandbox/apollo_api.py)
+    VendorApi("apollo", ("/api/v1/",), "apollo_api", "x-api-key",
+              ("sandbox-apollo", "sandbox-apollo-standard")),
 )
 BY_NAME = {api.name: api for api in APIS}
 

@@ -53,7 +53,7 @@ from sandbox.outreach_resources import (
     to_json,
 )
 from sandbox.state import SandboxState
-from sandbox.vendors import Answer, Shapes
+from sandbox.vendors import Answer, Handler, Shapes
 
 MEDIA_TYPE = "application/vnd.api+json"
 BASE = "/api/v2"
@@ -101,9 +101,6 @@ SHAPES = Shapes(
                                       "again later."), {}),
     rate_headers=_rate_headers,
 )
-
-Handler = Callable[[SandboxState, Request, Any], Response]
-
 
 def routes(state: SandboxState) -> list[Route]:
     table: list[tuple[str, list[str], Handler]] = [

@@ -61,7 +61,7 @@ from sandbox.salesloft_resources import (
     one_record,
 )
 from sandbox.state import SandboxState
-from sandbox.vendors import Shapes
+from sandbox.vendors import Handler, Shapes
 
 
 def _rate_headers(window: RateWindow) -> dict[str, str]:
@@ -76,9 +76,6 @@ SHAPES = Shapes(
     server_error=lambda: (500, {"error": "Internal Server Error (sandbox fault)"}, {}),
     rate_headers=_rate_headers,
 )
-
-Handler = Callable[[SandboxState, Request, Any], Response]
-
 
 def routes(state: SandboxState) -> list[Route]:
     table: list[tuple[str, list[str], Handler]] = [

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from sandbox.faults import (
@@ -38,6 +40,9 @@ from sandbox.faults import (
     unauthorized_body,
 )
 from sandbox.state import SandboxState
+
+# a vendor route's handler: the state, the request and its parsed body, the answer
+Handler = Callable[[SandboxState, Request, Any], Response]
 
 # (status, JSON body, extra headers)
 Answer = tuple[int, Any, dict[str, str]]

@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pytest
@@ -33,6 +31,8 @@ from tasks.core.errors import ConfigError
 from tasks.post.sequencers.apollo import ApolloSequencer
 from tasks.post.sequencers.base import CHANGE_SCHEMA
 from tasks.sync.limiter import RateLimiter
+from tests.contract import support
+from tests.contract.support import Maybe, checker
 
 NOW = datetime(2026, 3, 2, 9, 0)
 REP = "avery.nguyen@seqguard-sandbox.test"  # a seeded owner: an Apollo email account
@@ -42,13 +42,6 @@ ID = "<object id>"            # "66e34b81740c50074e3d1bd4" in the examples
 TIME = "<date-time>"          # "2020-07-27T01:23:36.898Z" / "2020-08-26T17:53:02.533+00:00"
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?(Z|[+-]\d\d:\d\d)")
-
-
-class Maybe:
-    """A field the examples show as null (or as `of`)."""
-
-    def __init__(self, of: Any) -> None:
-        self.of = of
 
 
 # a page of any search (DOCS search-for-contacts, search-for-sequences,
@@ -160,52 +153,19 @@ RATE_HEADERS = {f"x-rate-limit-{w}" for w in ("minute", "hourly", "daily")} | {
     f"x-{w}-{h}" for w in ("minute", "hourly", "daily") for h in ("usage", "requests-left")}
 
 
-def assert_documented(value: Any, example: Any, where: str = "body") -> None:
-    """`value` has only documented fields, each of the documented type (recursively)."""
-    if isinstance(example, Maybe):
-        if value is not None:
-            assert_documented(value, example.of, where)
-    elif isinstance(example, dict):
-        assert isinstance(value, dict), f"{where}: {value!r} is not an object"
-        if not example:
-            return  # a free-form object
-        extra = sorted(set(value) - set(example))
-        assert not extra, f"{where}: {extra} not in the documented shape {sorted(example)}"
-        for key, item in value.items():
-            assert_documented(item, example[key], f"{where}.{key}")
-    elif isinstance(example, list):
-        assert isinstance(value, list), f"{where}: {value!r} is not a list"
-        for i, item in enumerate(value):
-            assert_documented(item, example[0], f"{where}[{i}]")
-    elif isinstance(example, bool):
-        assert isinstance(value, bool), f"{where}: {value!r} is not a boolean"
-    elif isinstance(example, int):
-        assert isinstance(value, int) and not isinstance(value, bool), \
-            f"{where}: {value!r} is not an integer"
-    elif example == ID:
-        assert isinstance(value, str) and OBJECT_ID.fullmatch(value), \
-            f"{where}: {value!r} is not an Apollo id"
-    elif example == TIME:
-        assert isinstance(value, str) and DATE_TIME.fullmatch(value), \
-            f"{where}: {value!r} is not an ISO date-time"
-    else:
-        assert isinstance(value, str), f"{where}: {value!r} is not a string"
+assert_documented = checker({ID: (OBJECT_ID, "an Apollo id"),
+                              TIME: (DATE_TIME, "an ISO date-time")})
 
 
-class Exchange:
-    """One call as it went over the wire: what seqguard sent, what Apollo answered."""
+class Exchange(support.Exchange):
+    """An Apollo call: parameters in the query (lists kept), the raw body and headers."""
 
     def __init__(self, response: requests.Response) -> None:
-        request = response.request
-        url = urlsplit(str(request.url))
-        self.method = str(request.method)
-        self.path = url.path
-        self.query = parse_qs(url.query)   # name -> [values]
-        self.body = request.body
-        self.headers = request.headers
-        self.status = response.status_code
+        super().__init__(response)
+        self.query = self.params
+        self.body = response.request.body
+        self.headers = response.request.headers
         self.answer_headers = {k.lower() for k in response.headers}
-        self.answer = response.json() if response.content else None
 
     def one(self, name: str) -> str:
         [value] = self.query[name]
@@ -238,12 +198,7 @@ def assert_call(call: Exchange, documented_query: set[str]) -> None:
 def apollo(sandbox: SandboxClient) -> ApolloSequencer:
     """The adapter on a team with two sequences and three contacts (mirrored from HubSpot),
     the minute's rate limit on (so every answer carries its headers)."""
-    sandbox.reset(now=NOW)
-    sandbox.define_sequences([
-        {"id": "101", "name": "Enterprise outbound", "steps": [{"after_minutes": 60}]},
-        {"id": "102", "name": "Webinar follow-up", "steps": [{"after_minutes": 30}]}])
-    sandbox.upsert_hubspot("contacts", [
-        {"id": str(i), "properties": {"email": f"p{i}@example.com"}} for i in (1, 2, 3)])
+    support.small_account(sandbox, NOW)
     sandbox.faults(rate_limits={"apollo": {"limit": 200, "window_s": 60}})
     config = sandbox_config(sandbox.url, sandbox.cert).sequencer_config("apollo")
     return ApolloSequencer(config, RateLimiter(limit=None))

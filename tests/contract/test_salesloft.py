@@ -18,26 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 import pytest
 import requests
+import salesloft_reference as ref
 from salesforce_reference import Exchange, Recorder, mismatches
-from salesloft_reference import (
-    CADENCE,
-    CURRENT_STATES,
-    EMAIL,
-    EMAIL_STATUSES,
-    MEMBERSHIP,
-    NOT_FOUND,
-    PAGING_REQUIRED,
-    PERSON,
-    QUERY,
-    RATE_HEADERS,
-    REQUIRED_QUERY,
-    STEP,
-    TIME_FORMAT,
-    USER,
-    listing,
-    one,
-    unprocessable_problems,
-)
 
 from sandbox.client import SandboxClient
 from tasks.core.config import Config, sandbox_config
@@ -51,13 +33,14 @@ NOW = datetime(2026, 3, 2, 9, 0)
 CADENCE_ID = "301"
 SEQUENCE = {"id": CADENCE_ID, "name": "Outbound VP",
             "steps": [{"after_minutes": 0}, {"after_minutes": 1440}, {"after_minutes": 60}]}
-RECORDS = {"/v2/cadence_memberships": MEMBERSHIP, "/v2/cadences": CADENCE, "/v2/steps": STEP,
-           "/v2/users": USER, "/v2/people": PERSON, "/v2/activities/emails": EMAIL}
+RECORDS = {"/v2/cadence_memberships": ref.MEMBERSHIP, "/v2/cadences": ref.CADENCE,
+           "/v2/steps": ref.STEP, "/v2/users": ref.USER, "/v2/people": ref.PERSON,
+           "/v2/activities/emails": ref.EMAIL}
 
 
 @pytest.fixture
 def team(sandbox: SandboxClient) -> SandboxClient:
-    """A team with one cadence of three email steps and five people."""
+    """A team with ref.one cadence of three email steps and five people."""
     sandbox.reset(now=NOW)
     sandbox.define_sequences([SEQUENCE])
     sandbox.upsert_hubspot("contacts", [{"properties": {"email": f"v{i}@vp.test"}}
@@ -95,9 +78,9 @@ def assert_documented_call(exchange: Exchange) -> None:
     if path.endswith("/{id}"):
         assert not sent, f"{method} {path}: no query is documented, sent {sorted(sent)}"
     else:
-        extra = sent - QUERY[(method, path)]
+        extra = sent - ref.QUERY[(method, path)]
         assert not extra, f"{method} {path}: {sorted(extra)} are not documented parameters"
-        missing = REQUIRED_QUERY.get((method, path), set()) - sent
+        missing = ref.REQUIRED_QUERY.get((method, path), set()) - sent
         assert not missing, f"{method} {path}: required {sorted(missing)} missing"
     assert exchange.body is None, f"{method} {path}: the API documents no request body"
     if exchange.status in (200, 201):
@@ -106,17 +89,17 @@ def assert_documented_call(exchange: Exchange) -> None:
             # metadata.filtering echoes the filters applied: documented parameter names
             echoed = answer["metadata"]["filtering"]
             assert {re.sub(r"\[.*", "", k) for k in echoed} <= \
-                {re.sub(r"\[.*", "", k) for k in QUERY[(method, path)]}
+                {re.sub(r"\[.*", "", k) for k in ref.QUERY[(method, path)]}
             answer = {**answer, "metadata": {**answer["metadata"], "filtering": {}}}
-        shape = listing(RECORDS[base]) if method == "GET" and path == base \
-            else one(RECORDS[base])
+        shape = ref.listing(RECORDS[base]) if method == "GET" and path == base \
+            else ref.one(RECORDS[base])
         assert mismatches(answer, shape) == []
         for record in exchange.answer["data"] if path == base and method == "GET" \
                 else [exchange.answer["data"]]:
             assert_times(record)
         if method == "GET" and path == base:
             paging = exchange.answer["metadata"]["paging"]
-            assert all(k in paging for k in PAGING_REQUIRED)
+            assert all(k in paging for k in ref.PAGING_REQUIRED)
 
 
 def assert_times(record: Any) -> None:
@@ -124,7 +107,7 @@ def assert_times(record: Any) -> None:
     if isinstance(record, dict):
         for key, value in record.items():
             if key.endswith("_at") and value is not None:
-                assert TIME_FORMAT.match(value), f"{key}: {value!r}"
+                assert ref.TIME_FORMAT.match(value), f"{key}: {value!r}"
             assert_times(value)
 
 
@@ -147,12 +130,12 @@ def test_people_are_looked_up_by_email_in_the_documented_filter(team: SandboxCli
     adapter = adapter_for(team)
     calls = recorded(adapter)
     found = adapter.people(pa.table({"email": ["V1@vp.test ", "v3@vp.test", "nobody@vp.test",
-                                               "odd,one@vp.test", None]}))
+                                               "odd,ref.one@vp.test", None]}))
     assert found.to_pylist() == [{"email": "v1@vp.test", "contact_id": "2"},
                                  {"email": "v3@vp.test", "contact_id": "4"}]
     [call] = calls.exchanges
     assert endpoint(call) == ("GET", "/v2/people")
-    # explode: false - one parameter, the values joined by commas
+    # explode: false - ref.one parameter, the values joined by commas
     assert query(call) == {"email_addresses": "nobody@vp.test,v1@vp.test,v3@vp.test",
                            "per_page": "100", "page": "1"}
     assert_documented_call(call)
@@ -169,7 +152,7 @@ def test_enroll_creates_a_membership_with_documented_query_parameters(
                                     prefix="r")).to_pylist()
 
     [users] = [c for c in calls.exchanges if endpoint(c) == ("GET", "/v2/users")]
-    assert query(users) == {}  # no page: every user in one answer
+    assert query(users) == {}  # no page: every user in ref.one answer
     assert_documented_call(users)
     creates = [c for c in calls.exchanges if endpoint(c) == ("POST", "/v2/cadence_memberships")]
     steps = [c for c in calls.exchanges if endpoint(c) == ("GET", "/v2/steps")]
@@ -186,7 +169,7 @@ def test_enroll_creates_a_membership_with_documented_query_parameters(
         assert_documented_call(call)
         assert call.status == 200
     membership = creates[0].answer["data"]
-    assert membership["current_state"] in CURRENT_STATES
+    assert membership["current_state"] in ref.CURRENT_STATES
     assert (first[0]["outcome"], first[0]["enrollment_id"]) == ("sent", str(membership["id"]))
     assert second[0]["outcome"] == "sent"
 
@@ -205,9 +188,9 @@ def test_refusals_are_the_documented_envelopes_and_per_row_outcomes(
                                         if endpoint(c) == ("POST", "/v2/cadence_memberships"))
     for call in (already, do_not_contact):
         assert call.status == 422
-        assert unprocessable_problems(call.answer) == []
+        assert ref.unprocessable_problems(call.answer) == []
         assert all(isinstance(m, list) and m for m in call.answer["errors"].values())
-    assert unknown.status == 404 and mismatches(unknown.answer, NOT_FOUND) == []
+    assert unknown.status == 404 and mismatches(unknown.answer, ref.NOT_FOUND) == []
     assert [a["outcome"] for a in answers] == ["rejected"] * 3
     assert answers[0]["error"] == ("Salesloft refused to add the person: HTTP 422: person_id "
                                    f"{already.answer['errors']['person_id'][0]}")
@@ -268,7 +251,7 @@ def test_pause_and_resume_are_refused_without_a_call(team: SandboxClient) -> Non
 
 def test_state_is_polled_by_updated_at_and_read_per_person(team: SandboxClient) -> None:
     """More memberships than a page, in two updates: the poller moves `updated_at[gte]`
-    to the last record's updated_at, and pages on only while a page shares one."""
+    to the last record's updated_at, and pages on only while a page shares ref.one."""
     adapter = adapter_for(team)
     team.upsert_hubspot("contacts", [{"properties": {"email": f"bulk{i}@vp.test"}}
                                      for i in range(130)])
@@ -314,7 +297,7 @@ def test_state_and_step_come_from_documented_fields(team: SandboxClient) -> None
                    for m in c.answer["data"]}
     for person, _ in people[:3]:
         membership = memberships[int(person)]
-        assert membership["current_state"] in CURRENT_STATES
+        assert membership["current_state"] in ref.CURRENT_STATES
         assert read[person]["state"] == (
             "active" if membership["currently_on_cadence"] else
             "unenrolled" if membership["current_state"] in ("removed", "removed_no_action")
@@ -348,7 +331,7 @@ def test_activity_reads_emails_and_do_not_contact_people(team: SandboxClient) ->
     assert query(dnc[0])["do_not_contact"] == "true"
     for call in calls.exchanges:
         assert_documented_call(call)
-    assert {e["status"] for c in emails for e in c.answer["data"]} <= EMAIL_STATUSES
+    assert {e["status"] for c in emails for e in c.answer["data"]} <= ref.EMAIL_STATUSES
     kinds = sorted((r["kind"], r["email"]) for r in rows)
     assert kinds == sorted([("sent", people[0][1]), ("sent", people[1][1]),
                             ("sent", people[2][1]), ("reply", people[0][1]),
@@ -390,7 +373,7 @@ def test_every_answer_carries_the_rate_headers_and_past_the_limit_429(
         team.faults()
     assert [a.status_code for a in answers] == [200, 200, 429]
     for answer in answers:
-        assert all(h in answer.headers for h in RATE_HEADERS)
+        assert all(h in answer.headers for h in ref.RATE_HEADERS)
         assert answer.headers["x-ratelimit-endpoint-cost"] == "1"
     assert [a.headers["x-ratelimit-remaining-minute"] for a in answers] == ["1", "0", "0"]
     assert "Retry-After" not in answers[2].headers  # not documented
@@ -405,9 +388,9 @@ def test_undocumented_filters_are_ignored_and_unimitated_ones_refused(
     listed = raw.get(f"{team.url}/v2/cadences", params={"colour": "red"})
     assert listed.status_code == 200 and listed.json()["metadata"]["filtering"] == {}
     refused = raw.get(f"{team.url}/v2/people", params={"crm_id": "003"})
-    assert refused.status_code == 422 and unprocessable_problems(refused.json()) == []
+    assert refused.status_code == 422 and ref.unprocessable_problems(refused.json()) == []
     missing = raw.get(f"{team.url}/v2/cadence_memberships/999999")
-    assert missing.status_code == 404 and mismatches(missing.json(), NOT_FOUND) == []
+    assert missing.status_code == 404 and mismatches(missing.json(), ref.NOT_FOUND) == []
     suffixed = raw.get(f"{team.url}/v2/cadences.json")  # the definition's spelling
     assert suffixed.status_code == 200
 

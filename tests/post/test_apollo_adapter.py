@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 import pytest
 from post_support import NOW, add_changes, hubspot_people, statuses
+from post_support import changes as support_changes
 
 from sandbox.client import SandboxClient
 from sandbox.state import parse_time
@@ -26,7 +27,6 @@ from tasks.post.poster import post_pending
 from tasks.post.sequencers.apollo import ApolloSequencer
 from tasks.post.sequencers.base import (
     ACTIVITY_SCHEMA,
-    CHANGE_SCHEMA,
     ENROLLMENT_SCHEMA,
     PEOPLE_SCHEMA,
     RESULT_SCHEMA,
@@ -60,16 +60,7 @@ def campaign(adapter: ApolloSequencer, name: str = "Enterprise outbound") -> str
 def changes(kind: str, people: list[tuple[str, str]], sequence_id: str,
             sender: str | None = REP, prefix: str = "c",
             start_step: int | None = None) -> pa.Table:
-    return pa.table({
-        "change_id": [f"{prefix}{i}" for i in range(len(people))],
-        "kind": [kind] * len(people),
-        "sequence_id": [sequence_id] * len(people),
-        "email": [e for _, e in people],
-        "contact_id": [c for c, _ in people],
-        "sender": [sender] * len(people),
-        "reason": ["test"] * len(people),
-        "start_step": [start_step] * len(people),
-    }, schema=CHANGE_SCHEMA)
+    return support_changes(kind, people, sequence_id, sender, prefix, start_step)
 
 
 def outcomes(result: pa.Table) -> dict[str, tuple[str, str | None]]:

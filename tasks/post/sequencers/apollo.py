@@ -60,17 +60,8 @@ import pyarrow as pa
 
 from tasks.core.config import SequencerConfig
 from tasks.post.sequencers import apollo_wire as wire
+from tasks.post.sequencers import base
 from tasks.post.sequencers.apollo_client import PER_PAGE, ApolloClient, parallel
-from tasks.post.sequencers.base import (
-    ACTIVITY_SCHEMA,
-    PEOPLE_SCHEMA,
-    SEQUENCE_SCHEMA,
-    Limiter,
-    OutcomeUnknown,
-    RateLimitExhausted,
-    results,
-    same_outcome,
-)
 
 BATCH = 100                   # contacts per add/remove call (100 ids keep the URL ~5 KB)
 # a reply, bounce or unsubscribe is listed under the email it answers, by that email's
@@ -88,24 +79,21 @@ NO_PAUSE = ("Apollo's API has no documented pause or resume of one contact in a 
             "instead")
 
 
-class ApolloSequencer:
+class ApolloSequencer(base.HttpAdapter):
     """Apollo sequences of one team; thread-safe (the poster runs calls in parallel)."""
 
     crm = "apollo"
     traceable_kinds: frozenset[str] = frozenset()
 
-    def __init__(self, config: SequencerConfig, limiter: Limiter | None = None) -> None:
+    def __init__(self, config: SequencerConfig, limiter: base.Limiter | None = None) -> None:
         self.client = ApolloClient(config, limiter)
+        self.http = self.client.http
         self.default_sender = config.sender
         self._accounts: dict[str, str] | None = None   # sender email -> email account id
         self._accounts_lock = threading.Lock()
 
     @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
-
-    @property
-    def limiter(self) -> Limiter:
+    def limiter(self) -> base.Limiter:
         return self.client.limiter
 
 
@@ -119,7 +107,7 @@ class ApolloSequencer:
         listed = self.client.pages("POST", "/emailer_campaigns/search", "emailer_campaigns", {})
         rows = [{"sequence_id": str(c["id"]), "name": str(c.get("name") or c["id"])}
                 for c in listed]
-        return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.SEQUENCE_SCHEMA)
 
     def people(self, emails: pa.Table) -> pa.Table:
         """Apollo's contact for each email, by the cheaper documented read: every page of
@@ -136,7 +124,7 @@ class ApolloSequencer:
                 for contacts in parallel(self._by_keyword, sorted(wanted)):
                     _keep(found, contacts, wanted)
         rows = [{"email": e, "contact_id": str(c["id"])} for e, c in sorted(found.items())]
-        return pa.Table.from_pylist(rows, schema=PEOPLE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.PEOPLE_SCHEMA)
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
         """Every contact's sequence statuses (a complete read: `since` narrows nothing,
@@ -160,16 +148,12 @@ class ApolloSequencer:
             rows += wire.enrollment_rows(contact) if contact else []
         return wire.enrollment_table(rows)
 
-    def written(self, changes: pa.Table) -> pa.Table:
-        # nothing Apollo keeps carries seqguard's change id: the statuses tell all
-        return pa.table({"change_id": pa.array([], pa.string())})
-
     def enroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()
         try:
             accounts = self._email_accounts()
-        except RateLimitExhausted as exc:
-            return same_outcome(changes, "retry", str(exc))
+        except base.RateLimitExhausted as exc:
+            return base.same_outcome(changes, "retry", str(exc))
         answers: dict[str, dict[str, Any]] = {}
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows:
@@ -181,7 +165,8 @@ class ApolloSequencer:
                 groups.setdefault((row["sequence_id"], account), []).append(row)
         for (campaign, account), group in groups.items():
             answers.update(self._add(campaign, account, group))
-        return results([{"change_id": r["change_id"], **answers[r["change_id"]]} for r in rows])
+        return base.results([{"change_id": r["change_id"], **answers[r["change_id"]]}
+                             for r in rows])
 
     def unenroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()
@@ -195,13 +180,14 @@ class ApolloSequencer:
                 by_campaign.setdefault(row["sequence_id"], []).append(row)
         for campaign, group in by_campaign.items():
             answers.update(self._remove([campaign], group))
-        return results([{"change_id": r["change_id"], **answers[r["change_id"]]} for r in rows])
+        return base.results([{"change_id": r["change_id"], **answers[r["change_id"]]}
+                             for r in rows])
 
     def pause(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected", NO_PAUSE)
+        return base.same_outcome(changes, "rejected", NO_PAUSE)
 
     def resume(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected", NO_PAUSE)
+        return base.same_outcome(changes, "rejected", NO_PAUSE)
 
     def activity(self, since: datetime | None) -> pa.Table:
         """Sent emails since `since`, and replies (out of office left out), bounces and
@@ -227,7 +213,7 @@ class ApolloSequencer:
                     "contact_id": message.get("contact_id"), "kind": kind,
                     "sequence_id": message.get("emailer_campaign_id"),
                     "occurred_at": sent, "updated_at": sent})
-        return pa.Table.from_pylist(rows, schema=ACTIVITY_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.ACTIVITY_SCHEMA)
 
 
     def _listing_if_cheaper(self, wanted: int) -> Iterator[dict[str, Any]] | None:
@@ -309,7 +295,7 @@ class ApolloSequencer:
         try:
             read = self.enrollments(None, pa.table({"contact_id": [r["contact_id"]
                                                                    for r in rows]}))
-        except RateLimitExhausted as exc:
+        except base.RateLimitExhausted as exc:
             return {r["change_id"]: {"outcome": "retry", "error": str(exc)} for r in rows}
         open_in: dict[str, set[str]] = {}
         for status in read.to_pylist():
@@ -329,7 +315,7 @@ class ApolloSequencer:
         before any resend); a refusal is rejected, its HTTP status kept for the caller."""
         try:
             response = self.client.call("POST", path, idempotent=False, params=params)
-        except (OutcomeUnknown, RateLimitExhausted) as exc:
+        except (base.OutcomeUnknown, base.RateLimitExhausted) as exc:
             return None, {r["change_id"]: {"outcome": "retry", "error": str(exc)} for r in rows}
         if response.status_code != 200:
             line = wire.error_line(response)

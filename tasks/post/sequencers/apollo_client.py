@@ -47,7 +47,7 @@ MASTER_KEY_FIX = ("the API key in sequencers.apollo must be a master key (Apollo
 PENDING = "the changes stay pending for the next run"
 
 
-class ApolloClient(base.HttpAdapter):
+class ApolloClient:
     """Calls to one Apollo team; thread-safe (base.Http: a session per thread, one budget)."""
 
     def __init__(self, config: SequencerConfig, limiter: RateLimiter | None = None) -> None:

@@ -72,6 +72,7 @@ RESULT_SCHEMA = pa.schema([
 
 OPEN_STATES = ("active", "paused")
 
+
 # a sequencer's own person for an email (Outreach prospect, Salesloft person, Apollo
 # contact): email normalized (trimmed, lower case), contact_id the sequencer's id
 PEOPLE_SCHEMA = pa.schema([("email", pa.string()), ("contact_id", pa.string())])
@@ -218,6 +219,12 @@ class HttpAdapter:
     @property
     def requests_made(self) -> int:
         return self.http.requests_made
+
+    def written(self, changes: pa.Table) -> pa.Table:
+        """None: the API keeps no trace of seqguard's change id (a sequence state, cadence
+        membership or tracker carries none), so the state read tells all; an adapter whose
+        writes carry the id (HubSpot) overrides this."""
+        return pa.table({"change_id": pa.array([], pa.string())})
 
 
 class Http:

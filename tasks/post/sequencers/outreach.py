@@ -41,16 +41,6 @@ import requests
 from tasks.core.config import SequencerConfig
 from tasks.core.errors import ConfigError, SyncError
 from tasks.post.sequencers import base
-from tasks.post.sequencers.base import (
-    ACTIVITY_SCHEMA,
-    ENROLLMENT_SCHEMA,
-    PEOPLE_SCHEMA,
-    SEQUENCE_SCHEMA,
-    OutcomeUnknown,
-    RateLimitExhausted,
-    results,
-    retry_after,
-)
 from tasks.sync.limiter import RateLimiter, limiter_for
 
 TOKEN_SETTING = "sequencers.outreach (token_env or secret_block)"
@@ -144,7 +134,7 @@ class OutreachSequencer(base.HttpAdapter):
                  "name": str((item.get("attributes") or {}).get("name") or item["id"])}
                 for item in self._pages("/sequences", {"fields[sequence]": "name"},
                                         "list sequences")]
-        return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.SEQUENCE_SCHEMA)
 
     def people(self, emails: pa.Table) -> pa.Table:
         """Each email's prospect (the oldest when several carry it); emails Outreach's
@@ -161,7 +151,7 @@ class OutreachSequencer(base.HttpAdapter):
                 if address in wanted:
                     owners[address] = min(prospect, owners.get(address, prospect))
         rows = [{"email": e, "contact_id": str(p)} for e, p in sorted(owners.items())]
-        return pa.Table.from_pylist(rows, schema=PEOPLE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.PEOPLE_SCHEMA)
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
         """Sequence states updated since `since`, plus every state of the prospects in
@@ -185,11 +175,7 @@ class OutreachSequencer(base.HttpAdapter):
         self._load_steps({_related(s, "sequence") for s in states.values()} - {None})
         emails = self._emails_of({_related(s, "prospect") for s in states.values()} - {None})
         rows = [self._enrollment_row(s, emails) for s in states.values()]
-        return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
-
-    def written(self, changes: pa.Table) -> pa.Table:
-        # nothing a client writes travels with a sequence state or an action: state tells
-        return pa.table({"change_id": pa.array([], pa.string())})
+        return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
 
     def activity(self, since: datetime | None) -> pa.Table:
         """Mailings changed since `since`: one row per delivery, reply, bounce and
@@ -211,7 +197,7 @@ class OutreachSequencer(base.HttpAdapter):
                         "kind": kind, "sequence_id": _related(mailing, "sequence"),
                         "occurred_at": _time(attributes[attribute]),
                         "updated_at": _time(attributes.get("updatedAt"))})
-        return pa.Table.from_pylist(rows, schema=ACTIVITY_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.ACTIVITY_SCHEMA)
 
     def enroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()
@@ -219,9 +205,9 @@ class OutreachSequencer(base.HttpAdapter):
             mailboxes = self._mailbox_ids({r["sender"] for r in rows if r.get("sender")}
                                           | ({self.sender} if self.sender else set()))
         except (ConfigError, SyncError) as exc:
-            return results([{"change_id": r["change_id"], "outcome": "retry",
+            return base.results([{"change_id": r["change_id"], "outcome": "retry",
                              "error": str(exc)} for r in rows])
-        return results([self._enroll_one(r, mailboxes) for r in rows])
+        return base.results([self._enroll_one(r, mailboxes) for r in rows])
 
     def unenroll(self, changes: pa.Table) -> pa.Table:
         return self._act("unenroll", changes)
@@ -253,7 +239,7 @@ class OutreachSequencer(base.HttpAdapter):
         try:
             response = self.http.call("POST", self.base + "/sequenceStates",
                                       idempotent=False, json_body=body)
-        except (OutcomeUnknown, RateLimitExhausted, ConfigError) as exc:
+        except (base.OutcomeUnknown, base.RateLimitExhausted, ConfigError) as exc:
             return {"change_id": change, "outcome": "retry", "error": str(exc)}
         if response.status_code != 201:
             return {"change_id": change, **_refused(response, "create the sequence state")}
@@ -274,12 +260,12 @@ class OutreachSequencer(base.HttpAdapter):
                 {str(r["contact_id"]) for r in rows if _is_id(r.get("contact_id"))},
                 {"fields[sequenceState]": "state,prospect,sequence"}, "read sequence states")
         except (ConfigError, SyncError) as exc:
-            return results([{"change_id": r["change_id"], "outcome": "retry",
+            return base.results([{"change_id": r["change_id"], "outcome": "retry",
                              "error": str(exc)} for r in rows])
         of_prospect: dict[str, list[dict[str, Any]]] = {}
         for item in states:
             of_prospect.setdefault(_related(item, "prospect") or "", []).append(item)
-        return results([self._act_one(kind, r, of_prospect.get(str(r["contact_id"]), []))
+        return base.results([self._act_one(kind, r, of_prospect.get(str(r["contact_id"]), []))
                         for r in rows])
 
     def _act_one(self, kind: str, row: dict[str, Any], states: list[dict[str, Any]]
@@ -309,7 +295,7 @@ class OutreachSequencer(base.HttpAdapter):
             url = f"{self.base}/sequenceStates/{target['id']}/actions/{action}"
             try:
                 response = self.http.call("POST", url, idempotent=False)
-            except (OutcomeUnknown, RateLimitExhausted, ConfigError) as exc:
+            except (base.OutcomeUnknown, base.RateLimitExhausted, ConfigError) as exc:
                 return {"change_id": change, "outcome": "retry", "error": str(exc)}
             if response.status_code != 200:
                 return {"change_id": change, **_refused(response, action)}
@@ -398,7 +384,7 @@ def restart_note(start_step: int | None) -> str | None:
 def rate_limit_wait(response: requests.Response) -> float | None:
     """Seconds until Outreach lets calls through again: Retry-After when sent, else until
     X-RateLimit-Reset (the window's end, epoch seconds), at most the window."""
-    wait = retry_after(response)
+    wait = base.retry_after(response)
     if wait is not None:
         return wait
     try:
@@ -472,5 +458,5 @@ def _read(response: requests.Response, what: str) -> dict[str, Any]:
             f"Outreach refused to {what} ({_error_line(response)}); check that the OAuth "
             f"token in {TOKEN_SETTING} has the read scopes (prospects.read, sequences.read, "
             "sequenceStates.read, sequenceSteps.read, mailboxes.read, mailings.read)")
-    raise RateLimitExhausted(f"Outreach answered {_error_line(response)} to {what}; the "
+    raise base.RateLimitExhausted(f"Outreach answered {_error_line(response)} to {what}; the "
                              "changes stay pending for the next run")

@@ -143,10 +143,6 @@ class SalesforceSequencer(base.HttpAdapter):
                 for r in trackers.values()]
         return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
 
-    def written(self, changes: pa.Table) -> pa.Table:
-        # an action leaves no trace of its own beyond the tracker: state tells all
-        return pa.table({"change_id": pa.array([], pa.string())})
-
     def enroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()
         try:

@@ -48,16 +48,7 @@ import pyarrow as pa
 
 from tasks.core.config import SequencerConfig
 from tasks.core.errors import ConfigError, SyncError
-from tasks.post.sequencers.base import (
-    ACTIVITY_SCHEMA,
-    ENROLLMENT_SCHEMA,
-    PEOPLE_SCHEMA,
-    SEQUENCE_SCHEMA,
-    OutcomeUnknown,
-    RateLimitExhausted,
-    results,
-    same_outcome,
-)
+from tasks.post.sequencers import base
 from tasks.post.sequencers.salesloft_client import PER_PAGE, SalesloftClient, csv, error_line
 from tasks.sync.limiter import RateLimiter
 
@@ -76,7 +67,7 @@ NO_PAUSE = ("Salesloft's API has no pause or resume for a cadence membership (on
             "create, fetch and delete); unenroll instead")
 
 
-class SalesloftSequencer:
+class SalesloftSequencer(base.HttpAdapter):
     """One Salesloft team's cadences; thread-safe."""
 
     crm = "salesloft"
@@ -84,15 +75,12 @@ class SalesloftSequencer:
 
     def __init__(self, config: SequencerConfig, limiter: RateLimiter | None = None) -> None:
         self.client = SalesloftClient(config, limiter)
+        self.http = self.client.http
         self.default_sender = config.sender
         self._lock = threading.Lock()
         self._users: dict[str, int] | None = None
         self._cadences: dict[str, int] | None = None       # name -> id
         self._steps: dict[int, dict[int, int]] = {}         # cadence -> step id -> position
-
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
 
 
     def batch_limit(self, kind: str) -> int:
@@ -104,7 +92,7 @@ class SalesloftSequencer:
     def sequences(self) -> pa.Table:
         rows = [{"sequence_id": str(c["id"]), "name": c.get("name") or str(c["id"])}
                 for c in self.client.pages(CADENCES, {}, "list cadences")]
-        return pa.Table.from_pylist(rows, schema=SEQUENCE_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.SEQUENCE_SCHEMA)
 
     def people(self, emails: pa.Table) -> pa.Table:
         """Salesloft's person for each email it knows (email_address, case-insensitive);
@@ -120,7 +108,7 @@ class SalesloftSequencer:
                 if email in batch and (email not in found or person["id"] < found[email]):
                     found[email] = int(person["id"])
         return pa.Table.from_pylist([{"email": e, "contact_id": str(i)}
-                                     for e, i in sorted(found.items())], schema=PEOPLE_SCHEMA)
+                                     for e, i in sorted(found.items())], schema=base.PEOPLE_SCHEMA)
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
         """Memberships changed since `since` (all when None), plus every membership of
@@ -137,11 +125,7 @@ class SalesloftSequencer:
         self._load_steps({_ref(p, "last_completed_step_cadence") for p in persons.values()}
                          - {None})
         rows = [self._enrollment_row(m, persons) for m in found.values()]
-        return pa.Table.from_pylist(rows, schema=ENROLLMENT_SCHEMA)
-
-    def written(self, changes: pa.Table) -> pa.Table:
-        # a membership call leaves no trace beyond the membership: its state tells all
-        return pa.table({"change_id": pa.array([], pa.string())})
+        return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
 
     def enroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()
@@ -149,17 +133,17 @@ class SalesloftSequencer:
             users = self._user_ids() if any(r["sender"] or self.default_sender
                                             for r in rows) else {}
         except (ConfigError, SyncError) as exc:
-            return same_outcome(changes, "retry", str(exc))
-        return results([self._enroll_one(r, users) for r in rows])
+            return base.same_outcome(changes, "retry", str(exc))
+        return base.results([self._enroll_one(r, users) for r in rows])
 
     def unenroll(self, changes: pa.Table) -> pa.Table:
-        return results([self._unenroll_one(r) for r in changes.to_pylist()])
+        return base.results([self._unenroll_one(r) for r in changes.to_pylist()])
 
     def pause(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected", NO_PAUSE)
+        return base.same_outcome(changes, "rejected", NO_PAUSE)
 
     def resume(self, changes: pa.Table) -> pa.Table:
-        return same_outcome(changes, "rejected", NO_PAUSE)
+        return base.same_outcome(changes, "rejected", NO_PAUSE)
 
     def activity(self, since: datetime | None) -> pa.Table:
         """Sends, bounces and replies from the emails changed since `since`, and opt-outs
@@ -174,7 +158,7 @@ class SalesloftSequencer:
                          "contact_id": str(person["id"]), "kind": "unsubscribe",
                          "sequence_id": None, "occurred_at": _time(person.get("updated_at")),
                          "updated_at": _time(person.get("updated_at"))})
-        return pa.Table.from_pylist(rows, schema=ACTIVITY_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=base.ACTIVITY_SCHEMA)
 
 
     def _enroll_one(self, row: dict[str, Any], users: dict[str, int]) -> dict[str, Any]:
@@ -187,7 +171,7 @@ class SalesloftSequencer:
             return {"change_id": change, "outcome": "rejected", "error": params}
         try:
             response = self.client.call("POST", MEMBERSHIPS, idempotent=False, params=params)
-        except (OutcomeUnknown, RateLimitExhausted) as exc:
+        except (base.OutcomeUnknown, base.RateLimitExhausted) as exc:
             return {"change_id": change, "outcome": "retry", "error": str(exc)}
         if response.status_code in (200, 201):
             data = (response.json() or {}).get("data") or {}
@@ -257,7 +241,7 @@ class SalesloftSequencer:
                 return None
             # not the documented 204: whether the person is still on it decides
             current = self.client.read(path, {}, "read a membership").get("data") or {}
-        except (OutcomeUnknown, RateLimitExhausted, ConfigError, SyncError) as exc:
+        except (base.OutcomeUnknown, base.RateLimitExhausted, ConfigError, SyncError) as exc:
             return {"outcome": "retry", "error": str(exc)}
         if not current.get("currently_on_cadence"):
             return None

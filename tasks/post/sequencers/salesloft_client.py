@@ -89,7 +89,7 @@ def wait_for_next_minute(response: requests.Response) -> float:
     return 60.0 - second + 0.5
 
 
-class SalesloftClient(base.HttpAdapter):
+class SalesloftClient:
     """One team's API: thread-safe (base.Http), every call under the team's
     shared limiter."""
 

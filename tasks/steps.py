@@ -118,7 +118,9 @@ def start_run(target: Target, now: datetime | None, dry_run: bool,
 @task(name="sync-crms", retries=2, retry_delay_seconds=[10, 30],
       retry_condition_fn=recoverable)
 def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: bool) -> dict:
-    """Pull what changed in each configured CRM into the raw snapshot tables."""
+    """Pull what changed in each configured CRM (and a sequencer of its own's activity)
+    into the raw snapshot tables."""
+    from tasks.post.own_people import read_activity
     from tasks.sync.hubspot.sync import sync_hubspot
     from tasks.sync.salesforce.sync import sync_salesforce
 
@@ -145,6 +147,10 @@ def sync_crms(target: Target, run: Run, crms: list[str] | None, full_resync: boo
                 progress=report.sync_progress("salesforce"),
             )
         )
+    # a sequencer of its own: the replies, bounces and unsubscribes it saw, before the model
+    activity = read_activity(target.db, config, run.now)
+    if activity:
+        results[activity.crm] = as_dict(activity)
     return results
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError
@@ -17,6 +16,13 @@ OWN_PEOPLE_ADAPTERS = {
     "apollo": "apollo:ApolloSequencer",
 }
 SEQUENCERS = ("hubspot", "salesforce", *OWN_PEOPLE_ADAPTERS)
+NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce", "outreach": "Outreach",
+         "salesloft": "Salesloft", "apollo": "Apollo"}
+# what each documented API allows (README, "What each sequencer can do"): an enrollment
+# that starts at a given step (Salesforce's assign action, Salesloft's step_id), and a
+# read of the step a person has reached (HubSpot and Apollo report none)
+STARTS_MID_SEQUENCE = frozenset({"salesforce", "salesloft"})
+REPORTS_STEP = frozenset({"salesforce", "salesloft", "outreach"})
 
 
 def sequencer_for(config: Config) -> Sequencer:
@@ -36,20 +42,7 @@ def sequencer_for(config: Config) -> Sequencer:
         return SalesforceSequencer(config.salesforce)
     if config.sequencer in OWN_PEOPLE_ADAPTERS:
         module, _, name = OWN_PEOPLE_ADAPTERS[config.sequencer].partition(":")
-        if not _exists(module):
-            raise ConfigError(
-                f"sequencer: '{config.sequencer}' is not available in this version of "
-                f"seqguard; use one of {', '.join(_available())}")
         adapter = getattr(importlib.import_module(f"tasks.post.sequencers.{module}"), name)
-        return adapter(config.sequencer_config(config.sequencer))
+        return adapter(config.sequencer_config(config.sequencer))  # type: ignore[no-any-return]
     raise ConfigError(
         f"sequencer: '{config.sequencer}' is not supported; use one of {', '.join(SEQUENCERS)}")
-
-
-def _exists(module: str) -> bool:
-    return importlib.util.find_spec(f"tasks.post.sequencers.{module}") is not None
-
-
-def _available() -> list[str]:
-    return ["hubspot", "salesforce", *(name for name, path in OWN_PEOPLE_ADAPTERS.items()
-                                       if _exists(path.partition(":")[0]))]

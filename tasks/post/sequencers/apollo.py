@@ -83,6 +83,9 @@ class ApolloSequencer(base.HttpAdapter):
     """Apollo sequences of one team; thread-safe (the poster runs calls in parallel)."""
 
     crm = "apollo"
+    # every read but the poster's read-back lists every contact's statuses, and a removed
+    # status is gone from them: the read treats an open enrollment it no longer sees as ended
+    lists_every_enrollment = True
     traceable_kinds: frozenset[str] = frozenset()
 
     def __init__(self, config: SequencerConfig, limiter: base.Limiter | None = None) -> None:
@@ -129,12 +132,13 @@ class ApolloSequencer(base.HttpAdapter):
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
         """Every contact's sequence statuses (a complete read: `since` narrows nothing,
         see the module's docstring), unless only given contacts are asked for (`since`
-        None with `contacts`): those are read one by one, or by listing every contact
-        when that takes fewer requests."""
+        None with some `contacts`, the poster's read-back): those are read one by one, or
+        by listing every contact when that takes fewer requests. No `since` and no
+        contacts is a first read: everyone, as the other adapters read."""
         ids = set() if contacts is None else {
             str(c) for c in contacts.column("contact_id").to_pylist() if c}
-        if since is None and contacts is not None:
-            listing = self._listing_if_cheaper(len(ids)) if ids else iter(())
+        if since is None and ids:
+            listing = self._listing_if_cheaper(len(ids))
             contacts_read = (parallel(self.client.contact, sorted(ids)) if listing is None
                              else (c for c in listing if str(c.get("id")) in ids))
             return wire.enrollment_table([row for contact in contacts_read if contact
@@ -262,10 +266,10 @@ class ApolloSequencer(base.HttpAdapter):
         outcomes = {}
         for row in rows:
             outcome = wire.add_outcome(listed.get(row["contact_id"]), campaign)
-            if outcome["outcome"] == "confirmed" and (row.get("start_step") or 1) > 1:
-                outcome["response"]["seqguard_note"] = (
-                    f"Apollo starts them at step 1, not step {row['start_step']}: "
-                    "add_contact_ids takes no starting step")
+            # add_contact_ids takes no starting step
+            note = base.restart_note("Apollo", row.get("start_step"))
+            if outcome["outcome"] == "confirmed" and note:
+                outcome["response"]["seqguard_note"] = note
             outcomes[row["change_id"]] = outcome
         return outcomes
 

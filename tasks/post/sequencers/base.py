@@ -158,8 +158,8 @@ class OwnPeopleSequencer(Sequencer, Protocol):
 def own_people(adapter: Sequencer) -> OwnPeopleSequencer | None:
     """`adapter` when its sequencer has people of its own, else None (people and activity
     then come from the CRM: crm.people, crm.engagements)."""
-    if callable(getattr(adapter, "people", None)) and callable(getattr(adapter, "activity",
-                                                                       None)):
+    kind = type(adapter)  # the class's methods: an instance's __getattr__ answers anything
+    if callable(getattr(kind, "people", None)) and callable(getattr(kind, "activity", None)):
         return adapter  # type: ignore[return-value]
     return None
 
@@ -336,6 +336,22 @@ def send(
         f"{crm} {method} {_path(url)}: {last} after {max_attempts} attempts; check that "
         f"{crm} is reachable (the changes stay pending for the next run)"
     )
+
+
+def restart_note(name: str, start_step: int | None, *, recovering: bool = False,
+                 step_known: bool = True) -> str | None:
+    """Why an enrollment does not start where it was meant to, on a sequencer whose
+    documented enroll call takes no starting step: one meant to start mid-sequence says so
+    on its outbox row, and a recovery always says so (where the sequencer reports no step,
+    the one it would resume at is unknown too). Shown in the recover plan."""
+    if start_step is not None and start_step > 1:
+        return (f"{name} restarts them at step 1, not step {start_step}: its enrollment "
+                "API cannot start mid-sequence")
+    if recovering:
+        unknown = "" if step_known else "it does not report the step they had reached, and "
+        return f"{name} restarts them at step 1: {unknown}its enrollment API cannot start " \
+               "mid-sequence"
+    return None
 
 
 def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

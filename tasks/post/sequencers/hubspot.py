@@ -275,7 +275,7 @@ class HubSpotSequencer(base.HttpAdapter):
                              "error": str(exc)}])
         if response.status_code in (200, 201):
             data = response.json()
-            note = restart_note(row.get("start_step"))
+            note = base.restart_note("HubSpot", row.get("start_step"), step_known=False)
             return base.results([{"change_id": row["change_id"], "outcome": "sent",
                              "enrollment_id": data.get("id"),
                              "response": data | ({"seqguard_note": note} if note else {})}])
@@ -294,21 +294,6 @@ class HubSpotSequencer(base.HttpAdapter):
         if not isinstance(data, dict) or not data.get("id"):
             return []
         return [_enrollment_row(data, contact_id)]
-
-
-def restart_note(start_step: int | None, *, recovering: bool = False) -> str | None:
-    """Why an enrollment does not start where it was meant to on HubSpot: the v4 enroll
-    body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting step,
-    and no HubSpot call reports the step a contact had reached. An enrollment meant to
-    start mid-sequence says so on its outbox row; a recovery always says so (the step it
-    would resume at is unknown). Shown in the recover plan."""
-    if start_step is not None and start_step > 1:
-        return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment "
-                "API cannot start mid-sequence")
-    if recovering:
-        return ("HubSpot restarts them at step 1: it does not report the step they had "
-                "reached, and its enrollment API cannot start mid-sequence")
-    return None
 
 
 def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],

@@ -244,7 +244,8 @@ class OutreachSequencer(base.HttpAdapter):
         if response.status_code != 201:
             return {"change_id": change, **_refused(response, "create the sequence state")}
         data = _document(response).get("data") or {}
-        note = restart_note(row.get("start_step"))
+        # a sequence state's create takes no starting step (every attribute is read-only)
+        note = base.restart_note("Outreach", row.get("start_step"))
         return {"change_id": change, "outcome": "confirmed",
                 "enrollment_id": str(data.get("id")),
                 "response": {"id": data.get("id"), "state": _attrs(data).get("state"),
@@ -370,15 +371,6 @@ class OutreachSequencer(base.HttpAdapter):
             "enrolled_at": _time(attributes.get("createdAt")),
             "updated_at": _time(attributes.get("updatedAt")),
         }
-
-
-def restart_note(start_step: int | None) -> str | None:
-    """Why an enrollment meant to start mid-sequence starts at step 1 on Outreach: a
-    sequence state's create takes no starting step (every attribute is read-only)."""
-    if start_step is not None and start_step > 1:
-        return (f"Outreach starts them at step 1, not step {start_step}: its sequence state "
-                "create takes no starting step")
-    return None
 
 
 def rate_limit_wait(response: requests.Response) -> float | None:

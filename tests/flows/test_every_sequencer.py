@@ -8,17 +8,19 @@ seqguard's people and activity wiring carries it to the rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sandbox.client import SandboxClient
-from tasks.core.config import load_config, sandbox_config
+from tasks.core.config import Credential, load_config, sandbox_config
 from tasks.db.store import connect
 from tasks.decide import manual
 from tasks.decide.manual import EnrollmentBlocked
 from tasks.pipeline import run_cycle
+from tasks.post.sequencers.apollo import ApolloSequencer
 
 T0 = datetime(2026, 3, 2, 9, 0)
 EMAIL = "ann@acme-buyer.test"
@@ -88,3 +90,20 @@ def test_a_reply_ends_the_sequence_and_blocks_the_next_on_every_sequencer(
                       sequencer=sequencer, actor="user:ana", config=config)
     sandbox.set_clock(T0 + timedelta(hours=5))
     assert [s["step"] for s in sandbox.sent() if s["email"] == EMAIL] == [1]
+
+
+def test_a_sequencer_key_comes_from_a_prefect_secret_block(
+        prefect_harness, sandbox: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sequencers.apollo.secret_block` names a Prefect Secret; the key is read from it
+    when no environment variable is set, and used for the adapter's calls."""
+    from prefect.blocks.system import Secret
+
+    Secret(value="sandbox-apollo").save("seqguard-apollo-key", overwrite=True)
+    monkeypatch.delenv("SEQGUARD_APOLLO_API_KEY", raising=False)
+    sandbox.reset(now=T0)
+    sandbox.define_sequences(SEQUENCES)
+    settings = sandbox_config(sandbox.url, sandbox.cert).sequencer_config("apollo")
+    config = replace(settings, token=Credential(env="SEQGUARD_APOLLO_API_KEY",
+                                                secret_block="seqguard-apollo-key"))
+    names = ApolloSequencer(config).sequences().column("name").to_pylist()
+    assert sorted(names) == ["Enterprise outbound", "Webinar follow-up"]

@@ -24,13 +24,11 @@ The sandbox's own truth (enrollment state, steps sent) stays behind `/_sandbox/`
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -53,7 +51,7 @@ from sandbox.outreach_resources import (
     to_json,
 )
 from sandbox.state import SandboxState
-from sandbox.vendors import Answer, Handler, Shapes
+from sandbox.vendors import Answer, Handler, Shapes, json_call
 
 MEDIA_TYPE = "application/vnd.api+json"
 BASE = "/api/v2"
@@ -123,15 +121,9 @@ def _endpoint(state: SandboxState, handler: Handler) -> Callable[[Request], Any]
                 "id": "unsupportedMediaType", "title": "Unsupported Media Type",
                 "details": f"Expected Content-Type header to be '{MEDIA_TYPE}'."}]},
                 status_code=415, media_type=MEDIA_TYPE)
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            return _answer(bad_request("the request body is not JSON"))
-        try:
-            return await run_in_threadpool(handler, state, request, body)
-        except OutreachError as error:
-            return _answer(error)
+        return await json_call(state, request, handler,
+                               lambda: bad_request("the request body is not JSON"),
+                               OutreachError, _answer)
 
     run.__name__ = handler.__name__
     return run

@@ -35,11 +35,9 @@ The sandbox's own truth (enrollment state, steps sent) stays behind `/_sandbox/`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -61,7 +59,7 @@ from sandbox.salesloft_resources import (
     one_record,
 )
 from sandbox.state import SandboxState
-from sandbox.vendors import Handler, Shapes
+from sandbox.vendors import Handler, Shapes, json_call
 
 
 def _rate_headers(window: RateWindow) -> dict[str, str]:
@@ -96,15 +94,9 @@ def routes(state: SandboxState) -> list[Route]:
 
 def _endpoint(state: SandboxState, handler: Handler) -> Callable[[Request], Any]:
     async def run(request: Request) -> Response:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            return _answer(invalid("base", "the request body is not JSON"))
-        try:
-            return await run_in_threadpool(handler, state, request, body)
-        except SalesloftError as error:
-            return _answer(error)
+        return await json_call(state, request, handler,
+                               lambda: invalid("base", "the request body is not JSON"),
+                               SalesloftError, _answer)
 
     run.__name__ = handler.__name__
     return run

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -43,6 +45,23 @@ from sandbox.state import SandboxState
 
 # a vendor route's handler: the state, the request and its parsed body, the answer
 Handler = Callable[[SandboxState, Request, Any], Response]
+
+
+async def json_call(state: SandboxState, request: Request, handler: Handler,
+                    not_json: Callable[[], Exception], errors: type[Exception],
+                    answer: Callable[[Any], Response]) -> Response:
+    """A vendor route's call: the JSON body parsed (a body that is not JSON gets the
+    vendor's own answer), the handler run off the event loop, and the vendor's errors
+    (`errors`) answered in its shape."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        return answer(not_json())
+    try:
+        return await run_in_threadpool(handler, state, request, body)
+    except errors as error:
+        return answer(error)
 
 # (status, JSON body, extra headers)
 Answer = tuple[int, Any, dict[str, str]]

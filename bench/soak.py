@@ -202,7 +202,8 @@ def judge_saved(workdir: str | Path) -> dict[str, Any]:
     verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"], lag,
                         saved.get("sequencer", "hubspot"))
     figures = {"days": saved["days"], "contacts": saved["contacts"], "cycles": saved["cycles"],
-               "workflow_lag_min": lag, **verdict.summary()}
+               "sequencer": saved.get("sequencer", "hubspot"), "workflow_lag_min": lag,
+               **verdict.summary()}
     return {"figures": figures, "verdict": verdict, "churn": {}, "seconds": None,
             "log": saved["log"], "approvals": None, "held_unenrolls": None}
 

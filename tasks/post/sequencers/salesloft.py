@@ -111,10 +111,12 @@ class SalesloftSequencer(base.HttpAdapter):
                                      for e, i in sorted(found.items())], schema=base.PEOPLE_SCHEMA)
 
     def enrollments(self, since: datetime | None, contacts: pa.Table | None = None) -> pa.Table:
-        """Memberships changed since `since` (all when None), plus every membership of
-        the people in `contacts`, with email and step."""
+        """Memberships changed since `since`, plus every membership of the people in
+        `contacts`, with email and step. No `since`: every membership (a first read), unless
+        some `contacts` are given (the poster's read-back of changes in doubt), as the other
+        adapters read."""
         found: dict[int, dict[str, Any]] = {}
-        if since is not None or contacts is None:
+        if since is not None or contacts is None or contacts.num_rows == 0:
             for membership in self.client.poll(MEMBERSHIPS, {}, since, "list memberships"):
                 found[membership["id"]] = membership
         people = [] if contacts is None else sorted(

@@ -2,6 +2,7 @@
 
     python bench/all.py [--scale 1000000] [--sync-scale N] [--soak-days 7 --soak-contacts 20000]
                         [--results bench/results] [--reuse] [--only KEY ...] [--quick]
+                        [--sequencer hubspot|outreach|salesloft|apollo]
 
 Each benchmark runs as a child process and prints one JSON object as its last line; this
 saves it as RESULTS/<key>.json (with its arguments, wall seconds, date and machine) the
@@ -140,8 +141,11 @@ def faults_row(r: dict, wall: float) -> str:
 
 
 def plan(scale: int, sync_scale: int, soak_days: float, soak_contacts: int, changes: int,
-         kills: int) -> list[Bench]:
-    """Every benchmark, in the order the table shows them."""
+         kills: int, sequencer: str = "hubspot") -> list[Bench]:
+    """Every benchmark, in the order the table shows them; `sequencer`: where the post
+    benchmark and the soak post (the default adds no argument, so saved results stay
+    reusable)."""
+    on = [] if sequencer == "hubspot" else ["--sequencer", sequencer]
     return [
         Bench("cycle", "full cycle by step, incremental 1%",
               ["cycle.py", "--contacts", str(scale)], cycle_row),
@@ -150,11 +154,13 @@ def plan(scale: int, sync_scale: int, soak_days: float, soak_contacts: int, chan
         Bench("sync", "sync vs dlt", ["sync.py", "--contacts", str(sync_scale)], sync_row),
         Bench("model", "model rebuild", ["model.py", "--contacts", str(scale)], model_row),
         Bench("rules", "rules vs bare DuckDB", ["rules.py", "--people", str(scale)], rules_row),
-        Bench("post", "posting vs rate limit", ["post.py", "--changes", str(changes)], post_row),
+        Bench("post", "posting vs rate limit", ["post.py", "--changes", str(changes),
+                                                  *(["--crm", sequencer] if on else [])],
+              post_row),
         Bench("idle", "idle cycle", ["idle.py", "--contacts", str(min(scale, 10_000))],
               idle_row),
         Bench("soak", "soak (independent oracle)",
-              ["soak.py", "--days", f"{soak_days:g}", "--contacts", str(soak_contacts)],
+              ["soak.py", "--days", f"{soak_days:g}", "--contacts", str(soak_contacts), *on],
               soak_row),
         Bench("faults", "fault trials", ["faults.py", "--kills", str(kills)], faults_row),
     ]
@@ -281,6 +287,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--soak-contacts", type=int, default=20_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--kills", type=int, default=50, help="kill -9 fault trials")
+    parser.add_argument("--sequencer", default="hubspot",
+                        choices=["hubspot", "outreach", "salesloft", "apollo"],
+                        help="where the post benchmark and the soak post")
     parser.add_argument("--results", type=Path, default=BENCH / "results",
                         help="where each result is saved as <key>.json")
     parser.add_argument("--reuse", action="store_true",
@@ -294,7 +303,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sync_scale = args.sync_scale or args.scale
     keys = [b.key for b in plan(args.scale, args.sync_scale, args.soak_days,
-                                args.soak_contacts, args.changes, args.kills)]
+                                args.soak_contacts, args.changes, args.kills, args.sequencer)]
     args.only = [k for item in args.only or [] for k in item.split(",") if k]
     unknown = sorted(set(args.only) - set(keys))
     if unknown:
@@ -305,7 +314,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     benches = [b for b in plan(args.scale, args.sync_scale, args.soak_days, args.soak_contacts,
-                               args.changes, args.kills) if not args.only or b.key in args.only]
+                               args.changes, args.kills, args.sequencer)
+               if not args.only or b.key in args.only]
     args.results.mkdir(parents=True, exist_ok=True)
     rows = []
     for bench in benches:

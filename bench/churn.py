@@ -66,6 +66,15 @@ class Rates:
     rule_edit_every_steps: int = 24        # one rule/ruleset edit per 6 hours
 
 
+class RepDesk(Protocol):
+    """A rep enrolling by hand at a sequencer of its own (Outreach, Salesloft, Apollo)."""
+
+    def enroll(self, email: str, sequence_id: str, sender: str
+               ) -> tuple[bool, str | None, str | None]:
+        """(made, the refusal, the sequencer's id of the person)."""
+        ...
+
+
 class ManualActions(Protocol):
     """A user acting through seqguard (the CLI's functions); raises on a refusal."""
 
@@ -186,8 +195,11 @@ class Churn:
 
     def __init__(self, sandbox: Sandbox, *, seed: int, contacts: int,
                  project_dir: str | Path | None = None, manual: ManualActions | None = None,
-                 rates: Rates | None = None) -> None:
+                 rates: Rates | None = None, sequencer: str = "hubspot",
+                 rep: RepDesk | None = None) -> None:
         self.sandbox = sandbox
+        self.sequencer = sequencer  # whose enrollments reps make and signals land on
+        self.rep = rep              # a sequencer of its own: how a rep enrolls there
         self.rng = random.Random(seed)
         self.seed = seed
         self.scale = max(contacts, 1) / 10_000
@@ -268,12 +280,13 @@ class Churn:
         counts: dict[str, int] = defaultdict(int)
         writes = Writes()
         open_rows = [e for e in self.sandbox.enrollments()
-                     if e.get("crm", "hubspot") == "hubspot" and e["state"] in ("active",
-                                                                              "paused")]
-        enrolled = {str(e["contact_id"]) for e in open_rows}
+                     if e.get("crm", "hubspot") == self.sequencer
+                     and e["state"] in ("active", "paused")]
+        # people by email: a sequencer of its own numbers them its own way
+        enrolled = {p.id for p in map(self._person_of, open_rows) if p}
         for row in sorted(open_rows, key=lambda e: int(e["id"])):
             if self.rng.random() < self.rates.signal_per_enrollment:
-                person = self.people.get(str(row["contact_id"]))
+                person = self._person_of(row)
                 if person:
                     kind = self._pick_signal()
                     self._signal(kind, person, now, writes)
@@ -289,6 +302,9 @@ class Churn:
             counts.update(self._manual(now, open_rows))
         self.steps += 1
         return dict(counts)
+
+    def _person_of(self, enrollment: dict) -> Person | None:
+        return self.by_email.get(str(enrollment.get("email") or "").strip().lower())
 
     def _count(self, rate: float) -> int:
         """A whole number of events with the scaled expectation `rate`."""
@@ -539,6 +555,12 @@ class Churn:
             sequence = self.rng.choice(REP_SEQUENCES)
             user_id, sender = self.owner_user.get(person.owner_id or "",
                                                   next(iter(self.owner_user.values())))
+            if self.rep:
+                ok, error, contact_id = self.rep.enroll(person.email, sequence, sender)
+                made += ok
+                self._note(now, "rep_enroll", contact_id=contact_id, email=person.email,
+                           sequence_id=sequence, ok=ok, error=error)
+                continue
             response = self.http.post(
                 f"{self.sandbox.url}/automation/v4/sequences/enrollments",
                 params={"userId": user_id}, timeout=60,
@@ -591,10 +613,11 @@ class Churn:
         return True, None
 
 
-def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
+def approve_held(db: str, url: str, cert: str, now: datetime, settings: Any = None) -> int:
     """The operator watching the Prefect UI: approve and post every run the circuit
     breaker holds (`seqguard cycle --approve RUN`), also one whose cycle crashed while
-    it waited. Returns how many runs were approved."""
+    it waited; `settings`: seqguard.yml's (the sequencer). Returns how many runs were
+    approved."""
     from tasks.core.config import sandbox_config
     from tasks.db.store import connect
     from tasks.post.approval import decide
@@ -605,5 +628,5 @@ def approve_held(db: str, url: str, cert: str, now: datetime) -> int:
             "select distinct run_id from ops.outbox where status = 'held' order by 1").fetchall()]
     for run_id in held:
         decide(db, run_id, True, "user:operator", via="cli", exists_ok=True)
-        post_pending(db, sandbox_config(url, cert), now, run_id=run_id)
+        post_pending(db, sandbox_config(url, cert, settings), now, run_id=run_id)
     return len(held)

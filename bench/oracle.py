@@ -1310,9 +1310,14 @@ def duplicate_writes(writes: dict[str, list[UnenrollWrite]]) -> list[dict]:
 
 
 def _rep_enrollments(changes: list[dict]) -> set[tuple[str, str, datetime]]:
-    """Enrollments reps made at the sequencer by hand: not seqguard's to block."""
-    return {(str(c["contact_id"]), str(c["sequence_id"]), parse_time(c["time"]))
-            for c in changes if c.get("kind") == "rep_enroll" and c.get("ok")}
+    """Enrollments reps made at the sequencer by hand: not seqguard's to block. Keyed by
+    the person's id and by their email: a sequencer with people of its own shows them
+    under ids of its own."""
+    made = [c for c in changes if c.get("kind") == "rep_enroll" and c.get("ok")]
+    return ({(str(c["contact_id"]), str(c["sequence_id"]), parse_time(c["time"]))
+             for c in made}
+            | {(norm_email(c.get("email")) or "", str(c["sequence_id"]), parse_time(c["time"]))
+               for c in made})
 
 
 def _manual_unenrolls(changes: list[dict]) -> list[tuple[str, str | None, datetime]]:
@@ -1365,7 +1370,8 @@ def _wrongful_enrollments(court: Judge, enrollments: list[dict],
     found = []
     for e in enrollments:
         when = parse_time(e["enrolled_at"]) or BEGINNING
-        if (str(e["contact_id"]), str(e["sequence_id"]), when) in rep_made:
+        if ((str(e["contact_id"]), str(e["sequence_id"]), when) in rep_made
+                or (norm_email(e.get("email")) or "", str(e["sequence_id"]), when) in rep_made):
             continue
         person = norm_email(e.get("email"))
         if not person:

@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import oracle  # noqa: E402
+from bench import oracle, soak_vendors  # noqa: E402
 from bench.churn import Churn, ManualActions, Rates, approve_held  # noqa: E402
 from sandbox.client import SandboxClient, running_sandbox  # noqa: E402
 
@@ -74,11 +74,12 @@ class SeqguardManual:
     db: str
     url: str
     cert: str
+    settings: Any = None  # seqguard.yml's (the sequencer)
 
     def _config(self) -> Any:
         from tasks.core.config import sandbox_config
 
-        return sandbox_config(self.url, self.cert)
+        return sandbox_config(self.url, self.cert, self.settings)
 
     def unenroll(self, email: str, sequence: str | None, now: datetime) -> None:
         from tasks.decide import manual
@@ -105,12 +106,13 @@ class Operator:
     cert: str
     approvals: int = 0
     held_unenrolls: int = 0
+    settings: Any = None
 
     def review(self, summary: Any, now: datetime) -> None:
         breaker = (summary or {}).get("breaker") if isinstance(summary, dict) else None
         if breaker and breaker.get("tripped"):
             self.held_unenrolls += int(breaker.get("unenrolls") or 0)
-        self.approvals += approve_held(self.db, self.url, self.cert, now)
+        self.approvals += approve_held(self.db, self.url, self.cert, now, self.settings)
 
 
 # The soak runs 15 minutes in a few seconds, but HubSpot's budget is per 10 s of wall
@@ -118,17 +120,19 @@ class Operator:
 SOAK_SETTINGS = "crms:\n  hubspot:\n    rate_limit_per_10s: 0\n"
 
 
-def copy_project(target: Path) -> Path:
+def copy_project(target: Path, sequencer: str = "hubspot") -> Path:
     """A project folder of our own: the churn edits its rule files."""
     shutil.copytree(ROOT / "sql", target / "sql", ignore=shutil.ignore_patterns("*.duckdb"))
-    (target / "seqguard.yml").write_text(SOAK_SETTINGS)
+    (target / "seqguard.yml").write_text(
+        SOAK_SETTINGS if sequencer == "hubspot" else soak_vendors.settings(sequencer))
     return target
 
 
 def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None = None,
              workdir: str | Path | None = None, manual: bool = True, rates: Rates | None = None,
              progress: Callable[[str], None] | None = None,
-             workflow_lag: int | None = WORKFLOW_LAG) -> dict[str, Any]:
+             workflow_lag: int | None = WORKFLOW_LAG,
+             sequencer: str = "hubspot") -> dict[str, Any]:
     """Run a soak and return the oracle's figures plus the verdict's details;
     `workflow_lag` is the HubSpot unenroll workflow's lag in minutes (None: it never
     runs)."""
@@ -136,7 +140,10 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
     cycles = round(days * 24 * 60 / 15)
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         work = Path(workdir or scratch)
-        project = copy_project(work / "project")
+        project = copy_project(work / "project", sequencer)
+        from tasks.core.config import load_config
+
+        settings = load_config(project)
         shutil.copytree(project, work / "project-start")  # the oracle reads the start state
         db = str(work / "seqguard.duckdb")
         with running_sandbox(work / "sandbox") as sandbox:
@@ -144,14 +151,16 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
             sandbox.reset(seed=seed, contacts=contacts, now=START)
             sandbox.workflow(workflow_lag)
             actions: ManualActions | None = (
-                SeqguardManual(db, sandbox.url, sandbox.cert)
+                SeqguardManual(db, sandbox.url, sandbox.cert, settings)
                 if manual and cycle is not no_cycle else None)
+            rep = (soak_vendors.VendorRep(sandbox.url, str(sandbox.cert), settings)
+                   if sequencer in soak_vendors.OWN_PEOPLE_ADAPTERS else None)
             churn = Churn(sandbox, seed=seed, contacts=contacts, project_dir=project,
-                          manual=actions, rates=rates)
+                          manual=actions, rates=rates, sequencer=sequencer, rep=rep)
             churn.setup(START)
             start_truth = oracle.snapshot(sandbox)
             project_files = oracle.read_project(project)
-            operator = Operator(db, sandbox.url, sandbox.cert)
+            operator = Operator(db, sandbox.url, sandbox.cert, settings=settings)
             started = time.perf_counter()
             totals, unverified = drive(sandbox, churn, cycle, operator, cycles, db,
                                        str(project), progress)
@@ -161,9 +170,10 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
         if workdir:
             (work / "truth.json").write_text(json.dumps(
                 {"truth": asdict(truth), "log": churn.log, "days": days, "contacts": contacts,
-                 "cycles": cycles, "workflow_lag": workflow_lag}, default=str))
-    verdict = judge_run(truth, project_files, churn.log, workflow_lag)
-    figures = {"days": days, "contacts": contacts, "cycles": cycles,
+                 "cycles": cycles, "workflow_lag": workflow_lag, "sequencer": sequencer},
+                default=str))
+    verdict = judge_run(truth, project_files, churn.log, workflow_lag, sequencer)
+    figures = {"days": days, "contacts": contacts, "cycles": cycles, "sequencer": sequencer,
                "workflow_lag_min": workflow_lag, **verdict.summary(),
                "unenrolls_written": sum(len(w) for w in oracle.unenroll_writes(truth).values()),
                **unverified}
@@ -173,11 +183,11 @@ def run_soak(*, days: float, contacts: int, seed: int = 0, cycle: Cycle | None =
 
 
 def judge_run(truth: oracle.Truth, project: oracle.Project, log: list[dict],
-              workflow_lag: int | None) -> oracle.Verdict:
+              workflow_lag: int | None, sequencer: str = "hubspot") -> oracle.Verdict:
     """The oracle's verdict on one soak, with the soak's clock, seqguard's settings and
     the HubSpot workflow's lag."""
     return oracle.judge(truth, project, log, propagation_delay=PROPAGATION_DELAY, grace=CYCLE,
-                        crm="hubspot", send_grid=(START, CYCLE),
+                        crm=sequencer, send_grid=(START, CYCLE),
                         unenroll_lag=None if workflow_lag is None
                         else timedelta(minutes=workflow_lag))
 
@@ -189,9 +199,11 @@ def judge_saved(workdir: str | Path) -> dict[str, Any]:
     truth = oracle.Truth(**saved["truth"])
     # soaks saved before the workflow ran asynchronously had it act at once
     lag = saved.get("workflow_lag", 0)
-    verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"], lag)
+    verdict = judge_run(truth, oracle.read_project(work / "project-start"), saved["log"], lag,
+                        saved.get("sequencer", "hubspot"))
     figures = {"days": saved["days"], "contacts": saved["contacts"], "cycles": saved["cycles"],
-               "workflow_lag_min": lag, **verdict.summary()}
+               "sequencer": saved.get("sequencer", "hubspot"), "workflow_lag_min": lag,
+               **verdict.summary()}
     return {"figures": figures, "verdict": verdict, "churn": {}, "seconds": None,
             "log": saved["log"], "approvals": None, "held_unenrolls": None}
 
@@ -255,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflow-lag", default=str(WORKFLOW_LAG), metavar="MINUTES",
                         help="HubSpot's unenroll workflow acts this long after seqguard's "
                              "write; 'off': it never runs (default %(default)s)")
+    parser.add_argument("--sequencer", default="hubspot",
+                        choices=["hubspot", *soak_vendors.OWN_PEOPLE_ADAPTERS],
+                        help="where changes are posted; the CRMs stay HubSpot and Salesforce")
     parser.add_argument("--workdir", help="keep the sandbox, project, database and truth here")
     parser.add_argument("--judge", metavar="WORKDIR",
                         help="only judge again the soak saved in WORKDIR")
@@ -267,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     cycle = no_cycle if args.cycle == "none" else seqguard_cycle()
     lag = None if args.workflow_lag == "off" else int(args.workflow_lag)
     result = run_soak(days=args.days, contacts=args.contacts, seed=args.seed, cycle=cycle,
-                      workdir=args.workdir, workflow_lag=lag,
+                      workdir=args.workdir, workflow_lag=lag, sequencer=args.sequencer,
                       progress=lambda line: print(line, file=sys.stderr, flush=True))
     print_findings(result)
     print(json.dumps(result["figures"]))

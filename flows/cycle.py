@@ -80,6 +80,8 @@ def cycle_steps(steps: Steps, target: Target, now: datetime | None, dry_run: boo
         steps.check_properties(target)
         summary["sync"] = {crm: steps.sync_crm(target, run, crm, full_resync)
                            for crm in target.crms(crms)}
+        if activity := steps.read_sequencer_activity(target, run):
+            summary["sync"][activity["crm"]] = activity
         summary["model"] = steps.build_model(target)
         summary["enrollments"] = steps.read_enrollments(target, run)
         summary["rules"] = steps.evaluate_rules(target, run, rules)

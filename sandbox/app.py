@@ -1,5 +1,6 @@
-"""The sandbox web app: HubSpot and Salesforce routes behind real-looking auth, faults,
-a request log, and the `/_sandbox/` control API of DESIGN."""
+"""The sandbox web app: the vendor APIs (HubSpot, Salesforce and the sequencers of
+sandbox/vendors.py) behind real-looking auth, faults, a request log, and the `/_sandbox/`
+control API of DESIGN."""
 
 from __future__ import annotations
 
@@ -14,27 +15,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox import generate, hubspot_api, hubspot_workflow, salesforce_api, sequencer
-from sandbox.faults import (
-    Faults,
-    echoed,
-    rate_limited_body,
-    server_error_body,
-    unauthorized_body,
+from sandbox import (
+    activity,
+    generate,
+    hubspot_api,
+    hubspot_workflow,
+    salesforce_api,
+    sequencer,
+    vendors,
 )
-from sandbox.state import SandboxState
-
-HUBSPOT_TOKEN = "sandbox-token"
-SALESFORCE_SESSION = "sandbox-session"
-
-
-def api_of(path: str) -> str | None:
-    """Which fake API a path belongs to: 'hubspot', 'salesforce', or None (control)."""
-    if path.startswith(("/crm/", "/automation/")):
-        return "hubspot"
-    if path.startswith("/services/"):
-        return "salesforce"
-    return None
+from sandbox.faults import Faults, RateWindow, echoed
+from sandbox.state import SandboxState, parse_time
+from sandbox.vendors import api_of
 
 
 def jsonable(value: Any) -> Any:
@@ -66,7 +58,7 @@ class Gate:
         entry = {
             "time": jsonable(self.state.now()),
             "wall_time": jsonable(datetime.now(UTC).replace(tzinfo=None)),
-            "api": api,
+            "api": api.name,
             "method": scope["method"],
             "path": scope["path"] + (f"?{query}" if query else ""),
             "status": None,
@@ -76,38 +68,45 @@ class Gate:
         headers = dict(scope["headers"])
         if self.faults.echo_authorization:
             send = echoing_errors(send, headers.get(b"authorization", b"").decode())
-        rejection = self._reject(api, headers)
+        shapes = vendors.shapes_of(api)
+        window: RateWindow | None = None
+        if not api.authorized(headers):
+            rejection: Response | None = answer(shapes.unauthorized())
+        else:
+            window = self.faults.check(api.name)
+            rejection = self._reject(shapes, window)
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if rejection is not None:
             entry["status"] = rejection.status_code
             await rejection(scope, receive, send)
             return
+        extra = [(k.lower().encode(), v.encode())
+                 for k, v in (shapes.rate_headers(window) if window else {}).items()]
 
         async def logging_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         await self.app(scope, receive, logging_send)
 
-    def _reject(self, api: str, headers: dict[bytes, bytes]) -> Response | None:
-        expected = HUBSPOT_TOKEN if api == "hubspot" else SALESFORCE_SESSION
-        auth = headers.get(b"authorization", b"").decode()
-        if auth not in (f"Bearer {expected}", f"OAuth {expected}"):
-            status, body = unauthorized_body(api)
-            return JSONResponse(body, status_code=status)
-        wait = self.faults.retry_after(api)
-        if wait is not None:
-            status, body = rate_limited_body(api, self.faults.rate_limit_per_10s or 0)
-            headers_out = (
-                {"Retry-After": str(max(1, round(wait + 0.5)))} if api == "hubspot" else {}
-            )
-            return JSONResponse(body, status_code=status, headers=headers_out)
+    def _reject(self, shapes: vendors.Shapes, window: RateWindow | None) -> Response | None:
+        """The vendor's answer past its rate limit, or to an injected server error."""
+        if window is not None and window.refused:
+            status, body, headers = shapes.rate_limited(window)
+            return JSONResponse(body, status_code=status,
+                                headers={**headers, **shapes.rate_headers(window)})
         if self.faults.should_fail():
-            status, body = server_error_body(api)
-            return JSONResponse(body, status_code=status)
+            return answer(shapes.server_error())
         return None
+
+
+def answer(shaped: vendors.Answer) -> JSONResponse:
+    status, body, headers = shaped
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def echoing_errors(send: Send, authorization: str) -> Send:
@@ -140,11 +139,6 @@ def echoing_errors(send: Send, authorization: str) -> Send:
 async def body_of(request: Request) -> Any:
     raw = await request.body()
     return json.loads(raw) if raw else {}
-
-
-def parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route]:
@@ -255,6 +249,14 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
             )
         )
 
+    async def sequencer_events(request: Request) -> Response:
+        """What recipients did at a sequencer of its own (sandbox/activity.py): POST
+        `[{sequencer, email, kind, at?}]` records and applies them; GET lists the activity
+        every such sequencer recorded, its sends included."""
+        if request.method == "POST":
+            return reply(activity.record_events(state, await body_of(request)))
+        return reply(state.rows("select * from sb_activity order by id"))
+
     async def events(request: Request) -> Response:
         return reply(state.rows("select * from sb_events order by happened_at"))
 
@@ -288,6 +290,7 @@ def control_routes(state: SandboxState, faults: Faults, log: list) -> list[Route
         Route("/_sandbox/requests", requests_log, methods=["GET"]),
         Route("/_sandbox/requests/clear", clear_requests, methods=["POST"]),
         Route("/_sandbox/sent", sent, methods=["GET"]),
+        Route("/_sandbox/sequencer/events", sequencer_events, methods=["GET", "POST"]),
         Route("/_sandbox/events", events, methods=["GET"]),
     ]
 
@@ -304,11 +307,7 @@ def build_app(state: SandboxState | None = None) -> ASGIApp:
     state = state or SandboxState()
     generate.seed_metadata(state)
     faults, log = Faults(), []
-    routes = (
-        control_routes(state, faults, log)
-        + hubspot_api.routes(state)
-        + salesforce_api.routes(state)
-    )
+    routes = control_routes(state, faults, log) + vendors.routes(state)
     app = Starlette(
         routes=routes,
         exception_handlers={

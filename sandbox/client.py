@@ -94,6 +94,15 @@ class SandboxClient:
     def sent(self) -> list[dict]:
         return self._call("GET", "sent")
 
+    def sequencer_events(self, events: list[dict]) -> list[dict]:
+        """Replies, bounces and unsubscribes at a sequencer of its own:
+        `[{sequencer, email, kind, at?}]`; returns the activity rows recorded."""
+        return self._call("POST", "sequencer/events", events)
+
+    def sequencer_activity(self) -> list[dict]:
+        """Everything the sequencers of their own recorded: sends and recipients' events."""
+        return self._call("GET", "sequencer/events")
+
     def table(self, name: str) -> list[dict]:
         """Every row of one of the sandbox's own tables (its ground truth)."""
         return self._call("GET", f"table/{name}")

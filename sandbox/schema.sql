@@ -134,12 +134,16 @@ create table sb_sequences (
 );
 create table sb_enrollments (
     id bigint primary key,
-    crm varchar not null,              -- hubspot | salesforce
-    contact_id varchar not null,       -- HubSpot contact id, or Salesforce Contact/Lead Id
+    -- the sequencer: hubspot | salesforce (the CRM's own) or outreach | salesloft | apollo
+    crm varchar not null,
+    -- HubSpot contact id, Salesforce Contact/Lead Id, or the sequencer's person (sb_people.id)
+    contact_id varchar not null,
     email varchar,
     sequence_id varchar not null,
     state varchar not null,            -- active | paused | finished | unenrolled
     step integer not null default 0,   -- steps sent so far
+    -- why the state last changed: seqguard's or the CRM's reason, or what the recipient did
+    -- at a sequencer of its own (replied | bounced | opted_out, sandbox/activity.py)
     reason varchar,
     sender varchar,
     enrolled_by varchar,               -- HubSpot: the user id the enrollment was made for
@@ -150,6 +154,37 @@ create table sb_enrollments (
 create table sb_sent (
     enrollment_id bigint not null, email varchar, sequence_id varchar not null,
     step integer not null, sent_at timestamp not null
+);
+
+-- The people and senders of a sequencer that is not a CRM (outreach | salesloft | apollo):
+-- mirrored from the CRMs' contacts (by email) and owners/users, each with the sequencer's
+-- own id, kept once given (sandbox/people.py). A person's opt-out and bounce are the
+-- sequencer's own flags, from the CRM's at mirroring and from the recipient since.
+create table sb_people (
+    sequencer varchar not null, id bigint not null, email varchar not null,
+    opted_out boolean not null default false, opted_out_at timestamp,
+    bounced boolean not null default false, bounced_at timestamp,
+    created_at timestamp not null, updated_at timestamp not null,
+    primary key (sequencer, id), unique (sequencer, email)
+);
+-- what the CRMs held when each sequencer last mirrored (a mirror with nothing new is skipped)
+create table sb_mirrored (sequencer varchar primary key, crm_signature varchar not null);
+create table sb_senders (
+    sequencer varchar not null, id bigint not null, email varchar not null,
+    created_at timestamp not null,
+    primary key (sequencer, id), unique (sequencer, email)
+);
+-- What such a sequencer records about its emails (sandbox/activity.py): every step it sent
+-- (kind sent, written by tick), and what recipients did (reply | bounce | unsubscribe,
+-- injected through /_sandbox/sequencer/events), each answering the send it follows
+create table sb_activity (
+    id bigint primary key, sequencer varchar not null,
+    person_id bigint not null, email varchar not null,
+    kind varchar not null,             -- sent | reply | bounce | unsubscribe
+    enrollment_id bigint, sequence_id varchar, step integer,
+    sent_id bigint,                    -- the send a reply/bounce/unsubscribe answers
+    occurred_at timestamp not null,    -- when it happened
+    recorded_at timestamp not null     -- when the sequencer learnt of it (its updatedAt)
 );
 
 -- The HubSpot unenroll workflow (DESIGN: `/_sandbox/hubspot/workflow`): its lag in minutes

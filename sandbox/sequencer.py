@@ -1,9 +1,12 @@
-"""The sandbox sequencer: HubSpot Sequences and Salesforce cadences share it.
+"""The sandbox sequencer: HubSpot Sequences, Salesforce cadences, Outreach, Salesloft and
+Apollo share it.
 
 Enrollments advance on the sandbox clock: `tick` sends every step that has come due,
-records it in sb_sent, and writes the email engagement the real tools would (a HubSpot
-email carrying hs_sequence_id, or a Salesforce Task of TaskSubtype 'Cadence'), so a
-test can always ask "was a step sent to someone who was excluded?".
+records it in sb_sent, and writes what the real tool records of it (a HubSpot email
+carrying hs_sequence_id, a Salesforce Task of TaskSubtype 'Cadence', or at a sequencer of
+its own a `sent` row of its activity, sandbox/activity.py), so a test can always ask "was a
+step sent to someone who was excluded?". An enrollment's `crm` names the sequencer; at
+Outreach, Salesloft and Apollo its contact is the sequencer's own person (sandbox/people.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from sandbox import hubspot_workflow
+from sandbox import activity, hubspot_workflow, people
 from sandbox.hubspot_common import iso_sql
 from sandbox.ids import SALESFORCE_PREFIX, reserve, salesforce_id_sql
 from sandbox.state import SandboxState
@@ -65,7 +68,13 @@ def find_sequence(state: SandboxState, id_or_name: str) -> dict:
 
 
 def _contact(state: SandboxState, crm: str, contact_id: str) -> dict:
-    """The contact's email and unsubscribe flag, from the CRM that owns it."""
+    """The contact's email and unsubscribe flag, from the CRM that owns it (or, at a
+    sequencer of its own, from its person)."""
+    if crm in people.SEQUENCERS:
+        found = people.person(state, crm, contact_id)
+        if found is None:
+            raise EnrollmentRefused("CONTACT_NOT_FOUND", f"Person {contact_id} does not exist")
+        return found
     if crm == "hubspot":
         sql = """select email, coalesce(hs_email_optout, 'false') = 'true' as unsubscribed
                  from hs_contacts where cast(id as varchar) = ? and not archived"""
@@ -149,6 +158,50 @@ def enroll(
             if crm == "hubspot":
                 refresh_contact_flags(con, now)
         return state.rows("select * from sb_enrollments where id = ?", [enrollment_id])[0]
+
+
+def enroll_many(state: SandboxState, *, crm: str, contact_ids: list[str], sequence_id: str,
+                sender: str | None) -> list[str]:
+    """`enroll` for many people of a sequencer of its own at once (Apollo adds up to 100
+    a call), in one statement: the people `enroll` would accept are enrolled at step 1,
+    the others (unknown, unsubscribed, open in a sequence) skipped. Returns the contact
+    ids enrolled."""
+    people.check_sequencer(crm)
+    with state.lock:
+        sequence = find_sequence(state, sequence_id)
+        steps = sequence["steps"]
+        now = state.now()
+        with state.transaction() as con:
+            con.register("wanted", pa.table({"contact_id": pa.array(contact_ids, pa.string()),
+                                             "n": pa.array(range(len(contact_ids)))}))
+            chosen = [r[0] for r in con.execute(
+                """
+                select w.contact_id from wanted w
+                join sb_people p on p.sequencer = $crm and cast(p.id as varchar) = w.contact_id
+                where not p.opted_out and not exists (
+                    select 1 from sb_enrollments e where e.crm = $crm
+                      and e.contact_id = w.contact_id and e.state in ('active', 'paused'))
+                qualify row_number() over (partition by w.contact_id order by w.n) = 1
+                order by w.n
+                """, {"crm": crm}).fetchall()]
+            con.unregister("wanted")
+            if chosen:
+                first = reserve(con, "sb_enrollments", len(chosen))
+                con.execute(
+                    """
+                    insert into sb_enrollments (id, crm, contact_id, email, sequence_id, state,
+                        step, sender, enrolled_at, updated_at, next_step_at)
+                    select $first + c.n, $crm, c.contact_id, p.email, $sequence,
+                           case when $delay is null then 'finished' else 'active' end, 0,
+                           $sender, $now, $now, $now + to_minutes(cast($delay as bigint))
+                    from (select unnest($chosen) as contact_id,
+                                 generate_subscripts($chosen, 1) - 1 as n) c
+                    join sb_people p on p.sequencer = $crm and cast(p.id as varchar) = c.contact_id
+                    """,
+                    {"first": first, "crm": crm, "sequence": sequence["id"], "sender": sender,
+                     "now": now, "chosen": chosen,
+                     "delay": steps[0]["after_minutes"] if steps else None})
+    return chosen
 
 
 def _steps_completed_before(sequence: dict, start_step: int | None) -> int:
@@ -289,7 +342,7 @@ def _send_due(con: duckdb.DuckDBPyConnection, until: datetime) -> int:
         if count == 0:
             break
         sent_total += count
-        _record_sends(con, count)
+        _record_sends(con)
         con.execute(
             """
             update sb_enrollments e set step = d.step, updated_at = d.sent_at,
@@ -351,8 +404,9 @@ def refresh_contact_flags(con: duckdb.DuckDBPyConnection, now: datetime) -> None
     )
 
 
-def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
-    """Write the sent steps and the engagements the CRMs would show for them."""
+def _record_sends(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the sent steps and what each sequencer records of them: the CRMs'
+    engagements, or a sequencer's own activity."""
     con.execute("insert into sb_sent select id, email, sequence_id, step, sent_at from due")
     hubspot_count = con.execute("select count(*) from due where crm = 'hubspot'").fetchone()[0]
     if hubspot_count:
@@ -382,7 +436,8 @@ def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
             select 'emails', email_id, 'contacts', cast(contact_id as bigint) from due_hs
             """
         )
-    salesforce_count = count - hubspot_count
+    salesforce_count = con.execute(
+        "select count(*) from due where crm = 'salesforce'").fetchone()[0]
     if salesforce_count:
         first = reserve(con, "Task", salesforce_count)
         task_id = salesforce_id_sql(
@@ -402,3 +457,4 @@ def _record_sends(con: duckdb.DuckDBPyConnection, count: int) -> None:
             from due where crm = 'salesforce'
             """
         )
+    activity.record_sends(con)

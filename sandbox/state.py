@@ -21,6 +21,12 @@ import pyarrow as pa
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text()
 
 
+def parse_time(text: str) -> datetime:
+    """ISO-8601 text (a trailing Z, an offset or none) as naive UTC."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 def utcnow() -> datetime:
     """Naive UTC wall-clock time; the sandbox stores naive UTC everywhere."""
     return datetime.now(UTC).replace(tzinfo=None)

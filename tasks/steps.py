@@ -185,6 +185,17 @@ def sync_crm(target: Target, run: Run, crm: str, full_resync: bool) -> dict:
                             progress=progress))
 
 
+@task(name="read-sequencer-activity", retries=2, retry_delay_seconds=[10, 30],
+      retry_condition_fn=recoverable)
+def read_sequencer_activity(target: Target, run: Run) -> dict | None:
+    """A sequencer with people of its own (Outreach, Salesloft, Apollo): the replies,
+    bounces and unsubscribes it saw since the last read, before the model uses them.
+    None for HubSpot and Salesforce, whose activity comes with the CRM sync."""
+    from tasks.post.own_people import read_activity
+
+    return as_dict(read_activity(target.db, target.config(), run.now))
+
+
 @task(name="build-model")
 def build_model(target: Target) -> dict:
     """Rebuild the crm.* tables from the raw snapshots."""

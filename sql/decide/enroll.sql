@@ -11,13 +11,18 @@ requests as (
         r.*,
         p.email is not null as is_known,
         p.company_domain,
+        -- a sequencer of its own: its person id when looked up before, else the poster
+        -- looks it up (and fails the change if it has no such person)
         case r.crm
             when 'hubspot' then p.hubspot_id
-            else coalesce(p.salesforce_contact_id, p.salesforce_lead_id)
+            when 'salesforce' then coalesce(p.salesforce_contact_id, p.salesforce_lead_id)
+            else s.contact_id
         end as contact_id,
+        r.crm not in ('hubspot', 'salesforce') as has_own_people,
         case when r.sender = 'owner' then p.owner_email else r.sender end as sender_email
     from d_requests as r
     left join crm.people as p on p.email = r.email
+    left join raw_sequencer.people as s on s.crm = r.crm and s.email = r.email
 ),
 asked as (
     -- enrollments posted or about to be, not yet read back from the sequencer
@@ -55,7 +60,8 @@ checked as (
         case
             when r.request_id in (select request_id from d_exclusions) then null
             when not r.is_known then 'unknown person: ' || r.email || ' is not in crm.people'
-            when r.contact_id is null then 'no ' || r.crm || ' record for ' || r.email
+            when r.contact_id is null and not r.has_own_people
+                then 'no ' || r.crm || ' record for ' || r.email
             when o.email is not null then 'already in an open sequence: ' || o.sequences
             when e.email is not null and not r.allow_reenrollment
                 then 'already enrolled in this sequence once; re-enrollment is not allowed'

@@ -111,6 +111,21 @@ converted_leads as (
         and not coalesce(c.IsDeleted, false)
 ),
 
+-- what a sequencer of its own saw (raw_sequencer.activity): an unsubscribe through its
+-- email, or a bounce of it, flags the person like the CRMs' own flags
+sequencer_flags as (
+    select
+        coalesce(a.email, s.email) as email,
+        5 as source_rank,
+        bool_or(a.kind = 'unsubscribe') as is_unsubscribed,
+        bool_or(a.kind = 'bounce') as is_bounced
+    from raw_sequencer.activity as a
+    left join raw_sequencer.people as s
+        on s.crm = a.crm and s.contact_id = a.contact_id and a.email is null
+    where a.kind in ('unsubscribe', 'bounce')
+    group by all
+),
+
 records as (
     select
         *,
@@ -127,6 +142,8 @@ records as (
         select * from salesforce_leads
         union all by name
         select * from converted_leads
+        union all by name
+        select * from sequencer_flags
     )
 ),
 

@@ -7,8 +7,9 @@
 -- written, so rules can tell mail from an alias. Sequencer-sent emails carry their
 -- sequence (HubSpot hs_sequence_id; Salesforce: a Task of TaskSubtype 'Cadence', which
 -- only Sales Engagement writes, of the cadence the person's tracker of the time is in, or
--- 'unknown' when no tracker was read): own activity is not a signal. HubSpot ids are prefixed by object ('email:1', 'meeting:1'): emails and
--- meetings number their ids apart.
+-- 'unknown' when no tracker was read; a sequencer of its own: its activity's sequence):
+-- own activity is not a signal. HubSpot ids are prefixed by object ('email:1',
+-- 'meeting:1'): emails and meetings number their ids apart; a sequencer's by its name.
 with own_addresses as (
     select email from crm.people
 ),
@@ -237,6 +238,29 @@ salesforce_event_rows as (
     where not coalesce(e.IsDeleted, false)
 ),
 
+-- a sequencer of its own (Outreach, Salesloft, Apollo; raw_sequencer.activity): a reply
+-- is the person's inbound email (the vendors do not say whether it was an out-of-office
+-- one, so it counts, erring toward excluding); its sends and their bounces are the
+-- sequence's own outbound emails, tagged with the sequence. Unsubscribes flag crm.people.
+sequencer_rows as (
+    select
+        a.crm || ':' || a.activity_id as engagement_id,
+        a.crm,
+        'email' as type,
+        case when a.kind = 'reply' then 'inbound' else 'outbound' end as direction,
+        coalesce(a.email, s.email) as email,
+        case when a.kind = 'reply' then coalesce(a.email, s.email) end as from_email,
+        false as is_ooo,
+        a.kind = 'bounce' as is_bounce,
+        case when a.kind <> 'reply' then coalesce(a.sequence_id, 'unknown') end
+            as sent_by_sequence,
+        a.occurred_at
+    from raw_sequencer.activity as a
+    left join raw_sequencer.people as s
+        on s.crm = a.crm and s.contact_id = a.contact_id and a.email is null
+    where a.kind in ('sent', 'reply', 'bounce') and a.occurred_at is not null
+),
+
 final as (
     select * from hubspot_email_rows
     union all
@@ -249,6 +273,8 @@ final as (
     from salesforce_task_rows
     union all
     select * from salesforce_event_rows
+    union all
+    select * from sequencer_rows
 )
 
 select * from final

@@ -38,6 +38,12 @@ DEFAULT_PROPAGATION_DELAY = timedelta(minutes=30)
 # the slowest built-in rule took 0.5 s at 1M people (bench/rules.py); 10 s leaves a
 # twentyfold margin and still bounds a cycle of thirty stalled rules to five minutes
 DEFAULT_RULE_TIMEOUT = timedelta(seconds=10)
+# sequencers with people of their own: their API's root URL and credential variable
+SEQUENCER_DEFAULTS = {
+    "outreach": ("https://api.outreach.io", "SEQGUARD_OUTREACH_TOKEN"),
+    "salesloft": ("https://api.salesloft.com", "SEQGUARD_SALESLOFT_TOKEN"),
+    "apollo": ("https://api.apollo.io", "SEQGUARD_APOLLO_API_KEY"),
+}
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,32 @@ class SalesforceConfig:
 
 
 @dataclass(frozen=True)
+class SequencerConfig:
+    """A sequencer with people of its own (Outreach, Salesloft, Apollo)."""
+
+    url: str
+    token: Credential  # OAuth access token or API key, by the vendor's documented auth
+    ca_cert: str | None = None
+    # who sends when a change names nobody: the email of an Outreach mailbox, a Salesloft
+    # user or an Apollo email account
+    sender: str | None = None
+    # requests per the vendor's documented window (the adapter knows the window); None:
+    # the documented default; 0: no limit (a sandbox with limits off)
+    rate_limit: int | None = None
+
+
+def default_sequencer_config(name: str) -> SequencerConfig:
+    url, env = SEQUENCER_DEFAULTS[name]
+    return SequencerConfig(url=url, token=Credential(env=env))
+
+
+@dataclass(frozen=True)
 class Config:
     hubspot: HubSpotConfig | None = None
     salesforce: SalesforceConfig | None = None
-    sequencer: str = "hubspot"  # hubspot | salesforce
+    sequencer: str = "hubspot"  # hubspot | salesforce | outreach | salesloft | apollo
+    # settings of the sequencers with people of their own, by name (SEQUENCER_DEFAULTS)
+    sequencers: dict[str, SequencerConfig] = field(default_factory=dict)
     propagation_delay: timedelta = DEFAULT_PROPAGATION_DELAY
     # how long one rule or play audience may run before it is stopped and fails closed
     rule_timeout: timedelta = DEFAULT_RULE_TIMEOUT
@@ -126,10 +154,15 @@ class Config:
             p for p in self.people_properties
             if ("people", p.lower()) not in {(c.table, c.name) for c in self.columns}])
 
+    def sequencer_config(self, name: str) -> SequencerConfig:
+        """`name`'s settings: seqguard.yml's block, else the vendor's defaults."""
+        return self.sequencers.get(name) or default_sequencer_config(name)
+
 
 def sandbox_config(url: str, cert: str | Path, settings: Config | None = None) -> Config:
-    """The configuration for the local sandbox: both CRMs at one URL, fake tokens; every
-    other setting (rate limits, delays, thresholds) from `settings`, e.g. seqguard.yml."""
+    """The configuration for the local sandbox: both CRMs and every sequencer at one URL,
+    fake tokens; every other setting (rate limits, senders, delays, thresholds) from
+    `settings`, e.g. seqguard.yml."""
     cert = str(cert)
     settings = settings or Config()
     return replace(
@@ -142,6 +175,12 @@ def sandbox_config(url: str, cert: str | Path, settings: Config | None = None) -
             settings.salesforce or SalesforceConfig(),
             url=url, session=Credential(literal=SANDBOX_SALESFORCE_SESSION), ca_cert=cert,
         ),
+        # every sequencer of its own at the same URL, each with its sandbox credential
+        sequencers={
+            name: replace(settings.sequencer_config(name), url=url,
+                          token=Credential(literal=f"sandbox-{name}"), ca_cert=cert)
+            for name in SEQUENCER_DEFAULTS
+        },
         is_sandbox=True,
     )
 
@@ -224,11 +263,36 @@ class CrmSettings(_Settings):
     salesforce: SalesforceSettings | None = None
 
 
+class SequencerSettings(_Settings):
+    """One sequencer with people of its own; unset keys take the vendor's defaults."""
+
+    url: str | None = None
+    token_env: EnvName | None = None
+    secret_block: str | None = None
+    ca_cert: str | None = None
+    sender: str | None = None
+    rate_limit: Count | None = None
+
+    def config(self, name: str) -> SequencerConfig:
+        url, env = SEQUENCER_DEFAULTS[name]
+        return SequencerConfig(
+            url=self.url or url,
+            token=Credential(env=self.token_env or env, secret_block=self.secret_block),
+            ca_cert=self.ca_cert, sender=self.sender, rate_limit=self.rate_limit)
+
+
+class SequencersSettings(_Settings):
+    outreach: SequencerSettings | None = None
+    salesloft: SequencerSettings | None = None
+    apollo: SequencerSettings | None = None
+
+
 class SettingsFile(_Settings):
     """seqguard.yml as written: every key, its type and its range, checked once."""
 
     crms: CrmSettings | None = None
-    sequencer: Literal["hubspot", "salesforce"] = "hubspot"
+    sequencer: Literal["hubspot", "salesforce", "outreach", "salesloft", "apollo"] = "hubspot"
+    sequencers: SequencersSettings | None = None
     propagation_delay: Duration = DEFAULT_PROPAGATION_DELAY
     rule_timeout: Annotated[Duration, Field(gt=timedelta(0))] = DEFAULT_RULE_TIMEOUT
     unenroll_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 20.0
@@ -251,6 +315,10 @@ EXAMPLES = {
     "properties": "properties: {contacts: [product_interest]}",
     "user_id": "user_id: '12345678' (the HubSpot user the Sequences API acts as)",
     "fields": "fields: {Contact: [Segment__c]}",
+    "sequencers": "sequencers: {outreach: {token_env: SEQGUARD_OUTREACH_TOKEN, "
+                  "sender: rep@acme.com}}",
+    "sender": "sender: rep@acme.com (the mailbox or user that sends when a play names none)",
+    "rate_limit": "rate_limit: 10000 (requests per the vendor's documented window)",
     "sequencer": "sequencer: hubspot",
     "propagation_delay": "propagation_delay: 30m",
     "rule_timeout": "rule_timeout: 10s",
@@ -389,6 +457,9 @@ def load_config(project_dir: str | Path) -> Config | None:
         if salesforce
         else None,
         sequencer=settings.sequencer,
+        sequencers={name: block.config(name)
+                    for name, block in (settings.sequencers or SequencersSettings())
+                    if block is not None},
         propagation_delay=settings.propagation_delay,
         rule_timeout=settings.rule_timeout,
         unenroll_threshold_pct=settings.unenroll_threshold_pct,

@@ -17,10 +17,7 @@ from tasks.db.store import connect
 from tasks.decide import decide
 from tasks.decide.manual import ManualResult, action_id, decision_run, finish
 from tasks.decide.requests import request_table
-
-# what really happens to a recovered HubSpot enrollment, said once in the plan
-HUBSPOT_RESTART = ("HubSpot does not report how far they got, and its enrollment API "
-                   "cannot start mid-sequence, so they receive every step again")
+from tasks.post.sequencers import NAMES, REPORTS_STEP, STARTS_MID_SEQUENCE, base
 
 
 @dataclass
@@ -89,14 +86,16 @@ def recover(db_path: str | Path, rule: str, since: datetime, *, now: datetime, s
 
 def note_restarts(plan_rows: list[dict[str, Any]], sequencer: str) -> None:
     """Give each plan row the step the sequencer will really start at (`starts_at_step`)
-    and, on HubSpot, a `note` saying why it is step 1: HubSpot reports no step (the one
-    they had reached is unknown) and its enrollment API cannot start mid-sequence, so the
-    plan must not promise step N there."""
+    and, where its enroll call takes no starting step, a `note` saying why it is step 1;
+    where it reports no step (HubSpot, Apollo), how far they got is unknown, so the plan
+    must not promise step N there."""
     for row in plan_rows:
-        row["note"] = HUBSPOT_RESTART if sequencer == "hubspot" else None
+        row["note"] = None if sequencer in STARTS_MID_SEQUENCE else base.restart_note(
+            NAMES.get(sequencer, sequencer), row["start_step"], recovering=True,
+            step_known=sequencer in REPORTS_STEP)
         row["starts_at_step"] = 1 if row["note"] else row["start_step"]
-        if sequencer == "hubspot":
-            row["completed"] = None  # HubSpot reports no step: how far they got is unknown
+        if sequencer not in REPORTS_STEP:
+            row["completed"] = None
 
 
 def why_not(plan_rows: list[dict[str, Any]], rule: str, evaluation: dict[str, Any]) -> list[str]:

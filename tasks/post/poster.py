@@ -34,9 +34,10 @@ from tasks.core.redact import redacted_columns
 from tasks.db import sql
 from tasks.db.arrow import registered
 from tasks.db.store import connect, transaction
+from tasks.post.own_people import resolve_people
 from tasks.post.reads import apply_snapshot
 from tasks.post.sequencers import sequencer_for
-from tasks.post.sequencers.base import CHANGE_SCHEMA, Sequencer, backoff_seconds
+from tasks.post.sequencers.base import CHANGE_SCHEMA, Sequencer, backoff_seconds, own_people
 
 WORKERS = 4                 # API calls in flight at once; they share the CRM's rate limit
 
@@ -138,13 +139,18 @@ class _Poster:
     # -- people and doubt --
 
     def _resolve_people(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Fill record ids (and HubSpot senders) from crm.people; rows that still name no
-        record cannot be posted and fail with the reason."""
-        with transaction(con):
-            sql.run(con, "post/resolve_contacts", crm=self.crm)
-            failed = sql.fetch(con, "post/unpostable", crm=self.crm)
-        self.result.failed += len(failed)
-        self._note_errors(row[0] for row in failed)
+        """Fill record ids (and HubSpot senders) from crm.people, or a sequencer's own
+        person ids through its `people`; rows that still name no one cannot be posted and
+        fail with the reason."""
+        own = own_people(self.adapter)
+        if own is not None:
+            errors = resolve_people(con, own, self.now)
+        else:
+            with transaction(con):
+                sql.run(con, "post/resolve_contacts", crm=self.crm)
+                errors = [row[0] for row in sql.fetch(con, "post/unpostable", crm=self.crm)]
+        self.result.failed += len(errors)
+        self._note_errors(errors)
 
     def _in_doubt(self, con: duckdb.DuckDBPyConnection) -> pa.Table:
         """Rows that may have reached the sequencer without their answer being recorded:

@@ -75,6 +75,9 @@ def read_enrollments(db_path: str | Path, config: Config, now: datetime,
         result.sequences = sequences.num_rows
         since, contacts, all_covered = _read_scope(con, adapter.crm)
         snapshot = adapter.enrollments(since, contacts)
+        if since is not None and getattr(adapter, "lists_every_enrollment", False):
+            # a read of everyone (Apollo's): an open enrollment it no longer lists ended
+            contacts = sql.arrow(con, "post/open_contacts", crm=adapter.crm)
         counts = apply_snapshot(con, adapter.crm, now, snapshot, contacts, all_covered)
         result.enrollments_read = snapshot.num_rows
         result.new_enrollments, result.state_changes, result.confirmed = counts
@@ -106,7 +109,7 @@ def _read_scope(con: duckdb.DuckDBPyConnection, crm: str
         return None, contacts, True
     waiting = sql.arrow(con, "post/salesforce_waiting", crm=crm)
     newest = con.execute(
-        "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchone()[0]
+        "select max(updated_at) from ops.enrollments where crm = ?", [crm]).fetchall()[0][0]
     return (newest - READ_OVERLAP if newest else None), waiting, True
 
 

@@ -18,7 +18,6 @@ import json
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pytest
@@ -30,6 +29,8 @@ from tasks.post.sequencers.base import CHANGE_SCHEMA
 from tasks.post.sequencers.hubspot import UNENROLL_PROPERTIES, HubSpotSequencer
 from tasks.sync.hubspot.settings import SEQUENCE_PROPERTIES
 from tasks.sync.limiter import RateLimiter
+from tests.contract import support
+from tests.contract.support import checker
 
 NOW = datetime(2026, 3, 2, 9, 0)
 OWNER = "avery.nguyen@seqguard-sandbox.test"  # a seeded owner, with a HubSpot user
@@ -145,30 +146,7 @@ BATCH_STATUSES = {"CANCELED", "COMPLETE", "PENDING", "PROCESSING"}
 
 
 
-def assert_documented(value: Any, example: Any, where: str = "body") -> None:
-    """`value` has only documented fields, each of the documented type (recursively)."""
-    if isinstance(example, dict):
-        assert isinstance(value, dict), f"{where}: {value!r} is not an object"
-        if not example:
-            return  # a free-form object (properties, context, links)
-        extra = sorted(set(value) - set(example))
-        assert not extra, f"{where}: {extra} not in the documented shape {sorted(example)}"
-        for key, item in value.items():
-            assert_documented(item, example[key], f"{where}.{key}")
-    elif isinstance(example, list):
-        assert isinstance(value, list), f"{where}: {value!r} is not a list"
-        for i, item in enumerate(value):
-            assert_documented(item, example[0], f"{where}[{i}]")
-    elif isinstance(example, bool):
-        assert isinstance(value, bool), f"{where}: {value!r} is not a boolean"
-    elif isinstance(example, int):
-        assert isinstance(value, int) and not isinstance(value, bool), \
-            f"{where}: {value!r} is not an integer"
-    elif example == EXAMPLE_TIME:
-        assert isinstance(value, str) and DATE_TIME.fullmatch(value), \
-            f"{where}: {value!r} is not an ISO date-time"
-    else:
-        assert isinstance(value, str), f"{where}: {value!r} is not a string"
+assert_documented = checker({EXAMPLE_TIME: (DATE_TIME, "an ISO date-time")})
 
 
 def assert_has(value: dict, required: tuple[str, ...], where: str = "body") -> None:
@@ -176,18 +154,14 @@ def assert_has(value: dict, required: tuple[str, ...], where: str = "body") -> N
     assert not missing, f"{where}: documented as required but missing: {missing}"
 
 
-class Exchange:
-    """One call as it went over the wire: what seqguard sent, what HubSpot answered."""
+class Exchange(support.Exchange):
+    """A HubSpot call: one value per query parameter, the body as JSON."""
 
     def __init__(self, response: requests.Response) -> None:
-        request = response.request
-        url = urlsplit(str(request.url))
-        self.method = str(request.method)
-        self.path = url.path
-        self.query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.body = json.loads(request.body) if request.body else None
-        self.status = response.status_code
-        self.answer = response.json() if response.content else None
+        super().__init__(response)
+        self.query = {k: v[0] for k, v in self.params.items()}
+        body = response.request.body
+        self.body = json.loads(body) if body else None
 
     def typed_query(self) -> dict[str, Any]:
         """Query values as the documented types (`limit` is an integer)."""
@@ -210,12 +184,7 @@ def only(calls: list[Exchange], method: str, path: str) -> list[Exchange]:
 @pytest.fixture
 def hubspot(sandbox: SandboxClient) -> HubSpotSequencer:
     """The adapter on an account with two sequences and three contacts."""
-    sandbox.reset(now=NOW)
-    sandbox.define_sequences([
-        {"id": "101", "name": "Enterprise outbound", "steps": [{"after_minutes": 60}]},
-        {"id": "102", "name": "Webinar follow-up", "steps": [{"after_minutes": 30}]}])
-    sandbox.upsert_hubspot("contacts", [
-        {"id": str(i), "properties": {"email": f"p{i}@example.com"}} for i in (1, 2, 3)])
+    support.small_account(sandbox, NOW)
     config = sandbox_config(sandbox.url, sandbox.cert)
     assert config.hubspot is not None
     return HubSpotSequencer(config.hubspot, RateLimiter(limit=None))

@@ -31,14 +31,19 @@ SEQUENCE = {"id": "201", "name": "Enterprise outbound",
 EMAIL = "ann@acme.test"
 RULE = "bad_rule"
 ANA = "user:ana"
+OWNER = "owner@us.test"  # World.people's default owner
 
 RESTART_NOTE = ("HubSpot does not report how far they got, and its enrollment API cannot "
                 "start mid-sequence, so they receive every step again")
 
 
 def person_in_crm(sandbox: SandboxClient, world: World, crm: str) -> None:
-    """Ann in the sandbox's CRM and in crm.people with that CRM's id."""
-    if crm == "hubspot":
+    """Ann in the sandbox's CRM and in crm.people with that CRM's id (a sequencer of its
+    own: in HubSpot, which the sequencer's people mirror by email)."""
+    if crm not in ("hubspot", "salesforce"):  # her owner, a user (mailbox) there too
+        sandbox.upsert_salesforce("User", [{"Username": "owner@us.test.sf", "LastName": "Owner",
+                                            "Email": OWNER, "IsActive": True}])
+    if crm != "salesforce":
         created = sandbox.upsert_hubspot("contacts", [{"properties": {"email": EMAIL}}])
         world.people({"email": EMAIL, "hubspot_id": created[0]["id"]})
     else:
@@ -78,7 +83,8 @@ def removed_after_step_two(sandbox: SandboxClient, world: World, config: Config)
     post_pending(world.path, config, REMOVED_AT)
     sandbox.set_clock(REMOVED_AT + timedelta(minutes=5))  # HubSpot's workflow acts later
     read_state(world, config, REMOVED_AT + timedelta(minutes=5))
-    assert [(e["state"], e["step"]) for e in sandbox.enrollments()] == [("unenrolled", 2)]
+    assert [(e["state"], e["step"]) for e in sandbox.enrollments()] in (
+        [("unenrolled", 2)], [("finished", 2)])  # Outreach's documented removal: finish
 
     # the rule is fixed: the next cycle's run no longer matches her
     sandbox.set_clock(FIXED_AT)
@@ -147,3 +153,21 @@ def test_hubspot_recover_restarts_at_step_one_and_the_plan_says_why(
 
     sandbox.set_clock(FIXED_AT + STEP)
     assert [steps for _, steps in steps_sent(sandbox)] == [[1, 2], [1]]
+
+
+@pytest.mark.parametrize("crm, resumes_at", [("salesloft", 3), ("outreach", 1), ("apollo", 1)])
+def test_recover_on_a_sequencer_of_its_own_starts_where_its_api_can(
+        sandbox: SandboxClient, world: World, crm: str, resumes_at: int) -> None:
+    """Salesloft takes a starting step (step_id); Outreach and Apollo start at 1 and the
+    plan says why, instead of promising step 3."""
+    config = replace(sandbox_config(sandbox.url, sandbox.cert), sequencer=crm)
+    removed_after_step_two(sandbox, world, config)
+
+    plan = recover.recover(world.path, RULE, NOW, now=FIXED_AT, sequencer=crm, actor=ANA,
+                           config=config, apply=True)
+
+    assert plan.applied, [(r.get("status"), r.get("reason"), r.get("blocked")) for r in plan.rows]
+    assert [(r["starts_at_step"], bool(r["note"])) for r in plan.rows] == [
+        (resumes_at, resumes_at == 1)]
+    sandbox.set_clock(FIXED_AT + STEP)
+    assert [steps for _, steps in steps_sent(sandbox)] == [[1, 2], [resumes_at]]

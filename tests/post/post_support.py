@@ -17,6 +17,7 @@ from sandbox.client import SandboxClient
 from tasks.core.config import Config
 from tasks.db.store import connect
 from tasks.post.reads import ReadResult, read_enrollments
+from tasks.post.sequencers.base import CHANGE_SCHEMA
 from tasks.post.sequencers.hubspot import HubSpotSequencer
 from tasks.post.sequencers.salesforce import SalesforceSequencer
 from tasks.sync.hubspot.sync import sync_hubspot
@@ -151,3 +152,19 @@ def successful_posts(sandbox: SandboxClient, path: str) -> int:
     return sum(1 for r in sandbox.requests()
                if r["method"] == "POST" and r["path"].split("?")[0] == path
                and r["status"] is not None and r["status"] < 300)
+
+
+def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
+            sender: str | None = "rep@example.com", prefix: str = "c",
+            start_step: int | None = None) -> pa.Table:
+    """Changes as the poster hands them to an adapter (CHANGE_SCHEMA), one per person."""
+    return pa.table({
+        "change_id": [f"{prefix}{i}" for i in range(len(people))],
+        "kind": [kind] * len(people),
+        "sequence_id": [sequence_id] * len(people),
+        "email": [e for _, e in people],
+        "contact_id": [c for c, _ in people],
+        "sender": [sender] * len(people),
+        "reason": ["test"] * len(people),
+        "start_step": [start_step] * len(people),
+    }, schema=CHANGE_SCHEMA)

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 from post_support import (
     CADENCE_101,
+    changes,
     hubspot,
     hubspot_people,
     salesforce,
@@ -17,22 +18,7 @@ from post_support import (
 
 from sandbox.client import SandboxClient
 from tasks.core.config import Config
-from tasks.post.sequencers.base import CHANGE_SCHEMA, ENROLLMENT_SCHEMA, RESULT_SCHEMA
-
-
-def changes(kind: str, people: list[tuple[str, str]], sequence_id: str = "101",
-            sender: str | None = "rep@example.com", prefix: str = "c",
-            start_step: int | None = None) -> pa.Table:
-    return pa.table({
-        "change_id": [f"{prefix}{i}" for i in range(len(people))],
-        "kind": [kind] * len(people),
-        "sequence_id": [sequence_id] * len(people),
-        "email": [e for _, e in people],
-        "contact_id": [c for c, _ in people],
-        "sender": [sender] * len(people),
-        "reason": ["test"] * len(people),
-        "start_step": [start_step] * len(people),
-    }, schema=CHANGE_SCHEMA)
+from tasks.post.sequencers.base import ENROLLMENT_SCHEMA, RESULT_SCHEMA
 
 
 def by_change(result: pa.Table) -> dict[str, dict]:

@@ -13,11 +13,13 @@ from tasks.core.config import Config
 from tasks.db.store import connect
 from tasks.post import breaker
 from tasks.post.poster import post_pending
+from tasks.post.sequencers import SEQUENCERS
 
 CONFIG = Config()  # thresholds: 20% of open enrollments or 500 people
 
 
-def enrolled(db: Path, active: int, paused: int = 0, finished: int = 0) -> None:
+def enrolled(db: Path, active: int, paused: int = 0, finished: int = 0,
+             crm: str = "hubspot") -> None:
     """Open (and ended) enrollments as the last read of the sequencer left them."""
     states = ["active"] * active + ["paused"] * paused + ["finished"] * finished
     with connect(db) as con:
@@ -29,13 +31,14 @@ def enrolled(db: Path, active: int, paused: int = 0, finished: int = 0) -> None:
         con.execute(
             """insert into ops.enrollments (crm, enrollment_id, sequence_id, email, state,
                    seen_at)
-               select 'hubspot', enrollment_id, '101', email, state, ? from rows""", [NOW])
+               select ?, enrollment_id, '101', email, state, ? from rows""", [crm, NOW])
 
 
 def unenrolls(db: Path, n: int, rule: str = "open_opportunity", run_id: str = "run-1",
-              start: int = 0) -> None:
+              start: int = 0, crm: str = "hubspot") -> None:
     people = [(str(i), f"e{i}@example.com") for i in range(start, start + n)]
-    add_changes(db, "unenroll", people, run_id=run_id, rule=rule, prefix=f"{run_id}-{rule}")
+    add_changes(db, "unenroll", people, run_id=run_id, rule=rule, prefix=f"{run_id}-{rule}",
+                crm=crm)
 
 
 @pytest.mark.parametrize(("open_enrollments", "unenroll", "tripped"), [
@@ -73,14 +76,18 @@ def test_check_counts_people_against_open_enrollments_and_names_the_top_rules(
     assert "over 10 people" in breaker.check(db, "run-1", strict).reason
 
 
-def test_a_held_run_posts_nothing_until_released(db: Path) -> None:
-    enrolled(db, active=20)
-    unenrolls(db, 12)
+@pytest.mark.parametrize("crm", SEQUENCERS)
+def test_a_held_run_posts_nothing_until_released(db: Path, crm: str) -> None:
+    enrolled(db, active=20, crm=crm)
+    unenrolls(db, 12, crm=crm)
     verdict = breaker.check(db, "run-1", CONFIG)
     assert verdict.tripped
     assert breaker.hold(db, "run-1") == 12
-    # no poster sends held rows, whichever run asks (nothing here reaches the network)
-    result = post_pending(db, Config(), NOW, run_id=None, sequencer=_Unreachable())
+    # no poster sends held rows, whichever run asks (nothing here reaches the network);
+    # a sequencer of its own is not even asked for its people
+    unreachable = _Unreachable() if crm in ("hubspot", "salesforce") else _UnreachableOwn()
+    unreachable.crm = crm
+    result = post_pending(db, Config(), NOW, run_id=None, sequencer=unreachable)
     assert (result.sent, result.pending) == (0, 0)
     assert {r["status"] for r in outbox(db).values()} == {"held"}
     assert breaker.check(db, "run-1", CONFIG).unenrolls == 12  # still judged while held
@@ -114,3 +121,13 @@ class _Unreachable:
 
     def __getattr__(self, name: str):
         raise AssertionError(f"the sequencer was called: {name}")
+
+
+class _UnreachableOwn(_Unreachable):
+    """The same, for a sequencer with people of its own."""
+
+    def people(self, emails: pa.Table) -> pa.Table:
+        raise AssertionError("the sequencer was asked for people")
+
+    def activity(self, since: object) -> pa.Table:
+        raise AssertionError("the sequencer was asked for activity")

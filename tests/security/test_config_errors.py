@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks.core.config import load_config
+from tasks.core.config import load_config, sandbox_config
 from tasks.core.errors import ConfigError
 from tests.security.conftest import SECRET
 
@@ -51,9 +51,15 @@ def settings(tmp_path: Path, text: str) -> Path:
     ("crms:\n  hubspot: on\n",
      "seqguard.yml:2: crms.hubspot must be a mapping (key: value); write e.g. hubspot: "
      "{token_env: SEQGUARD_HUBSPOT_TOKEN}"),
-    ("sequencer: outreach\n",
-     "seqguard.yml:1: sequencer must be 'hubspot' or 'salesforce'; write e.g. sequencer: "
-     "hubspot"),
+    ("sequencer: mailchimp\n",
+     "seqguard.yml:1: sequencer must be 'hubspot', 'salesforce', 'outreach', 'salesloft' or "
+     "'apollo'; write e.g. sequencer: hubspot"),
+    ("sequencers:\n  outreach: {token: abc}\n",
+     "seqguard.yml:2: unknown setting 'sequencers.outreach.token'; check the spelling (the "
+     "settings are listed in README's Configuration)"),
+    ("sequencers:\n  outreach: {rate_limit: -5}\n",
+     "seqguard.yml:2: sequencers.outreach.rate_limit must be at least 0; write e.g. "
+     "rate_limit: 10000 (requests per the vendor's documented window)"),
     ("propagation_delay: -30m\n",
      "seqguard.yml:1: propagation_delay is not a duration of 0 or more; write e.g. 30m, 2h "
      "or 0"),
@@ -111,6 +117,27 @@ def test_a_seqguard_yml_linked_out_of_the_project_is_refused(tmp_path: Path) -> 
     assert str(error.value) == (f"{project}/seqguard.yml:1: is a link to a file outside the "
                                 "project; seqguard does not follow it: copy the file into the "
                                 "project")
+
+
+def test_a_sequencer_of_its_own_is_configured_by_its_block(tmp_path: Path) -> None:
+    config = load_config(settings(tmp_path, (
+        "sequencer: outreach\nsequencers:\n  outreach: {token_env: OR_TOKEN, "
+        "sender: rep@acme.test, rate_limit: 9000}\n  apollo: {secret_block: apollo-key}\n")))
+    assert config is not None and config.sequencer == "outreach"
+    outreach = config.sequencer_config("outreach")
+    assert (outreach.url, outreach.token.env, outreach.sender, outreach.rate_limit) == (
+        "https://api.outreach.io", "OR_TOKEN", "rep@acme.test", 9000)
+    apollo = config.sequencer_config("apollo")
+    assert (apollo.token.env, apollo.token.secret_block) == ("SEQGUARD_APOLLO_API_KEY",
+                                                             "apollo-key")
+    salesloft = config.sequencer_config("salesloft")  # no block: the vendor's defaults
+    assert (salesloft.url, salesloft.token.env) == ("https://api.salesloft.com",
+                                                    "SEQGUARD_SALESLOFT_TOKEN")
+    sandboxed = sandbox_config("https://127.0.0.1:9", "cert.pem", config)
+    assert {n: (c.url, c.token.literal, c.sender) for n, c in sandboxed.sequencers.items()} == {
+        "outreach": ("https://127.0.0.1:9", "sandbox-outreach", "rep@acme.test"),
+        "salesloft": ("https://127.0.0.1:9", "sandbox-salesloft", None),
+        "apollo": ("https://127.0.0.1:9", "sandbox-apollo", None)}
 
 
 def test_good_settings_still_load(tmp_path: Path) -> None:

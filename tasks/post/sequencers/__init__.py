@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
+
 from tasks.core.config import Config
 from tasks.core.errors import ConfigError
 from tasks.post.sequencers.base import Sequencer
 
-SEQUENCERS = ("hubspot", "salesforce")
+# sequencers with people of their own: name -> "module:class" under tasks.post.sequencers,
+# built from `config.sequencer_config(name)` (the adapter takes it and an optional limiter)
+OWN_PEOPLE_ADAPTERS = {
+    "outreach": "outreach:OutreachSequencer",
+    "salesloft": "salesloft:SalesloftSequencer",
+    "apollo": "apollo:ApolloSequencer",
+}
+SEQUENCERS = ("hubspot", "salesforce", *OWN_PEOPLE_ADAPTERS)
+NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce", "outreach": "Outreach",
+         "salesloft": "Salesloft", "apollo": "Apollo"}
+# what each documented API allows (README, "What each sequencer can do"): an enrollment
+# that starts at a given step (Salesforce's assign action, Salesloft's step_id), and a
+# read of the step a person has reached (HubSpot and Apollo report none)
+STARTS_MID_SEQUENCE = frozenset({"salesforce", "salesloft"})
+REPORTS_STEP = frozenset({"salesforce", "salesloft", "outreach"})
 
 
 def sequencer_for(config: Config) -> Sequencer:
@@ -24,5 +40,9 @@ def sequencer_for(config: Config) -> Sequencer:
         from tasks.post.sequencers.salesforce import SalesforceSequencer
 
         return SalesforceSequencer(config.salesforce)
+    if config.sequencer in OWN_PEOPLE_ADAPTERS:
+        module, _, name = OWN_PEOPLE_ADAPTERS[config.sequencer].partition(":")
+        adapter = getattr(importlib.import_module(f"tasks.post.sequencers.{module}"), name)
+        return adapter(config.sequencer_config(config.sequencer))  # type: ignore[no-any-return]
     raise ConfigError(
         f"sequencer: '{config.sequencer}' is not supported; use one of {', '.join(SEQUENCERS)}")

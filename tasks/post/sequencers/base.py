@@ -5,6 +5,12 @@ table. An adapter turns a set of changes into as few API calls as the sequencer 
 (HubSpot: one enrollment per call, 100 property writes per batch; Salesforce: 200 action
 inputs per call) and answers one result row per change, so the poster can mark each
 outbox row with what the sequencer said.
+
+HubSpot Sequences and Salesforce cadences enroll the CRM's own records, and what their
+emails meet (replies, bounces) reaches seqguard through the CRM sync. Outreach, Salesloft
+and Apollo hold people of their own, under the same email as the CRM's: such an adapter is
+an `OwnPeopleSequencer`, which also resolves emails to its people (`people`) and reads
+back what it recorded about its emails (`activity`), both as sets.
 """
 
 from __future__ import annotations
@@ -67,6 +73,28 @@ RESULT_SCHEMA = pa.schema([
 OPEN_STATES = ("active", "paused")
 
 
+# a sequencer's own person for an email (Outreach prospect, Salesloft person, Apollo
+# contact): email normalized (trimmed, lower case), contact_id the sequencer's id
+PEOPLE_SCHEMA = pa.schema([("email", pa.string()), ("contact_id", pa.string())])
+
+# what a sequencer of its own recorded about its emails, one row per event
+ACTIVITY_SCHEMA = pa.schema([
+    ("activity_id", pa.string()),   # stable per sequencer: re-reading it gives the same id
+    ("email", pa.string()),         # the recipient, normalized; null where not exposed
+    ("contact_id", pa.string()),    # the sequencer's person
+    ("kind", pa.string()),          # ACTIVITY_KINDS
+    ("sequence_id", pa.string()),   # the sequence whose email it was (null: not one)
+    ("occurred_at", pa.timestamp("us")),
+    # when the sequencer last changed the record: the watermark for `activity(since)`
+    ("updated_at", pa.timestamp("us")),
+])
+#   sent         the sequencer sent a step's email (its own activity: never a signal)
+#   reply        the recipient replied (the vendor does not say whether out of office)
+#   bounce       the email bounced
+#   unsubscribe  the recipient unsubscribed (opted out) through the email
+ACTIVITY_KINDS = ("sent", "reply", "bounce", "unsubscribe")
+
+
 class Sequencer(Protocol):
     """Where enrollment changes are posted; sets in, sets out."""
 
@@ -109,6 +137,31 @@ class Sequencer(Protocol):
 
     def resume(self, changes: pa.Table) -> pa.Table:
         ...
+
+
+class OwnPeopleSequencer(Sequencer, Protocol):
+    """A sequencer with people of its own (Outreach, Salesloft, Apollo): the outbox names
+    people by email and its `contact_id` must be the sequencer's id, and the replies,
+    bounces and unsubscribes its emails meet are read from it, not from the CRM."""
+
+    def people(self, emails: pa.Table) -> pa.Table:
+        """The sequencer's person for each email in `emails` (column email) it knows, in
+        batches; PEOPLE_SCHEMA, emails it does not know left out (never created)."""
+        ...
+
+    def activity(self, since: datetime | None) -> pa.Table:
+        """What it recorded about its emails that changed since `since` (None = all it
+        can list); ACTIVITY_SCHEMA. Re-reads are expected: rows keep their activity_id."""
+        ...
+
+
+def own_people(adapter: Sequencer) -> OwnPeopleSequencer | None:
+    """`adapter` when its sequencer has people of its own, else None (people and activity
+    then come from the CRM: crm.people, crm.engagements)."""
+    kind = type(adapter)  # the class's methods: an instance's __getattr__ answers anything
+    if callable(getattr(kind, "people", None)) and callable(getattr(kind, "activity", None)):
+        return adapter  # type: ignore[return-value]
+    return None
 
 
 class Limiter(Protocol):
@@ -158,6 +211,12 @@ class HttpAdapter:
     def requests_made(self) -> int:
         return self.http.requests_made
 
+    def written(self, changes: pa.Table) -> pa.Table:
+        """None: the API keeps no trace of seqguard's change id (a sequence state, cadence
+        membership or tracker carries none), so the state read tells all; an adapter whose
+        writes carry the id (HubSpot) overrides this."""
+        return pa.table({"change_id": pa.array([], pa.string())})
+
 
 class Http:
     """The HTTP side of an adapter: one session per thread (requests.Session is not
@@ -165,16 +224,19 @@ class Http:
     (`send` decides what may be resent: writes with an unknown outcome are not, until the
     state has been read), and a count of the calls made."""
 
-    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None, token: str,
+    def __init__(self, crm: str, limiter: RateLimiter, ca_cert: str | None,
+                 headers: dict[str, str],
                  is_rate_limited: Callable[[requests.Response], bool],
-                 timeout: float | tuple[float, float]) -> None:
+                 timeout: float | tuple[float, float],
+                 wait_of: Callable[[requests.Response], float | None] | None = None) -> None:
         self.crm = crm
         self.limiter = limiter
         self.is_rate_limited = is_rate_limited
         self.timeout = timeout
+        self.wait_of = wait_of
         self.requests_made = 0
         self._ca_cert = ca_cert
-        self._auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._auth = headers
         self._local = threading.local()
         self._count_lock = threading.Lock()
 
@@ -197,7 +259,12 @@ class Http:
         return send(self.session(), method, url, limiter=self.limiter, crm=self.crm,
                     is_rate_limited=self.is_rate_limited, idempotent=idempotent,
                     count=self._count, json_body=json_body, params=params,
-                    timeout=self.timeout)
+                    timeout=self.timeout, wait_of=self.wait_of)
+
+
+def bearer(token: str, media_type: str = "application/json") -> dict[str, str]:
+    """The headers of an API that takes an OAuth/session token as `Authorization: Bearer`."""
+    return {"Authorization": f"Bearer {token}", "Accept": media_type}
 
 
 
@@ -216,11 +283,13 @@ def send(
     timeout: float | tuple[float, float] = 30.0,
     max_attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
+    wait_of: Callable[[requests.Response], float | None] | None = None,
 ) -> requests.Response:
     """One API call on a session bound to the CRM's limiter (`limited_session`, no retries).
 
     Rate-limit answers were never processed, so they pause every caller of the CRM for
-    Retry-After (plus jitter) and are resent. 5xx and timeouts leave a write's outcome
+    Retry-After, or the vendor's own reset header read by `wait_of` (plus jitter), and are
+    resent. 5xx and timeouts leave a write's outcome
     unknown: reads are retried here with backoff, writes raise OutcomeUnknown so the poster
     reads the state first. A 401 is a configuration problem and raises ConfigError.
     """
@@ -243,7 +312,7 @@ def send(
             )
         if is_rate_limited(response):
             last = f"rate limited (HTTP {response.status_code})"
-            wait = _retry_after(response)
+            wait = (wait_of or retry_after)(response)
             limiter.pause((wait if wait is not None else 1.0 + attempt) + random.uniform(0, 0.5))
             continue
         if response.status_code >= 500:
@@ -260,12 +329,31 @@ def send(
     )
 
 
+def restart_note(name: str, start_step: int | None, *, recovering: bool = False,
+                 step_known: bool = True) -> str | None:
+    """Why an enrollment does not start where it was meant to, on a sequencer whose
+    documented enroll call takes no starting step: one meant to start mid-sequence says so
+    on its outbox row, and a recovery always says so (where the sequencer reports no step,
+    the one it would resume at is unknown too). Shown in the recover plan."""
+    if start_step is not None and start_step > 1:
+        return (f"{name} restarts them at step 1, not step {start_step}: its enrollment "
+                "API cannot start mid-sequence")
+    if recovering:  # the plan reads "re-enroll from step 1 (<this>)"
+        if step_known:
+            return f"{name}'s enrollment API cannot start mid-sequence, so they receive " \
+                   "every step again"
+        return (f"{name} does not report how far they got, and its enrollment API cannot "
+                "start mid-sequence, so they receive every step again")
+    return None
+
+
 def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
     """Exponential backoff with full jitter, so retrying clients spread out."""
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds a Retry-After header asks for (HTTP's delta-seconds form), or None."""
     try:
         return float(response.headers["Retry-After"])
     except (KeyError, ValueError):

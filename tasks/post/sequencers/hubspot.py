@@ -87,7 +87,7 @@ class HubSpotSequencer(base.HttpAdapter):
         self.user_id = config.user_id
         self.http = base.Http("HubSpot", limiter or configured_limiter(
             "hubspot", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
-            config.ca_cert, token, self._rate_limited, TIMEOUT)
+            config.ca_cert, base.bearer(token), self._rate_limited, TIMEOUT)
         self._users: dict[str, str | None] = {}  # sender email -> HubSpot user id
         self._default_user: str | None = None
         self._users_lock = threading.Lock()  # one owner lookup per sender, not per thread
@@ -277,7 +277,7 @@ class HubSpotSequencer(base.HttpAdapter):
                              "error": str(exc)}])
         if response.status_code in (200, 201):
             data = response.json()
-            note = restart_note(row.get("start_step"))
+            note = base.restart_note("HubSpot", row.get("start_step"), step_known=False)
             return base.results([{"change_id": row["change_id"], "outcome": "sent",
                              "enrollment_id": data.get("id"),
                              "response": data | ({"seqguard_note": note} if note else {})}])
@@ -296,16 +296,6 @@ class HubSpotSequencer(base.HttpAdapter):
         if not isinstance(data, dict) or not data.get("id"):
             return []
         return [_enrollment_row(data, contact_id)]
-
-
-def restart_note(start_step: int | None) -> str | None:
-    """Why an enrollment does not start where it was meant to on HubSpot: the v4 enroll
-    body (contactId, sequenceId, senderEmail, senderAliasAddress) has no starting step.
-    An enrollment meant to start mid-sequence says so on its outbox row."""
-    if start_step is not None and start_step > 1:
-        return (f"HubSpot restarts them at step 1, not step {start_step}: its enrollment "
-                "API cannot start mid-sequence")
-    return None
 
 
 def _parallel(fn: Callable[[str], list[dict[str, Any]]], items: list[str],

@@ -81,7 +81,7 @@ class SalesforceSequencer(base.HttpAdapter):
         self.root = config.url.rstrip("/")
         self.http = base.Http("Salesforce", limiter or configured_limiter(
             "salesforce", config.rate_limit_per_10s, sync_settings.RATE_LIMIT_PER_10S),
-            config.ca_cert, session_id, _rate_limited, TIMEOUT)
+            config.ca_cert, base.bearer(session_id), _rate_limited, TIMEOUT)
         self._lock = threading.Lock()
         self._users: dict[str, str | None] = {}
         self._steps = CadenceSteps()
@@ -142,10 +142,6 @@ class SalesforceSequencer(base.HttpAdapter):
         rows = [_enrollment_row(r, emails, self._steps.completed(r))
                 for r in trackers.values()]
         return pa.Table.from_pylist(rows, schema=base.ENROLLMENT_SCHEMA)
-
-    def written(self, changes: pa.Table) -> pa.Table:
-        # an action leaves no trace of its own beyond the tracker: state tells all
-        return pa.table({"change_id": pa.array([], pa.string())})
 
     def enroll(self, changes: pa.Table) -> pa.Table:
         rows = changes.to_pylist()

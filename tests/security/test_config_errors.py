@@ -55,8 +55,8 @@ def settings(tmp_path: Path, text: str) -> Path:
      "seqguard.yml:1: sequencer must be 'hubspot', 'salesforce', 'outreach', 'salesloft' or "
      "'apollo'; write e.g. sequencer: hubspot"),
     ("sequencers:\n  outreach: {token: abc}\n",
-     "seqguard.yml:2: unknown setting 'sequencers.outreach.token'; check the spelling (the "
-     "settings are listed in README's Configuration)"),
+     "seqguard.yml:2: unknown setting 'sequencers.outreach.token'; did you mean "
+     "'token_env'? (every setting is listed in README's Configuration)"),
     ("sequencers:\n  outreach: {rate_limit: -5}\n",
      "seqguard.yml:2: sequencers.outreach.rate_limit must be at least 0; write e.g. "
      "rate_limit: 10000 (requests per the vendor's documented window)"),

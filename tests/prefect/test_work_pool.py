@@ -78,7 +78,7 @@ def workers(pools: PrefectServer, tmp_path_factory: pytest.TempPathFactory
         yield {name: log for name, (log, _) in started.items()}
     finally:
         for name, (log, worker) in started.items():
-            stop_group(worker)
+            stop_group(worker, timeout=5)  # an idle worker has nothing to finish (was 2 x 20 s)
             print(f"--- {name}\n{log.read_text()[-2000:]}")
 
 

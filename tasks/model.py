@@ -215,8 +215,13 @@ def add_custom_columns(con: duckdb.DuckDBPyConnection,
                                raw=f"{schema}.{_quote(obj)}",
                                columns=", ".join([*exprs, f"null::varchar as {_quote(CUSTOM)}"])))
     for column in columns:
-        sql.run(con, sql.query("model/add_text_column", table=f"crm.{_quote(column.table)}",
-                               column=_quote(column.name)))
+        add_text_column(con, f"crm.{_quote(column.table)}", column.name)
+
+
+def add_text_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> None:
+    """`column` (a name, quoted here) on `table` (already quoted) unless it has it: a
+    configured column, as a cycle adds it and lint's dry-run database copies it."""
+    sql.run(con, sql.query("model/add_text_column", table=table, column=_quote(column)))
 
 
 def describe_columns(con: duckdb.DuckDBPyConnection, columns: tuple[CustomColumn, ...]) -> None:

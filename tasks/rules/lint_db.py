@@ -21,6 +21,7 @@ from tasks.core.config import Config
 from tasks.core.errors import StoreError
 from tasks.db import sql, store
 from tasks.db.arrow import registered
+from tasks.model import add_text_column
 from tasks.rules.engine import RULE_CONNECTION_CONFIG, define_macros
 from tasks.rules.files import Problem
 from tasks.rules.lists import load_lists, quote_identifier
@@ -176,9 +177,3 @@ def _catalog(con: duckdb.DuckDBPyConnection, base: dict[str, set[str]],
         (crm, obj, c.field_of(crm) or "") for crm, objects in SOURCES[c.table].items()
         if c.field_of(crm) for obj in objects) for c in columns}
     return Catalog(_columns(con), base, options, configured)
-
-
-def add_text_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> None:
-    """`column` (a name, quoted here) on `table` (already quoted), as a cycle adds it."""
-    sql.run(con, sql.query("model/add_text_column", table=table,
-                           column=quote_identifier(column)))
